@@ -1,0 +1,420 @@
+//! Wire types of the gantry HTTP API: the request bodies, the views the server answers with,
+//! and the error envelope. The server, the typed client, the CLI and the tests all share them,
+//! so a field renamed here is renamed everywhere at once. No behaviour lives here.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A membership role, weakest first. Order matters: `Role::Operator < Role::Admin`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    /// The role's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// The three kinds of token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Personal,
+    Org,
+    Deploy,
+}
+
+impl TokenKind {
+    /// The kind's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Personal => "personal",
+            TokenKind::Org => "org",
+            TokenKind::Deploy => "deploy",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        match s {
+            "personal" => Some(TokenKind::Personal),
+            "org" => Some(TokenKind::Org),
+            "deploy" => Some(TokenKind::Deploy),
+            _ => None,
+        }
+    }
+}
+
+/// A token's status, computed when it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// The error envelope of every non-2xx answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`) and for people (`message`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `not_found`, `invalid_field`, `token_expired`.
+    pub code: String,
+    /// A sentence for humans. Never contains a secret.
+    pub message: String,
+    /// The offending request field, when the error is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Who did something: a user, a token, or the system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ActorView {
+    /// `user`, `token` or `system`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users and authentication
+
+/// `POST /v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// Name of the personal token to create (default `gantry login`).
+    #[serde(default)]
+    pub token_name: Option<String>,
+}
+
+/// A user as the API shows it. The password hash never leaves the server.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+/// `POST /v1/users` (instance administrators).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub is_admin: Option<bool>,
+}
+
+/// `PATCH /v1/users/{id}` (instance administrators).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub is_admin: Option<bool>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `PUT /v1/user/password`: the caller changes their own password.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `GET /v1/user`: who the caller is.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    /// `user` (session or personal token), `org` or `deploy`.
+    pub kind: String,
+    /// The user the request acts as, for sessions and personal tokens.
+    pub user: Option<UserView>,
+    /// The token that authenticated the request, if any.
+    pub token: Option<TokenView>,
+    /// The org an org or deploy token belongs to.
+    pub org: Option<String>,
+    /// The app a deploy token belongs to.
+    pub app: Option<String>,
+    /// The role an org token carries.
+    pub role: Option<Role>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orgs, members, apps
+
+/// `POST /v1/orgs`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrgRequest {
+    pub slug: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// An organization.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrgView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: String,
+    /// The caller's role in this org, when the caller is a member or an org token.
+    pub role: Option<Role>,
+}
+
+/// `PUT /v1/orgs/{org}/members/{user_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutMemberRequest {
+    pub role: Role,
+}
+
+/// One membership of an org.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+}
+
+/// `POST /v1/orgs/{org}/apps`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAppRequest {
+    pub slug: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// An app: a deployment target inside one org.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub org: String,
+    pub created_at: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Releases, env, config, alerts
+
+/// One release (deploy) of an app.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseView {
+    pub app: String,
+    /// 1, 2, … per app.
+    pub version: i64,
+    pub label: Option<String>,
+    pub message: Option<String>,
+    /// Hex SHA-256 of the artifact bytes.
+    pub artifact_sha256: String,
+    pub artifact_size: i64,
+    pub created_by: ActorView,
+    pub created_at: String,
+}
+
+/// An environment variable. Secret values are write-only: `value` is null on read.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnvVarView {
+    pub key: String,
+    pub value: Option<String>,
+    pub secret: bool,
+    pub updated_at: String,
+    pub updated_by: ActorView,
+}
+
+/// `PUT /v1/apps/{app}/env/{KEY}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutEnvRequest {
+    pub value: String,
+    #[serde(default)]
+    pub secret: Option<bool>,
+}
+
+/// `POST /v1/orgs/{org}/alerts`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAlertRequest {
+    pub name: String,
+    /// One of `deploy`, `env_change`, `config_change`, `token_expiring`, `token_revoked`.
+    pub event: String,
+    /// Where to deliver: an `https://` or `http://` URL, or `mailto:` address.
+    pub target: String,
+}
+
+/// An org-level alert rule. gantry stores and manages rules; delivering them is not built yet.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AlertView {
+    pub id: String,
+    pub org: String,
+    pub name: String,
+    pub event: String,
+    pub target: String,
+    pub created_by: ActorView,
+    pub created_at: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+/// Token creation, for all three kinds. At most one of `expires_in`, `expires_at` and
+/// `never_expires` may be given; none means the default (90 days).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// Required, 1–100 characters.
+    pub name: String,
+    /// Optional, at most 1000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A duration such as `90d`, `720h` or `175200h0m0s`.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    /// An RFC 3339 instant in the future.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// `true` for a token that never expires (if the instance policy allows it).
+    #[serde(default)]
+    pub never_expires: Option<bool>,
+    /// The role of an org token (required for org tokens, refused for the others).
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// `PATCH /v1/tokens/{id}`: name and description only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTokenRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `POST /v1/tokens/{id}/rotate`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateTokenRequest {
+    /// A new lifetime; default: the same length as the original.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    /// How long the old value keeps working (at most `7d`); default: it stops at once.
+    #[serde(default)]
+    pub grace_period: Option<String>,
+}
+
+/// A token as every response shows it. The raw value is never part of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub kind: TokenKind,
+    pub name: String,
+    pub description: Option<String>,
+    /// The first 12 characters of the token, safe to show.
+    pub prefix: String,
+    pub status: TokenStatus,
+    pub org: Option<String>,
+    pub app: Option<String>,
+    pub role: Option<Role>,
+    /// The user a personal token belongs to.
+    pub user: Option<String>,
+    pub created_by: ActorView,
+    pub created_at: String,
+    /// Null: never expires.
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub rotated_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// The answer to create and rotate: the only place the raw token ever appears.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenWithSecret {
+    #[serde(flatten)]
+    pub view: TokenView,
+    /// The raw token. Shown once; store it now.
+    pub token: String,
+}
+
+/// The answer to revoke.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevokeResponse {
+    /// True when the token had already been revoked before this call.
+    pub already_revoked: bool,
+    pub token: TokenView,
+}
+
+/// A page of items.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ListResponse<T> {
+    pub items: Vec<T>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+/// One audit event.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: String,
+    pub actor: ActorView,
+    /// e.g. `token.create`, `token.revoke`, `deploy.create`, `env.set`, `auth.failed`.
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub org: Option<String>,
+    pub app: Option<String>,
+    pub ip: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,349 @@
+//! Who may do what: the one place permissions are decided (DESIGN §1's capability table).
+//! Services call [`check`]; handlers and templates never re-derive a rule.
+
+use crate::model::{TokenRecord, UserRecord};
+use gantry_api::Role;
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A user, through a session or a personal token (`token` is then Some). Roles are looked
+    /// up live on every request, so a removed membership takes effect at once.
+    User {
+        user: UserRecord,
+        token: Option<TokenRecord>,
+    },
+    /// An org token: its org, with the role chosen at creation.
+    Org {
+        token: TokenRecord,
+        org_id: String,
+        role: Role,
+    },
+    /// A deploy token: deployment-level operations on one app.
+    Deploy {
+        token: TokenRecord,
+        org_id: String,
+        app_id: String,
+    },
+}
+
+impl Principal {
+    /// The token that authenticated the request, if one did.
+    pub fn token(&self) -> Option<&TokenRecord> {
+        match self {
+            Principal::User { token, .. } => token.as_ref(),
+            Principal::Org { token, .. } | Principal::Deploy { token, .. } => Some(token),
+        }
+    }
+
+    /// The user the request acts as (sessions and personal tokens).
+    pub fn user(&self) -> Option<&UserRecord> {
+        match self {
+            Principal::User { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    /// Whether this caller is an instance administrator.
+    pub fn is_instance_admin(&self) -> bool {
+        self.user().is_some_and(|u| u.is_admin)
+    }
+}
+
+/// Something a caller may want to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Read the org itself.
+    ReadOrg,
+    /// Read org-wide lists: members, alert rules.
+    ReadOrgDetails,
+    /// Read an app, its releases, config and env (secrets masked).
+    ReadApp,
+    /// Push a deploy, write env vars, write config.
+    Deploy,
+    /// Create apps.
+    CreateApp,
+    /// Write alert rules.
+    WriteAlerts,
+    /// Delete apps.
+    DeleteApp,
+    /// Add, change and remove members who are not owners.
+    ManageMembers,
+    /// Create, list, update, rotate and revoke org and deploy tokens; read the org's audit log.
+    ManageTokens,
+    /// Grant or remove the owner role.
+    ManageOwners,
+}
+
+impl Capability {
+    /// The weakest org role that has this capability.
+    pub fn min_role(self) -> Role {
+        match self {
+            Capability::ReadOrg | Capability::ReadOrgDetails | Capability::ReadApp => Role::Viewer,
+            Capability::Deploy | Capability::CreateApp | Capability::WriteAlerts => Role::Operator,
+            Capability::DeleteApp | Capability::ManageMembers | Capability::ManageTokens => {
+                Role::Admin
+            }
+            Capability::ManageOwners => Role::Owner,
+        }
+    }
+
+    /// What a deploy token may do on its own app (and nothing anywhere else).
+    fn allowed_to_deploy_token(self) -> bool {
+        matches!(
+            self,
+            Capability::ReadOrg | Capability::ReadApp | Capability::Deploy
+        )
+    }
+
+    /// Words for a 403 message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Capability::ReadOrg | Capability::ReadOrgDetails | Capability::ReadApp => "read this",
+            Capability::Deploy => "deploy, or change env vars or config",
+            Capability::CreateApp => "create apps",
+            Capability::WriteAlerts => "change alert rules",
+            Capability::DeleteApp => "delete apps",
+            Capability::ManageMembers => "manage members",
+            Capability::ManageTokens => "manage tokens",
+            Capability::ManageOwners => "manage owners",
+        }
+    }
+}
+
+/// The outcome of a permission check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Go ahead.
+    Allow,
+    /// The caller can see the target but may not do this: 403.
+    Forbidden,
+    /// The caller may not know the target exists: 404.
+    Hidden,
+}
+
+/// What the check is about: an org, or one app of an org.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub org_id: &'a str,
+    pub app_id: Option<&'a str>,
+}
+
+/// Decides whether `principal`, holding `member_role` in the target's org (looked up live by
+/// the caller of this function for users; ignored for tokens), may use `cap` on `target`.
+pub fn check(
+    principal: &Principal,
+    member_role: Option<Role>,
+    target: Target<'_>,
+    cap: Capability,
+) -> Access {
+    match principal {
+        Principal::User { user, .. } => {
+            if user.is_admin {
+                return Access::Allow;
+            }
+            by_role(member_role, cap)
+        }
+        Principal::Org { org_id, role, .. } => {
+            if org_id != target.org_id {
+                return Access::Hidden;
+            }
+            by_role(Some(*role), cap)
+        }
+        Principal::Deploy { org_id, app_id, .. } => {
+            if org_id != target.org_id {
+                return Access::Hidden;
+            }
+            match target.app_id {
+                Some(a) if a != app_id => Access::Hidden,
+                // Reading the org its app lives in is fine; org-wide actions are not.
+                None if cap == Capability::ReadOrg => Access::Allow,
+                None => Access::Forbidden,
+                Some(_) if cap.allowed_to_deploy_token() => Access::Allow,
+                Some(_) => Access::Forbidden,
+            }
+        }
+    }
+}
+
+fn by_role(role: Option<Role>, cap: Capability) -> Access {
+    match role {
+        None => Access::Hidden,
+        Some(r) if r >= cap.min_role() => Access::Allow,
+        Some(_) => Access::Forbidden,
+    }
+}
+
+/// The highest role a caller may hand out (to a member or an org token) in an org where it
+/// holds `role`: owners anything, admins up to admin, nobody else anything.
+pub fn grantable(principal: &Principal, role: Option<Role>) -> Option<Role> {
+    if principal.is_instance_admin() {
+        return Some(Role::Owner);
+    }
+    match role {
+        Some(Role::Owner) => Some(Role::Owner),
+        Some(Role::Admin) => Some(Role::Admin),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ActorRef;
+    use crate::time::Timestamp;
+    use crate::token::TokenHash;
+    use gantry_api::TokenKind;
+
+    fn user(admin: bool) -> Principal {
+        Principal::User {
+            user: UserRecord {
+                id: "usr_1".into(),
+                email: "a@b.c".into(),
+                name: "a".into(),
+                password_hash: String::new(),
+                is_admin: admin,
+                disabled: false,
+                created_at: Timestamp(0),
+            },
+            token: None,
+        }
+    }
+
+    fn token(kind: TokenKind) -> TokenRecord {
+        TokenRecord {
+            id: "tok_1".into(),
+            kind,
+            name: "t".into(),
+            description: None,
+            prefix: "gtd_x".into(),
+            hash: TokenHash([0; 32]),
+            prev_hash: None,
+            prev_expires_at: None,
+            user_id: None,
+            user_email: None,
+            org_id: Some("org_1".into()),
+            org_slug: None,
+            app_id: Some("app_1".into()),
+            app_slug: None,
+            role: None,
+            created_by: ActorRef::System,
+            created_at: Timestamp(0),
+            expires_at: None,
+            lifetime: None,
+            last_used_at: None,
+            last_used_ip: None,
+            rotated_at: None,
+            revoked_at: None,
+        }
+    }
+
+    const APP1: Target<'static> = Target {
+        org_id: "org_1",
+        app_id: Some("app_1"),
+    };
+    const APP2: Target<'static> = Target {
+        org_id: "org_1",
+        app_id: Some("app_2"),
+    };
+    const ORG1: Target<'static> = Target {
+        org_id: "org_1",
+        app_id: None,
+    };
+    const ORG2: Target<'static> = Target {
+        org_id: "org_2",
+        app_id: None,
+    };
+
+    #[test]
+    fn roles_follow_the_capability_table() {
+        let u = user(false);
+        assert_eq!(
+            check(&u, Some(Role::Viewer), APP1, Capability::ReadApp),
+            Access::Allow
+        );
+        assert_eq!(
+            check(&u, Some(Role::Viewer), APP1, Capability::Deploy),
+            Access::Forbidden
+        );
+        assert_eq!(
+            check(&u, Some(Role::Operator), APP1, Capability::Deploy),
+            Access::Allow
+        );
+        assert_eq!(
+            check(&u, Some(Role::Operator), ORG1, Capability::WriteAlerts),
+            Access::Allow
+        );
+        assert_eq!(
+            check(&u, Some(Role::Operator), ORG1, Capability::ManageTokens),
+            Access::Forbidden
+        );
+        assert_eq!(
+            check(&u, Some(Role::Admin), ORG1, Capability::ManageTokens),
+            Access::Allow
+        );
+        assert_eq!(
+            check(&u, Some(Role::Admin), ORG1, Capability::ManageOwners),
+            Access::Forbidden
+        );
+        assert_eq!(
+            check(&u, Some(Role::Owner), ORG1, Capability::ManageOwners),
+            Access::Allow
+        );
+        assert_eq!(check(&u, None, ORG1, Capability::ReadOrg), Access::Hidden);
+        assert_eq!(
+            check(&user(true), None, ORG1, Capability::ManageOwners),
+            Access::Allow
+        );
+    }
+
+    #[test]
+    fn deploy_token_is_limited_to_deployment_operations_on_its_app() {
+        let d = Principal::Deploy {
+            token: token(TokenKind::Deploy),
+            org_id: "org_1".into(),
+            app_id: "app_1".into(),
+        };
+        assert_eq!(check(&d, None, APP1, Capability::Deploy), Access::Allow);
+        assert_eq!(check(&d, None, APP1, Capability::ReadApp), Access::Allow);
+        assert_eq!(
+            check(&d, None, APP1, Capability::DeleteApp),
+            Access::Forbidden
+        );
+        assert_eq!(
+            check(&d, None, APP1, Capability::ManageTokens),
+            Access::Forbidden
+        );
+        assert_eq!(
+            check(&d, None, ORG1, Capability::WriteAlerts),
+            Access::Forbidden
+        );
+        assert_eq!(check(&d, None, ORG1, Capability::ReadOrg), Access::Allow);
+        assert_eq!(check(&d, None, APP2, Capability::ReadApp), Access::Hidden);
+        assert_eq!(check(&d, None, ORG2, Capability::ReadOrg), Access::Hidden);
+    }
+
+    #[test]
+    fn org_token_acts_with_its_role_in_its_org_only() {
+        let o = Principal::Org {
+            token: token(TokenKind::Org),
+            org_id: "org_1".into(),
+            role: Role::Operator,
+        };
+        assert_eq!(check(&o, None, APP2, Capability::Deploy), Access::Allow);
+        assert_eq!(
+            check(&o, None, ORG1, Capability::ManageTokens),
+            Access::Forbidden
+        );
+        assert_eq!(check(&o, None, ORG2, Capability::ReadOrg), Access::Hidden);
+    }
+
+    #[test]
+    fn only_admins_and_owners_can_grant_roles() {
+        let u = user(false);
+        assert_eq!(grantable(&u, Some(Role::Operator)), None);
+        assert_eq!(grantable(&u, Some(Role::Admin)), Some(Role::Admin));
+        assert_eq!(grantable(&u, Some(Role::Owner)), Some(Role::Owner));
+        assert_eq!(grantable(&user(true), None), Some(Role::Owner));
+    }
+}

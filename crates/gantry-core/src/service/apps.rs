@@ -1,0 +1,334 @@
+//! Apps and what deploy tokens may touch: releases, env vars, config. Also org alert rules,
+//! the example of what a deploy token may not touch.
+
+use super::{AuditExt, Caller, Gantry};
+use crate::artifacts::StoredArtifact;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::new_id;
+use crate::model::*;
+use crate::policy::{Capability, Principal};
+use crate::store::NewRelease;
+use crate::validate;
+use gantry_api::{CreateAlertRequest, CreateAppRequest};
+
+/// Most releases one listing returns.
+pub const MAX_RELEASE_PAGE: i64 = 1000;
+
+/// The metadata of a deploy, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct DeployMeta {
+    pub label: Option<String>,
+    pub message: Option<String>,
+    pub overwrite: bool,
+}
+
+impl Gantry {
+    /// `GET /v1/orgs/{org}/apps`. A deploy token sees just its own app.
+    pub async fn list_apps(&self, caller: &Caller, org_slug: &str) -> CoreResult<Vec<AppRecord>> {
+        let (org, _) = self.org_for(caller, org_slug, Capability::ReadOrg).await?;
+        let apps = self.store.list_apps(&org.id).await?;
+        Ok(match &caller.principal {
+            Principal::Deploy { app_id, .. } => {
+                apps.into_iter().filter(|a| &a.id == app_id).collect()
+            }
+            _ => apps,
+        })
+    }
+
+    /// `POST /v1/orgs/{org}/apps`.
+    pub async fn create_app(
+        &self,
+        caller: &Caller,
+        org_slug: &str,
+        req: &CreateAppRequest,
+    ) -> CoreResult<AppRecord> {
+        let (org, _) = self
+            .org_for(caller, org_slug, Capability::CreateApp)
+            .await?;
+        let slug = validate::slug("slug", &req.slug)?;
+        let name = match &req.name {
+            Some(n) => validate::name("name", n)?,
+            None => slug.clone(),
+        };
+        let app = AppRecord {
+            id: new_id("app"),
+            org_id: org.id.clone(),
+            org_slug: org.slug.clone(),
+            slug,
+            name,
+            created_at: self.now(),
+        };
+        let audit = self
+            .audit(caller, "app.create")
+            .target("app", &app.id)
+            .app(&app);
+        self.store.insert_app(&app, &audit).await?;
+        Ok(app)
+    }
+
+    /// `GET /v1/apps/{app}`.
+    pub async fn get_app(&self, caller: &Caller, slug: &str) -> CoreResult<AppRecord> {
+        self.app_for(caller, slug, Capability::ReadApp).await
+    }
+
+    /// `DELETE /v1/apps/{app}`: its deploy tokens are revoked with it.
+    pub async fn delete_app(&self, caller: &Caller, slug: &str) -> CoreResult<()> {
+        let app = self.app_for(caller, slug, Capability::DeleteApp).await?;
+        let audit = self
+            .audit(caller, "app.delete")
+            .target("app", &app.id)
+            .app(&app);
+        self.store.delete_app(&app.id, self.now(), &audit).await
+    }
+
+    /// Validates deploy metadata before any byte of the artifact is accepted.
+    pub fn check_deploy_meta(&self, meta: &DeployMeta) -> CoreResult<DeployMeta> {
+        Ok(DeployMeta {
+            label: validate::optional_text("label", meta.label.as_deref(), validate::MAX_LABEL)?,
+            message: validate::optional_text(
+                "message",
+                meta.message.as_deref(),
+                validate::MAX_MESSAGE,
+            )?,
+            overwrite: meta.overwrite,
+        })
+    }
+
+    /// Records a release for an artifact already stored (the handler streamed it after
+    /// [`Gantry::app_for`] with [`Capability::Deploy`] said yes). Returns the release and
+    /// whether it replaced an earlier one with the same label.
+    pub async fn record_release(
+        &self,
+        caller: &Caller,
+        app: &AppRecord,
+        meta: &DeployMeta,
+        artifact: &StoredArtifact,
+    ) -> CoreResult<(ReleaseRecord, bool)> {
+        let meta = self.check_deploy_meta(meta)?;
+        let release = NewRelease {
+            app_id: app.id.clone(),
+            label: meta.label.clone(),
+            message: meta.message.clone(),
+            artifact_sha256: artifact.sha256.clone(),
+            artifact_size: i64::try_from(artifact.size).unwrap_or(i64::MAX),
+            created_by: caller.actor(),
+            created_at: self.now(),
+            overwrite: meta.overwrite,
+        };
+        let audit = self
+            .audit(
+                caller,
+                if meta.overwrite {
+                    "deploy.overwrite"
+                } else {
+                    "deploy.create"
+                },
+            )
+            .target("app", &app.id)
+            .app(app)
+            .detail("label", meta.label.clone())
+            .detail("artifact_sha256", artifact.sha256.clone())
+            .detail("artifact_size", artifact.size);
+        self.store.insert_release(&release, &audit).await
+    }
+
+    /// `GET /v1/apps/{app}/deploys`, newest first.
+    pub async fn list_releases(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        limit: i64,
+    ) -> CoreResult<Vec<ReleaseRecord>> {
+        let app = self.app_for(caller, slug, Capability::ReadApp).await?;
+        self.store
+            .list_releases(&app.id, limit.clamp(1, MAX_RELEASE_PAGE))
+            .await
+    }
+
+    /// `GET /v1/apps/{app}/deploys/{version}`.
+    pub async fn get_release(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        version: i64,
+    ) -> CoreResult<(AppRecord, ReleaseRecord)> {
+        let app = self.app_for(caller, slug, Capability::ReadApp).await?;
+        let release = self
+            .store
+            .get_release(&app.id, version)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("release {version}")))?;
+        Ok((app, release))
+    }
+
+    /// `GET /v1/apps/{app}/env`: secret values are not returned.
+    pub async fn list_env(&self, caller: &Caller, slug: &str) -> CoreResult<Vec<EnvVarRecord>> {
+        let app = self.app_for(caller, slug, Capability::ReadApp).await?;
+        let mut vars = self.store.list_env(&app.id).await?;
+        for v in vars.iter_mut().filter(|v| v.secret) {
+            v.value.clear();
+        }
+        Ok(vars)
+    }
+
+    /// `PUT /v1/apps/{app}/env/{KEY}`.
+    pub async fn put_env(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        key: &str,
+        value: &str,
+        secret: bool,
+    ) -> CoreResult<EnvVarRecord> {
+        let app = self.app_for(caller, slug, Capability::Deploy).await?;
+        let key = validate::env_key("key", key)?;
+        let value = validate::env_value("value", value)?;
+        let var = EnvVarRecord {
+            app_id: app.id.clone(),
+            key: key.clone(),
+            value,
+            secret,
+            updated_at: self.now(),
+            updated_by: caller.actor(),
+        };
+        let audit = self
+            .audit(caller, "env.set")
+            .target("env", &key)
+            .app(&app)
+            .detail("secret", secret);
+        self.store
+            .put_env(&var, validate::MAX_ENV_VARS, &audit)
+            .await?;
+        let mut shown = var;
+        if shown.secret {
+            shown.value.clear();
+        }
+        Ok(shown)
+    }
+
+    /// `DELETE /v1/apps/{app}/env/{KEY}`.
+    pub async fn delete_env(&self, caller: &Caller, slug: &str, key: &str) -> CoreResult<()> {
+        let app = self.app_for(caller, slug, Capability::Deploy).await?;
+        let audit = self.audit(caller, "env.unset").target("env", key).app(&app);
+        if self.store.delete_env(&app.id, key, &audit).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound(format!(
+                "env var '{}'",
+                super::printable(key)
+            )))
+        }
+    }
+
+    /// `GET /v1/apps/{app}/config`: the latest document (version 0, `{}` when never set) or
+    /// an earlier version.
+    pub async fn get_config(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        version: Option<i64>,
+    ) -> CoreResult<ConfigRecord> {
+        let app = self.app_for(caller, slug, Capability::ReadApp).await?;
+        match self.store.get_config(&app.id, version).await? {
+            Some(c) => Ok(c),
+            None if version.is_none() || version == Some(0) => Ok(ConfigRecord {
+                app_id: app.id,
+                version: 0,
+                document: "{}".into(),
+                updated_at: app.created_at,
+                updated_by: ActorRef::System,
+            }),
+            None => Err(CoreError::NotFound(format!(
+                "config version {}",
+                version.unwrap_or(0)
+            ))),
+        }
+    }
+
+    /// `PUT /v1/apps/{app}/config`: stores the document as a new version. The document must be
+    /// a JSON object of at most 1 MiB.
+    pub async fn put_config(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        document: &serde_json::Value,
+    ) -> CoreResult<ConfigRecord> {
+        let app = self.app_for(caller, slug, Capability::Deploy).await?;
+        if !document.is_object() {
+            return Err(CoreError::invalid("config", "must be a JSON object"));
+        }
+        let text = document.to_string();
+        if text.len() > validate::MAX_CONFIG_BYTES {
+            return Err(CoreError::TooLarge(format!(
+                "config: must be at most {} bytes",
+                validate::MAX_CONFIG_BYTES
+            )));
+        }
+        let audit = self
+            .audit(caller, "config.set")
+            .target("app", &app.id)
+            .app(&app);
+        self.store
+            .put_config(&app.id, &text, &caller.actor(), self.now(), &audit)
+            .await
+    }
+
+    /// `GET /v1/orgs/{org}/alerts`.
+    pub async fn list_alerts(
+        &self,
+        caller: &Caller,
+        org_slug: &str,
+    ) -> CoreResult<Vec<AlertRecord>> {
+        let (org, _) = self
+            .org_for(caller, org_slug, Capability::ReadOrgDetails)
+            .await?;
+        self.store.list_alerts(&org.id).await
+    }
+
+    /// `POST /v1/orgs/{org}/alerts`.
+    pub async fn create_alert(
+        &self,
+        caller: &Caller,
+        org_slug: &str,
+        req: &CreateAlertRequest,
+    ) -> CoreResult<AlertRecord> {
+        let (org, _) = self
+            .org_for(caller, org_slug, Capability::WriteAlerts)
+            .await?;
+        let alert = AlertRecord {
+            id: new_id("alr"),
+            org_id: org.id.clone(),
+            org_slug: org.slug.clone(),
+            name: validate::name("name", &req.name)?,
+            event: validate::alert_event("event", &req.event)?,
+            target: validate::alert_target("target", &req.target)?,
+            created_by: caller.actor(),
+            created_at: self.now(),
+        };
+        let audit = self
+            .audit(caller, "alert.create")
+            .target("alert", &alert.id)
+            .org(&org.id, &org.slug);
+        self.store.insert_alert(&alert, &audit).await?;
+        Ok(alert)
+    }
+
+    /// `DELETE /v1/orgs/{org}/alerts/{id}`.
+    pub async fn delete_alert(&self, caller: &Caller, org_slug: &str, id: &str) -> CoreResult<()> {
+        let (org, _) = self
+            .org_for(caller, org_slug, Capability::WriteAlerts)
+            .await?;
+        let audit = self
+            .audit(caller, "alert.delete")
+            .target("alert", id)
+            .org(&org.id, &org.slug);
+        if self.store.delete_alert(&org.id, id, &audit).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound(format!(
+                "alert '{}'",
+                super::printable(id)
+            )))
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Reading the audit log.
+
+use super::{Caller, Gantry};
+use crate::error::{CoreError, CoreResult};
+use crate::model::AuditRecord;
+use crate::policy::{Capability, Principal};
+use crate::store::AuditFilter;
+use crate::time::Timestamp;
+
+/// Most events one listing returns.
+pub const MAX_AUDIT_PAGE: i64 = 1000;
+
+/// `GET /v1/audit` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub org: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// RFC 3339 instant.
+    pub since: Option<String>,
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+impl Gantry {
+    /// Audit events the caller may see, newest first: instance administrators see all; others
+    /// see the events of orgs where they are admin or owner, and their own actions.
+    pub async fn list_audit(
+        &self,
+        caller: &Caller,
+        q: &AuditQuery,
+    ) -> CoreResult<Vec<AuditRecord>> {
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+            return Err(CoreError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_AUDIT_PAGE}"),
+            ));
+        }
+        let since = match &q.since {
+            Some(s) => Some(Timestamp::parse_rfc3339(s).ok_or_else(|| {
+                CoreError::invalid(
+                    "since",
+                    "must be an RFC 3339 instant, e.g. 2026-01-31T00:00:00Z",
+                )
+            })?),
+            None => None,
+        };
+        let mut filter = AuditFilter {
+            actor_id: q.actor.clone(),
+            action: q.action.clone(),
+            since,
+            before_id: q.before,
+            limit,
+            ..Default::default()
+        };
+        if let Some(slug) = &q.org {
+            let (org, _) = self.org_for(caller, slug, Capability::ManageTokens).await?;
+            filter.org_id = Some(org.id);
+            return self.store.list_audit(&filter).await;
+        }
+        match &caller.principal {
+            Principal::User { user, .. } if user.is_admin => {}
+            Principal::User { user, .. } => {
+                let orgs = self
+                    .store
+                    .list_orgs(Some(&user.id))
+                    .await?
+                    .into_iter()
+                    .filter(|(_, r)| r.is_some_and(|r| r >= Capability::ManageTokens.min_role()))
+                    .map(|(o, _)| o.id)
+                    .collect();
+                filter.visible_to = Some((orgs, user.id.clone()));
+            }
+            Principal::Org {
+                org_id,
+                role,
+                token,
+            } => {
+                if *role < Capability::ManageTokens.min_role() {
+                    filter.visible_to = Some((Vec::new(), token.id.clone()));
+                } else {
+                    filter.visible_to = Some((vec![org_id.clone()], token.id.clone()));
+                }
+            }
+            Principal::Deploy { .. } => {
+                return Err(CoreError::Forbidden(
+                    "deploy tokens cannot read the audit log".into(),
+                ))
+            }
+        }
+        self.store.list_audit(&filter).await
+    }
+}

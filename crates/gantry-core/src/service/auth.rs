@@ -1,0 +1,191 @@
+//! Turning a presented credential into a [`Principal`].
+
+use super::{Caller, Gantry};
+use crate::error::{AuthFailure, CoreError, CoreResult};
+use crate::model::{ActorRef, AuditRecord, TokenRecord};
+use crate::password;
+use crate::policy::Principal;
+use crate::token::PlainToken;
+use gantry_api::{TokenKind, TokenStatus};
+
+impl Gantry {
+    /// Verifies a bearer token and returns who it acts as. Every refusal is audited with the
+    /// reason and, for well-formed tokens, the public prefix — never the presented value.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate_bearer(&self, raw: &str, ip: Option<&str>) -> CoreResult<Principal> {
+        let token = match PlainToken::parse(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(self
+                    .auth_failed(AuthFailure::Malformed(e.to_string()), None, None, ip)
+                    .await)
+            }
+        };
+        let now = self.now();
+        let Some(found) = self.store.find_token_by_hash(&token.hash(), now).await? else {
+            let prefix = token.display_prefix().to_owned();
+            return Err(self
+                .auth_failed(AuthFailure::Unknown, Some(prefix), None, ip)
+                .await);
+        };
+        let record = found.token;
+        match record.status(now) {
+            TokenStatus::Active => {}
+            TokenStatus::Revoked => {
+                return Err(self
+                    .auth_failed(AuthFailure::Revoked, None, Some(&record), ip)
+                    .await)
+            }
+            TokenStatus::Expired => {
+                let at = record
+                    .expires_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                return Err(self
+                    .auth_failed(AuthFailure::Expired(at), None, Some(&record), ip)
+                    .await);
+            }
+        }
+        let principal = match record.kind {
+            TokenKind::Personal => match found.user {
+                Some(user) if !user.disabled => Principal::User {
+                    user,
+                    token: Some(record),
+                },
+                _ => {
+                    return Err(self
+                        .auth_failed(AuthFailure::UserDisabled, None, Some(&record), ip)
+                        .await)
+                }
+            },
+            TokenKind::Org => match (record.org_id.clone(), record.role) {
+                (Some(org_id), Some(role)) => Principal::Org {
+                    token: record,
+                    org_id,
+                    role,
+                },
+                _ => return Err(CoreError::internal("org token without org or role")),
+            },
+            TokenKind::Deploy => match (record.org_id.clone(), record.app_id.clone()) {
+                (Some(org_id), Some(app_id)) => Principal::Deploy {
+                    token: record,
+                    org_id,
+                    app_id,
+                },
+                _ => return Err(CoreError::internal("deploy token without app")),
+            },
+        };
+        if let Some(t) = principal.token() {
+            self.usage.record(&t.id, now, ip.map(str::to_owned));
+        }
+        Ok(principal)
+    }
+
+    /// Records a failed authentication and returns the error to answer with.
+    pub async fn auth_failed(
+        &self,
+        failure: AuthFailure,
+        prefix: Option<String>,
+        token: Option<&TokenRecord>,
+        ip: Option<&str>,
+    ) -> CoreError {
+        let reason = match &failure {
+            AuthFailure::Missing => "missing",
+            AuthFailure::BadScheme => "bad_scheme",
+            AuthFailure::Malformed(_) => "malformed",
+            AuthFailure::Unknown => "unknown",
+            AuthFailure::Expired(_) => "expired",
+            AuthFailure::Revoked => "revoked",
+            AuthFailure::UserDisabled => "user_disabled",
+        };
+        let mut detail = serde_json::json!({ "reason": reason });
+        if let Some(p) = prefix.or_else(|| token.map(|t| t.prefix.clone())) {
+            detail["prefix"] = p.into();
+        }
+        let record = AuditRecord {
+            id: 0,
+            at: self.now(),
+            actor: ActorRef::Anonymous,
+            action: "auth.failed".into(),
+            target_type: token.map(|_| "token".to_owned()),
+            target_id: token.map(|t| t.id.clone()),
+            org_id: token.and_then(|t| t.org_id.clone()),
+            org_slug: token.and_then(|t| t.org_slug.clone()),
+            app_id: token.and_then(|t| t.app_id.clone()),
+            app_slug: token.and_then(|t| t.app_slug.clone()),
+            ip: ip.map(str::to_owned),
+            outcome: "failure".into(),
+            detail,
+        };
+        if let Err(e) = self.store.append_audit(&record).await {
+            tracing::warn!(error = %e, "could not audit a failed authentication");
+        }
+        CoreError::Unauthenticated(failure)
+    }
+
+    /// `gantry login`: checks email and password and issues a personal token.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password_attempt: &str,
+        token_name: Option<&str>,
+        ip: Option<&str>,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let user = match self.verify_credentials(email, password_attempt).await? {
+            Some(u) => u,
+            None => {
+                let record = AuditRecord {
+                    id: 0,
+                    at: self.now(),
+                    actor: ActorRef::Anonymous,
+                    action: "auth.login_failed".into(),
+                    target_type: None,
+                    target_id: None,
+                    org_id: None,
+                    org_slug: None,
+                    app_id: None,
+                    app_slug: None,
+                    ip: ip.map(str::to_owned),
+                    outcome: "failure".into(),
+                    detail: serde_json::json!({ "email": email.chars().take(254).collect::<String>() }),
+                };
+                if let Err(e) = self.store.append_audit(&record).await {
+                    tracing::warn!(error = %e, "could not audit a failed login");
+                }
+                return Err(CoreError::Unauthenticated(AuthFailure::Unknown));
+            }
+        };
+        let caller = Caller {
+            principal: Principal::User { user, token: None },
+            ip: ip.map(str::to_owned),
+        };
+        let req = gantry_api::CreateTokenRequest {
+            name: token_name.unwrap_or("gantry login").to_owned(),
+            ..Default::default()
+        };
+        self.create_personal_token(&caller, &req).await
+    }
+
+    /// The user with this email and password, if both match and the user is enabled. Spends
+    /// the same time whether or not the email exists.
+    pub async fn verify_credentials(
+        &self,
+        email: &str,
+        password_attempt: &str,
+    ) -> CoreResult<Option<crate::model::UserRecord>> {
+        let email = email.trim().to_lowercase();
+        let Some(user) = self.store.get_user_by_email(&email).await? else {
+            let attempt = password_attempt.to_owned();
+            let _ =
+                tokio::task::spawn_blocking(move || password::burn_verification(&attempt)).await;
+            return Ok(None);
+        };
+        let attempt = password_attempt.to_owned();
+        let phc = user.password_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || password::verify_password(&attempt, &phc))
+            .await
+            .unwrap_or(false);
+        Ok((ok && !user.disabled).then_some(user))
+    }
+}

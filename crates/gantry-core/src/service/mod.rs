@@ -1,0 +1,255 @@
+//! The domain services: every operation of the API and the dashboard, with its permission
+//! check, its validation and its audit record. Handlers parse HTTP and call these; nothing
+//! else decides anything.
+
+mod apps;
+mod audit;
+mod auth;
+mod orgs;
+mod tokens;
+mod users;
+
+pub use apps::DeployMeta;
+pub use audit::AuditQuery;
+pub use tokens::TokenQuery;
+
+use crate::error::{CoreError, CoreResult};
+use crate::expiry::TokenPolicy;
+use crate::model::{ActorRef, AppRecord, AuditRecord, OrgRecord};
+use crate::policy::{self, Access, Capability, Principal, Target};
+use crate::store::Store;
+use crate::time::{Clock, Timestamp};
+use crate::usage::UsageTracker;
+use gantry_api::Role;
+use std::sync::Arc;
+
+/// Instance-wide settings the rules depend on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token_policy: TokenPolicy,
+    /// Largest release artifact, in bytes.
+    pub max_artifact_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            token_policy: TokenPolicy::default(),
+            max_artifact_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// The authenticated caller of one request and where it came from.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub ip: Option<String>,
+}
+
+impl Caller {
+    /// The audit actor for this caller.
+    pub fn actor(&self) -> ActorRef {
+        match &self.principal {
+            Principal::User { user, .. } => ActorRef::User {
+                id: user.id.clone(),
+                name: user.email.clone(),
+            },
+            Principal::Org { token, .. } | Principal::Deploy { token, .. } => ActorRef::Token {
+                id: token.id.clone(),
+                name: token.name.clone(),
+            },
+        }
+    }
+}
+
+/// The domain service: one per process, shared by every request.
+pub struct Gantry {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: Settings,
+    pub(crate) usage: Arc<UsageTracker>,
+}
+
+impl Gantry {
+    /// Builds the service over a store and a clock.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Gantry {
+        Gantry {
+            store,
+            clock,
+            settings,
+            usage: Arc::new(UsageTracker::default()),
+        }
+    }
+
+    /// The store (for readiness checks and background flushing).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The instance settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Pending last-used writes.
+    pub fn usage(&self) -> &Arc<UsageTracker> {
+        &self.usage
+    }
+
+    /// Writes pending last-used records in one batch. Called on an interval and at shutdown.
+    pub async fn flush_usage(&self) -> CoreResult<usize> {
+        let uses = self.usage.drain();
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        let n = uses.len();
+        if let Err(e) = self.store.record_token_uses(&uses).await {
+            self.usage.restore(uses);
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    /// The caller's role in an org: live membership for users, the token's role for org tokens.
+    pub(crate) async fn role_in(&self, caller: &Caller, org_id: &str) -> CoreResult<Option<Role>> {
+        match &caller.principal {
+            Principal::User { user, .. } => self.store.get_member_role(org_id, &user.id).await,
+            Principal::Org {
+                org_id: o, role, ..
+            } if o == org_id => Ok(Some(*role)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Runs the policy check and turns its answer into an error.
+    pub(crate) async fn require(
+        &self,
+        caller: &Caller,
+        target: Target<'_>,
+        cap: Capability,
+        what: &str,
+    ) -> CoreResult<Option<Role>> {
+        let role = self.role_in(caller, target.org_id).await?;
+        match policy::check(&caller.principal, role, target, cap) {
+            Access::Allow => Ok(role),
+            Access::Forbidden => Err(CoreError::Forbidden(format!(
+                "this credential may not {}",
+                cap.describe()
+            ))),
+            Access::Hidden => Err(CoreError::NotFound(what.to_owned())),
+        }
+    }
+
+    /// Loads an org by slug and checks `cap` on it; unknown and invisible orgs are both 404.
+    pub(crate) async fn org_for(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        cap: Capability,
+    ) -> CoreResult<(OrgRecord, Option<Role>)> {
+        let what = format!("org '{}'", printable(slug));
+        let org = self
+            .store
+            .get_org_by_slug(slug)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(what.clone()))?;
+        let target = Target {
+            org_id: &org.id,
+            app_id: None,
+        };
+        let role = self.require(caller, target, cap, &what).await?;
+        Ok((org, role))
+    }
+
+    /// Loads an app by slug and checks `cap` on it; unknown and invisible apps are both 404.
+    pub async fn app_for(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        cap: Capability,
+    ) -> CoreResult<AppRecord> {
+        let what = format!("app '{}'", printable(slug));
+        let app = self
+            .store
+            .get_app_by_slug(slug)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(what.clone()))?;
+        let target = Target {
+            org_id: &app.org_id,
+            app_id: Some(&app.id),
+        };
+        self.require(caller, target, cap, &what).await?;
+        Ok(app)
+    }
+
+    /// An audit record by this caller, ready for the target fields to be filled in.
+    pub(crate) fn audit(&self, caller: &Caller, action: &str) -> AuditRecord {
+        let mut detail = serde_json::Map::new();
+        if let Principal::User { token: Some(t), .. } = &caller.principal {
+            detail.insert("via_token".into(), t.id.clone().into());
+        }
+        AuditRecord {
+            id: 0,
+            at: self.now(),
+            actor: caller.actor(),
+            action: action.to_owned(),
+            target_type: None,
+            target_id: None,
+            org_id: None,
+            org_slug: None,
+            app_id: None,
+            app_slug: None,
+            ip: caller.ip.clone(),
+            outcome: "success".to_owned(),
+            detail: serde_json::Value::Object(detail),
+        }
+    }
+}
+
+/// A slug or id as it may appear in a message: bounded and printable.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+/// Builder-style setters for audit records.
+pub(crate) trait AuditExt {
+    fn target(self, kind: &str, id: &str) -> Self;
+    fn org(self, org_id: &str, org_slug: &str) -> Self;
+    fn app(self, app: &AppRecord) -> Self;
+    fn detail(self, key: &str, value: impl Into<serde_json::Value>) -> Self;
+}
+
+impl AuditExt for AuditRecord {
+    fn target(mut self, kind: &str, id: &str) -> Self {
+        self.target_type = Some(kind.to_owned());
+        self.target_id = Some(id.to_owned());
+        self
+    }
+
+    fn org(mut self, org_id: &str, org_slug: &str) -> Self {
+        self.org_id = Some(org_id.to_owned());
+        self.org_slug = Some(org_slug.to_owned());
+        self
+    }
+
+    fn app(mut self, app: &AppRecord) -> Self {
+        self.org_id = Some(app.org_id.clone());
+        self.org_slug = Some(app.org_slug.clone());
+        self.app_id = Some(app.id.clone());
+        self.app_slug = Some(app.slug.clone());
+        self
+    }
+
+    fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let serde_json::Value::Object(map) = &mut self.detail {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+}

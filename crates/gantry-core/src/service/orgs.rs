@@ -1,0 +1,181 @@
+//! Orgs and memberships.
+
+use super::{AuditExt, Caller, Gantry};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::new_id;
+use crate::model::{MemberRecord, OrgRecord};
+use crate::policy::{self, Capability, Principal};
+use crate::validate;
+use gantry_api::{CreateOrgRequest, Role};
+
+impl Gantry {
+    /// `GET /v1/orgs`: the orgs the caller belongs to (an org or deploy token: its own org).
+    pub async fn list_orgs(&self, caller: &Caller) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
+        match &caller.principal {
+            Principal::User { user, .. } => {
+                if user.is_admin {
+                    // Administrators see every org, with their own role where they have one.
+                    let mine = self.store.list_orgs(Some(&user.id)).await?;
+                    let all = self.store.list_orgs(None).await?;
+                    Ok(all
+                        .into_iter()
+                        .map(|(o, _)| {
+                            let role = mine
+                                .iter()
+                                .find(|(m, _)| m.id == o.id)
+                                .and_then(|(_, r)| *r);
+                            (o, role)
+                        })
+                        .collect())
+                } else {
+                    self.store.list_orgs(Some(&user.id)).await
+                }
+            }
+            Principal::Org { org_id, role, .. } => Ok(self
+                .store
+                .get_org(org_id)
+                .await?
+                .map(|o| vec![(o, Some(*role))])
+                .unwrap_or_default()),
+            Principal::Deploy { org_id, .. } => Ok(self
+                .store
+                .get_org(org_id)
+                .await?
+                .map(|o| vec![(o, None)])
+                .unwrap_or_default()),
+        }
+    }
+
+    /// `POST /v1/orgs`: the calling user becomes its owner.
+    pub async fn create_org(
+        &self,
+        caller: &Caller,
+        req: &CreateOrgRequest,
+    ) -> CoreResult<OrgRecord> {
+        let Principal::User { user, .. } = &caller.principal else {
+            return Err(CoreError::Forbidden("only users can create orgs".into()));
+        };
+        let slug = validate::slug("slug", &req.slug)?;
+        let name = match &req.name {
+            Some(n) => validate::name("name", n)?,
+            None => slug.clone(),
+        };
+        let org = OrgRecord {
+            id: new_id("org"),
+            slug,
+            name,
+            created_at: self.now(),
+        };
+        let audit = self
+            .audit(caller, "org.create")
+            .target("org", &org.id)
+            .org(&org.id, &org.slug);
+        self.store.insert_org(&org, &user.id, &audit).await?;
+        Ok(org)
+    }
+
+    /// `GET /v1/orgs/{org}`.
+    pub async fn get_org(
+        &self,
+        caller: &Caller,
+        slug: &str,
+    ) -> CoreResult<(OrgRecord, Option<Role>)> {
+        self.org_for(caller, slug, Capability::ReadOrg).await
+    }
+
+    /// `GET /v1/orgs/{org}/members`.
+    pub async fn list_members(&self, caller: &Caller, slug: &str) -> CoreResult<Vec<MemberRecord>> {
+        let (org, _) = self
+            .org_for(caller, slug, Capability::ReadOrgDetails)
+            .await?;
+        self.store.list_members(&org.id).await
+    }
+
+    /// `PUT /v1/orgs/{org}/members/{user_id}`: add a member or change a role. Admins manage
+    /// members up to admin; only owners touch the owner role; the last owner stays.
+    pub async fn put_member(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        user_id: &str,
+        role: Role,
+    ) -> CoreResult<MemberRecord> {
+        let (org, my_role) = self
+            .org_for(caller, slug, Capability::ManageMembers)
+            .await?;
+        let user =
+            self.store.get_user(user_id).await?.ok_or_else(|| {
+                CoreError::NotFound(format!("user '{}'", super::printable(user_id)))
+            })?;
+        let current = self.store.get_member_role(&org.id, user_id).await?;
+        self.check_grant(caller, my_role, role, current)?;
+        let audit = self
+            .audit(caller, "member.put")
+            .target("user", user_id)
+            .org(&org.id, &org.slug)
+            .detail("role", role.as_str())
+            .detail("previous_role", current.map(Role::as_str));
+        let now = self.now();
+        self.store
+            .put_member(&org.id, user_id, role, now, &audit)
+            .await?;
+        Ok(MemberRecord {
+            org_id: org.id,
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+            role,
+            created_at: now,
+        })
+    }
+
+    /// `DELETE /v1/orgs/{org}/members/{user_id}`. A user may also leave on their own.
+    pub async fn delete_member(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        user_id: &str,
+    ) -> CoreResult<()> {
+        let leaving_self = caller.principal.user().is_some_and(|u| u.id == user_id);
+        let (org, my_role) = if leaving_self {
+            self.org_for(caller, slug, Capability::ReadOrg).await?
+        } else {
+            self.org_for(caller, slug, Capability::ManageMembers)
+                .await?
+        };
+        let current = self.store.get_member_role(&org.id, user_id).await?;
+        let Some(current) = current else {
+            return Err(CoreError::NotFound(format!(
+                "member '{}'",
+                super::printable(user_id)
+            )));
+        };
+        if !leaving_self && current == Role::Owner {
+            self.check_grant(caller, my_role, Role::Owner, Some(current))?;
+        }
+        let audit = self
+            .audit(caller, "member.delete")
+            .target("user", user_id)
+            .org(&org.id, &org.slug)
+            .detail("previous_role", current.as_str());
+        self.store.delete_member(&org.id, user_id, &audit).await?;
+        Ok(())
+    }
+
+    fn check_grant(
+        &self,
+        caller: &Caller,
+        my_role: Option<Role>,
+        role: Role,
+        current: Option<Role>,
+    ) -> CoreResult<()> {
+        let max = policy::grantable(&caller.principal, my_role);
+        let highest = role.max(current.unwrap_or(Role::Viewer));
+        match max {
+            Some(m) if highest <= m => Ok(()),
+            _ => Err(CoreError::Forbidden(
+                "only owners can grant, change or remove the owner role".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The token lifecycle: create, list, show, update, rotate, revoke.
+
+use super::{AuditExt, Caller, Gantry};
+use crate::error::{CoreError, CoreResult};
+use crate::expiry::{self, ExpiryRequest};
+use crate::ids::new_id;
+use crate::model::{AppRecord, AuditRecord, OrgRecord, TokenRecord};
+use crate::policy::{self, Access, Capability, Principal, Target};
+use crate::store::{Rotation, StatusFilter, TokenFilter};
+use crate::token::PlainToken;
+use crate::validate;
+use gantry_api::{
+    CreateTokenRequest, Role, RotateTokenRequest, TokenKind, TokenStatus, UpdateTokenRequest,
+};
+
+/// Most tokens one listing returns.
+pub const MAX_TOKEN_PAGE: i64 = 1000;
+
+/// List parameters shared by every token listing.
+#[derive(Debug, Clone, Default)]
+pub struct TokenQuery {
+    /// `active`, `expired`, `revoked` or `all`; default: everything but revoked.
+    pub status: Option<String>,
+    /// A duration: only tokens expiring within it.
+    pub expiring_within: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl TokenQuery {
+    fn to_filter(&self, now: crate::time::Timestamp) -> CoreResult<TokenFilter> {
+        let status = match self.status.as_deref() {
+            None => None,
+            Some("active") => Some(StatusFilter::One(TokenStatus::Active)),
+            Some("expired") => Some(StatusFilter::One(TokenStatus::Expired)),
+            Some("revoked") => Some(StatusFilter::One(TokenStatus::Revoked)),
+            Some("all") => Some(StatusFilter::All),
+            Some(_) => {
+                return Err(CoreError::invalid(
+                    "status",
+                    "must be one of active, expired, revoked, all",
+                ))
+            }
+        };
+        let expiring_before = match &self.expiring_within {
+            None => None,
+            Some(s) => Some(now.plus(expiry::parse_duration(s).ok_or_else(|| {
+                CoreError::invalid("expiring_within", "must be a duration such as 7d or 48h")
+            })?)),
+        };
+        let limit = self.limit.unwrap_or(MAX_TOKEN_PAGE);
+        if !(1..=MAX_TOKEN_PAGE).contains(&limit) {
+            return Err(CoreError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_TOKEN_PAGE}"),
+            ));
+        }
+        Ok(TokenFilter {
+            status,
+            expiring_before,
+            limit,
+            offset: self.offset.unwrap_or(0).max(0),
+            ..Default::default()
+        })
+    }
+}
+
+/// Refuses deploy tokens on every token route: they may not create, see or manage tokens.
+fn not_a_deploy_token(caller: &Caller) -> CoreResult<()> {
+    if matches!(caller.principal, Principal::Deploy { .. }) {
+        return Err(CoreError::Forbidden(
+            "deploy tokens cannot create, see or manage tokens".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Gantry {
+    fn new_token(
+        &self,
+        caller: &Caller,
+        kind: TokenKind,
+        req: &CreateTokenRequest,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let name = validate::name("name", &req.name)?;
+        let description = validate::description("description", req.description.as_deref())?;
+        let now = self.now();
+        let expiry = self.settings.token_policy.resolve(
+            &ExpiryRequest {
+                expires_in: req.expires_in.as_deref(),
+                expires_at: req.expires_at.as_deref(),
+                never_expires: req.never_expires,
+            },
+            now,
+        )?;
+        let plain = PlainToken::generate(kind);
+        let record = TokenRecord {
+            id: new_id("tok"),
+            kind,
+            name,
+            description,
+            prefix: plain.display_prefix().to_owned(),
+            hash: plain.hash(),
+            prev_hash: None,
+            prev_expires_at: None,
+            user_id: None,
+            user_email: None,
+            org_id: None,
+            org_slug: None,
+            app_id: None,
+            app_slug: None,
+            role: None,
+            created_by: caller.actor(),
+            created_at: now,
+            expires_at: expiry.expires_at,
+            lifetime: expiry.lifetime,
+            last_used_at: None,
+            last_used_ip: None,
+            rotated_at: None,
+            revoked_at: None,
+        };
+        Ok((record, plain))
+    }
+
+    fn token_audit(&self, caller: &Caller, action: &str, t: &TokenRecord) -> AuditRecord {
+        let mut a = self
+            .audit(caller, action)
+            .target("token", &t.id)
+            .detail("kind", t.kind.as_str())
+            .detail("prefix", t.prefix.clone());
+        a.org_id = t.org_id.clone();
+        a.org_slug = t.org_slug.clone();
+        a.app_id = t.app_id.clone();
+        a.app_slug = t.app_slug.clone();
+        a
+    }
+
+    async fn insert_new_token(
+        &self,
+        caller: &Caller,
+        record: TokenRecord,
+        plain: PlainToken,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let mut audit = self.token_audit(caller, "token.create", &record);
+        audit = audit.detail("expires_at", record.expires_at.map(|t| t.to_rfc3339()));
+        self.store.insert_token(&record, &audit).await?;
+        Ok((record, plain))
+    }
+
+    /// `POST /v1/apps/{app}/tokens`: a deploy token for one app.
+    #[tracing::instrument(skip_all, fields(app = %app_slug))]
+    pub async fn create_deploy_token(
+        &self,
+        caller: &Caller,
+        app_slug: &str,
+        req: &CreateTokenRequest,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        not_a_deploy_token(caller)?;
+        let app = self
+            .app_for(caller, app_slug, Capability::ManageTokens)
+            .await?;
+        if req.role.is_some() {
+            return Err(CoreError::invalid(
+                "role",
+                "only org tokens carry a role; deploy tokens act as operators on their app",
+            ));
+        }
+        let (mut record, plain) = self.new_token(caller, TokenKind::Deploy, req)?;
+        scope_to_app(&mut record, &app);
+        self.insert_new_token(caller, record, plain).await
+    }
+
+    /// `POST /v1/orgs/{org}/tokens`: an org token with a role no higher than the creator's.
+    #[tracing::instrument(skip_all, fields(org = %org_slug))]
+    pub async fn create_org_token(
+        &self,
+        caller: &Caller,
+        org_slug: &str,
+        req: &CreateTokenRequest,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        not_a_deploy_token(caller)?;
+        let (org, my_role) = self
+            .org_for(caller, org_slug, Capability::ManageTokens)
+            .await?;
+        let role = req.role.ok_or_else(|| {
+            CoreError::invalid(
+                "role",
+                "is required for org tokens (viewer, operator, admin or owner)",
+            )
+        })?;
+        let ceiling = if caller.principal.is_instance_admin() {
+            Some(Role::Owner)
+        } else {
+            my_role
+        };
+        if ceiling.is_none_or(|c| role > c) {
+            return Err(CoreError::Forbidden(format!(
+                "a token cannot carry more than its creator's role ({})",
+                ceiling.map(Role::as_str).unwrap_or("none")
+            )));
+        }
+        let (mut record, plain) = self.new_token(caller, TokenKind::Org, req)?;
+        scope_to_org(&mut record, &org);
+        record.role = Some(role);
+        self.insert_new_token(caller, record, plain).await
+    }
+
+    /// `POST /v1/user/tokens` (and login): a personal token of the calling user.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_personal_token(
+        &self,
+        caller: &Caller,
+        req: &CreateTokenRequest,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let Principal::User { user, .. } = &caller.principal else {
+            return Err(CoreError::Forbidden(
+                "only users have personal tokens".into(),
+            ));
+        };
+        if req.role.is_some() {
+            return Err(CoreError::invalid(
+                "role",
+                "personal tokens act with their user's roles; only org tokens carry a role",
+            ));
+        }
+        let (mut record, plain) = self.new_token(caller, TokenKind::Personal, req)?;
+        record.user_id = Some(user.id.clone());
+        record.user_email = Some(user.email.clone());
+        self.insert_new_token(caller, record, plain).await
+    }
+
+    /// `GET /v1/apps/{app}/tokens`: the app's deploy tokens.
+    pub async fn list_app_tokens(
+        &self,
+        caller: &Caller,
+        app_slug: &str,
+        q: &TokenQuery,
+    ) -> CoreResult<Vec<TokenRecord>> {
+        not_a_deploy_token(caller)?;
+        let app = self
+            .app_for(caller, app_slug, Capability::ManageTokens)
+            .await?;
+        let now = self.now();
+        let mut f = q.to_filter(now)?;
+        f.app_id = Some(app.id);
+        f.kinds = vec![TokenKind::Deploy];
+        self.store.list_tokens(&f, now).await
+    }
+
+    /// `GET /v1/orgs/{org}/tokens`: every org and deploy token of the org.
+    pub async fn list_org_tokens(
+        &self,
+        caller: &Caller,
+        org_slug: &str,
+        q: &TokenQuery,
+    ) -> CoreResult<Vec<TokenRecord>> {
+        not_a_deploy_token(caller)?;
+        let (org, _) = self
+            .org_for(caller, org_slug, Capability::ManageTokens)
+            .await?;
+        let now = self.now();
+        let mut f = q.to_filter(now)?;
+        f.org_id = Some(org.id);
+        f.kinds = vec![TokenKind::Org, TokenKind::Deploy];
+        self.store.list_tokens(&f, now).await
+    }
+
+    /// `GET /v1/user/tokens`: the caller's personal tokens.
+    pub async fn list_my_tokens(
+        &self,
+        caller: &Caller,
+        q: &TokenQuery,
+    ) -> CoreResult<Vec<TokenRecord>> {
+        let Principal::User { user, .. } = &caller.principal else {
+            return Err(CoreError::Forbidden(
+                "only users have personal tokens".into(),
+            ));
+        };
+        let now = self.now();
+        let mut f = q.to_filter(now)?;
+        f.user_id = Some(user.id.clone());
+        f.kinds = vec![TokenKind::Personal];
+        self.store.list_tokens(&f, now).await
+    }
+
+    /// `GET /v1/tokens`: every token the caller may manage — their personal tokens and the
+    /// tokens of orgs where they are admin or owner; with `all_users` (instance
+    /// administrators only) every token of every user.
+    pub async fn list_all_tokens(
+        &self,
+        caller: &Caller,
+        all_users: bool,
+        q: &TokenQuery,
+    ) -> CoreResult<Vec<TokenRecord>> {
+        not_a_deploy_token(caller)?;
+        let now = self.now();
+        let mut f = q.to_filter(now)?;
+        match &caller.principal {
+            Principal::User { user, .. } => {
+                if all_users {
+                    if !user.is_admin {
+                        return Err(CoreError::Forbidden(
+                            "only instance administrators can list the tokens of all users".into(),
+                        ));
+                    }
+                } else {
+                    let orgs = self
+                        .store
+                        .list_orgs(Some(&user.id))
+                        .await?
+                        .into_iter()
+                        .filter(|(_, r)| {
+                            r.is_some_and(|r| r >= Capability::ManageTokens.min_role())
+                        })
+                        .map(|(o, _)| o.id)
+                        .collect();
+                    f.org_ids_or_user = Some((orgs, user.id.clone()));
+                }
+            }
+            Principal::Org { org_id, role, .. } => {
+                if all_users || *role < Capability::ManageTokens.min_role() {
+                    return Err(CoreError::Forbidden(
+                        "this credential may not list these tokens".into(),
+                    ));
+                }
+                f.org_id = Some(org_id.clone());
+            }
+            Principal::Deploy { .. } => unreachable_deploy()?,
+        }
+        self.store.list_tokens(&f, now).await
+    }
+
+    /// Loads a token the caller may manage. Deploy tokens get 403; tokens the caller may not
+    /// know about are 404.
+    async fn manageable_token(&self, caller: &Caller, id: &str) -> CoreResult<TokenRecord> {
+        not_a_deploy_token(caller)?;
+        let not_found = || CoreError::NotFound(format!("token '{}'", super::printable(id)));
+        let token = self.store.get_token(id).await?.ok_or_else(not_found)?;
+        if caller.principal.is_instance_admin() {
+            return Ok(token);
+        }
+        match token.kind {
+            TokenKind::Personal => match caller.principal.user() {
+                Some(u) if Some(&u.id) == token.user_id.as_ref() => Ok(token),
+                _ => Err(not_found()),
+            },
+            TokenKind::Org | TokenKind::Deploy => {
+                let org_id = token.org_id.clone().ok_or_else(not_found)?;
+                let role = self.role_in(caller, &org_id).await?;
+                let target = Target {
+                    org_id: &org_id,
+                    app_id: token.app_id.as_deref(),
+                };
+                match policy::check(&caller.principal, role, target, Capability::ManageTokens) {
+                    Access::Allow => Ok(token),
+                    Access::Forbidden => Err(CoreError::Forbidden(
+                        "only org admins and owners manage this org's tokens".into(),
+                    )),
+                    Access::Hidden => Err(not_found()),
+                }
+            }
+        }
+    }
+
+    /// `GET /v1/tokens/{id}`.
+    pub async fn get_token(&self, caller: &Caller, id: &str) -> CoreResult<TokenRecord> {
+        self.manageable_token(caller, id).await
+    }
+
+    /// `PATCH /v1/tokens/{id}`: name and description only.
+    pub async fn update_token(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: &UpdateTokenRequest,
+    ) -> CoreResult<TokenRecord> {
+        let mut token = self.manageable_token(caller, id).await?;
+        if let Some(n) = &req.name {
+            token.name = validate::name("name", n)?;
+        }
+        if req.description.is_some() {
+            token.description = validate::description("description", req.description.as_deref())?;
+        }
+        let audit = self.token_audit(caller, "token.update", &token);
+        self.store
+            .update_token(&token.id, &token.name, token.description.as_deref(), &audit)
+            .await?;
+        Ok(token)
+    }
+
+    /// `POST /v1/tokens/{id}/rotate`: same token, new secret, fresh expiry. Expired tokens can
+    /// be rotated; revoked ones cannot. With a grace period the old value keeps working until
+    /// it ends (never past the old expiry); otherwise it stops at once.
+    #[tracing::instrument(skip_all, fields(token_id = %id))]
+    pub async fn rotate_token(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: &RotateTokenRequest,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let mut token = self.manageable_token(caller, id).await?;
+        if token.revoked_at.is_some() {
+            return Err(CoreError::conflict(
+                "token_revoked",
+                "a revoked token cannot be rotated; create a new one",
+            ));
+        }
+        let now = self.now();
+        let policy = &self.settings.token_policy;
+        let expiry = match &req.expires_in {
+            Some(s) => policy.lifetime("expires_in", s, now)?,
+            None => policy.renew(token.lifetime, now)?,
+        };
+        let grace = req
+            .grace_period
+            .as_deref()
+            .map(expiry::parse_grace)
+            .transpose()?;
+        let prev_expires_at = grace.filter(|g| !g.is_zero()).map(|g| {
+            let end = now.plus(g);
+            match token.expires_at {
+                Some(old) if old < end => old,
+                _ => end,
+            }
+        });
+        let plain = PlainToken::generate(token.kind);
+        let rotation = Rotation {
+            new_hash: plain.hash(),
+            new_prefix: plain.display_prefix().to_owned(),
+            prev_expires_at,
+            expires_at: expiry.expires_at,
+            lifetime: expiry.lifetime,
+            rotated_at: now,
+        };
+        let audit = self
+            .token_audit(caller, "token.rotate", &token)
+            .detail("new_prefix", rotation.new_prefix.clone())
+            .detail("grace_until", prev_expires_at.map(|t| t.to_rfc3339()));
+        self.store
+            .rotate_token(&token.id, &rotation, &audit)
+            .await?;
+        token.prev_hash = prev_expires_at.map(|_| token.hash);
+        token.prev_expires_at = prev_expires_at;
+        token.hash = rotation.new_hash;
+        token.prefix = rotation.new_prefix;
+        token.expires_at = rotation.expires_at;
+        token.lifetime = rotation.lifetime;
+        token.rotated_at = Some(now);
+        Ok((token, plain))
+    }
+
+    /// `DELETE /v1/tokens/{id}`: permanent. Returns the token and whether it already was.
+    #[tracing::instrument(skip_all, fields(token_id = %id))]
+    pub async fn revoke_token(&self, caller: &Caller, id: &str) -> CoreResult<(TokenRecord, bool)> {
+        let mut token = self.manageable_token(caller, id).await?;
+        if token.revoked_at.is_some() {
+            return Ok((token, true));
+        }
+        let now = self.now();
+        let audit = self.token_audit(caller, "token.revoke", &token);
+        let newly = self.store.revoke_token(&token.id, now, &audit).await?;
+        if newly {
+            token.revoked_at = Some(now);
+            Ok((token, false))
+        } else {
+            let fresh = self.store.get_token(id).await?.unwrap_or(token);
+            Ok((fresh, true))
+        }
+    }
+
+    /// Overlays this node's not-yet-flushed last use, so a read right after a use shows it.
+    pub fn with_pending_usage(&self, mut token: TokenRecord) -> TokenRecord {
+        if let Some(u) = self.usage.pending(&token.id) {
+            if token.last_used_at.is_none_or(|t| t < u.at) {
+                token.last_used_at = Some(u.at);
+                token.last_used_ip = u.ip;
+            }
+        }
+        token
+    }
+}
+
+fn unreachable_deploy() -> CoreResult<()> {
+    Err(CoreError::Forbidden(
+        "deploy tokens cannot create, see or manage tokens".into(),
+    ))
+}
+
+fn scope_to_app(record: &mut TokenRecord, app: &AppRecord) {
+    record.org_id = Some(app.org_id.clone());
+    record.org_slug = Some(app.org_slug.clone());
+    record.app_id = Some(app.id.clone());
+    record.app_slug = Some(app.slug.clone());
+}
+
+fn scope_to_org(record: &mut TokenRecord, org: &OrgRecord) {
+    record.org_id = Some(org.id.clone());
+    record.org_slug = Some(org.slug.clone());
+}

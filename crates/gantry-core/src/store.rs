@@ -1,0 +1,245 @@
+//! The storage port. The domain speaks only this trait; `gantry-store` implements it for
+//! SQLite (and, later, PostgreSQL). Every write that changes state takes the audit record that
+//! describes it and commits both in one transaction, so there is never a change without its
+//! audit entry or the other way round.
+
+use crate::error::CoreResult;
+use crate::model::*;
+use crate::time::Timestamp;
+use crate::token::TokenHash;
+use async_trait::async_trait;
+use gantry_api::{Role, TokenKind, TokenStatus};
+
+/// Which tokens a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<TokenKind>,
+    pub user_id: Option<String>,
+    pub org_id: Option<String>,
+    pub app_id: Option<String>,
+    /// Org and deploy tokens of any of these orgs, OR personal tokens of `or_user_id`.
+    pub org_ids_or_user: Option<(Vec<String>, String)>,
+    /// None: every status but revoked.
+    pub status: Option<StatusFilter>,
+    /// Only tokens that expire between now and now + this.
+    pub expiring_before: Option<Timestamp>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A status filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    One(TokenStatus),
+    All,
+}
+
+/// Which audit events a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub org_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<Timestamp>,
+    /// Events before this id (paging backwards).
+    pub before_id: Option<i64>,
+    /// Restrict to events of these orgs OR by this actor (callers who are not instance admins).
+    pub visible_to: Option<(Vec<String>, String)>,
+    pub limit: i64,
+}
+
+/// Changes to a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub disabled: Option<bool>,
+    pub is_admin: Option<bool>,
+    pub name: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+/// What a token lookup by hash found.
+#[derive(Debug, Clone)]
+pub struct TokenMatch {
+    pub token: TokenRecord,
+    /// The personal token's user, loaded in the same query.
+    pub user: Option<UserRecord>,
+    /// True when the hash matched the pre-rotation value (grace period).
+    pub via_previous: bool,
+}
+
+/// A new release to record.
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    pub app_id: String,
+    pub label: Option<String>,
+    pub message: Option<String>,
+    pub artifact_sha256: String,
+    pub artifact_size: i64,
+    pub created_by: ActorRef,
+    pub created_at: Timestamp,
+    /// Replace the release that already carries `label` instead of refusing.
+    pub overwrite: bool,
+}
+
+/// A rotation to apply.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub new_hash: TokenHash,
+    pub new_prefix: String,
+    /// Keep the old hash working until then (grace period), or drop it now.
+    pub prev_expires_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub lifetime: Option<std::time::Duration>,
+    pub rotated_at: Timestamp,
+}
+
+/// One accepted use of a token, to be coalesced into `last_used_*`.
+#[derive(Debug, Clone)]
+pub struct TokenUse {
+    pub token_id: String,
+    pub at: Timestamp,
+    pub ip: Option<String>,
+}
+
+/// Persistence for everything gantry keeps. Implementations map "no row" to `Ok(None)` /
+/// `CoreError::NotFound` and unique violations to `CoreError::Conflict`, so the domain never
+/// sees a database error type.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn ping(&self) -> CoreResult<()>;
+
+    // --- users
+    async fn count_users(&self) -> CoreResult<i64>;
+    async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<()>;
+    async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>>;
+    async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>>;
+    async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>>;
+    /// Applies `patch`; refuses (Conflict) to leave the instance without an enabled admin.
+    async fn update_user(
+        &self,
+        id: &str,
+        patch: &UserPatch,
+        audit: &AuditRecord,
+    ) -> CoreResult<UserRecord>;
+
+    // --- orgs and members
+    async fn insert_org(
+        &self,
+        org: &OrgRecord,
+        owner_id: &str,
+        audit: &AuditRecord,
+    ) -> CoreResult<()>;
+    async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>>;
+    async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>>;
+    /// Orgs where `user_id` is a member, with the role; all orgs (role None) when `user_id` is None.
+    async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>>;
+    async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>>;
+    async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>>;
+    /// Adds or changes a membership; refuses (Conflict) to leave the org without an owner.
+    async fn put_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<()>;
+    /// Removes a membership (false if there was none); refuses to remove the last owner.
+    async fn delete_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool>;
+
+    // --- apps
+    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()>;
+    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>>;
+    async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>>;
+    async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>>;
+    /// Deletes the app and revokes its deploy tokens (kept for the audit trail).
+    async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()>;
+
+    // --- releases
+    /// Records a release with the next version number, or replaces the one carrying its label
+    /// when `overwrite`. Returns the release and whether it replaced one.
+    async fn insert_release(
+        &self,
+        release: &NewRelease,
+        audit: &AuditRecord,
+    ) -> CoreResult<(ReleaseRecord, bool)>;
+    async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>>;
+    async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>>;
+    /// Whether any release still points at this artifact.
+    async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool>;
+
+    // --- env vars and config
+    async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>>;
+    /// Sets a variable; refuses (Conflict) a new key beyond `max_vars`.
+    async fn put_env(
+        &self,
+        var: &EnvVarRecord,
+        max_vars: i64,
+        audit: &AuditRecord,
+    ) -> CoreResult<()>;
+    async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool>;
+    /// The latest config, or the given version.
+    async fn get_config(
+        &self,
+        app_id: &str,
+        version: Option<i64>,
+    ) -> CoreResult<Option<ConfigRecord>>;
+    /// Stores a new version; returns it.
+    async fn put_config(
+        &self,
+        app_id: &str,
+        document: &str,
+        by: &ActorRef,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<ConfigRecord>;
+
+    // --- alerts
+    async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()>;
+    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>>;
+    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool>;
+
+    // --- tokens
+    async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<()>;
+    async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>>;
+    /// The token whose current hash — or previous hash, still in its grace period at `now` — is `hash`.
+    async fn find_token_by_hash(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> CoreResult<Option<TokenMatch>>;
+    async fn list_tokens(
+        &self,
+        filter: &TokenFilter,
+        now: Timestamp,
+    ) -> CoreResult<Vec<TokenRecord>>;
+    async fn update_token(
+        &self,
+        id: &str,
+        name: &str,
+        description: Option<&str>,
+        audit: &AuditRecord,
+    ) -> CoreResult<()>;
+    async fn rotate_token(
+        &self,
+        id: &str,
+        rotation: &Rotation,
+        audit: &AuditRecord,
+    ) -> CoreResult<()>;
+    /// Revokes; returns false when it already was.
+    async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool>;
+    /// Writes a batch of uses (latest per token wins) in one transaction.
+    async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()>;
+
+    // --- audit
+    /// Appends an event that has no state change of its own (failed authentication).
+    async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()>;
+    async fn list_audit(&self, filter: &AuditFilter) -> CoreResult<Vec<AuditRecord>>;
+}

@@ -1,0 +1,255 @@
+//! Parse, don't validate: each input that reaches the domain is turned into a type that can
+//! only hold a valid value, with every limit written down here.
+
+use crate::error::{CoreError, CoreResult};
+
+/// Longest token, org, app or alert name.
+pub const MAX_NAME: usize = 100;
+/// Longest token description.
+pub const MAX_DESCRIPTION: usize = 1000;
+/// Longest org or app slug.
+pub const MAX_SLUG: usize = 40;
+/// Longest email address (RFC 5321 path limit).
+pub const MAX_EMAIL: usize = 254;
+/// Shortest and longest password.
+pub const MIN_PASSWORD: usize = 12;
+/// Longest password accepted (argon2 would take more, but there is no reason to).
+pub const MAX_PASSWORD: usize = 1024;
+/// Longest env var key.
+pub const MAX_ENV_KEY: usize = 256;
+/// Largest env var value, in bytes.
+pub const MAX_ENV_VALUE: usize = 64 * 1024;
+/// Most env vars per app.
+pub const MAX_ENV_VARS: i64 = 1000;
+/// Largest config document, in bytes.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// Longest release label and message.
+pub const MAX_LABEL: usize = 200;
+/// Longest release message.
+pub const MAX_MESSAGE: usize = 4000;
+/// Longest alert target.
+pub const MAX_TARGET: usize = 2048;
+/// Alert events a rule may subscribe to.
+pub const ALERT_EVENTS: &[&str] = &[
+    "deploy",
+    "env_change",
+    "config_change",
+    "token_expiring",
+    "token_revoked",
+];
+
+fn no_control_chars(field: &str, s: &str) -> CoreResult<()> {
+    if s.chars().any(|c| c.is_control()) {
+        return Err(CoreError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A human-readable name: 1..=100 characters, trimmed, no control characters.
+pub fn name(field: &str, s: &str) -> CoreResult<String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(CoreError::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > MAX_NAME {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at most {MAX_NAME} characters"),
+        ));
+    }
+    no_control_chars(field, s)?;
+    Ok(s.to_owned())
+}
+
+/// An optional description: at most 1000 characters; empty means none.
+pub fn description(field: &str, s: Option<&str>) -> CoreResult<Option<String>> {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if s.chars().count() > MAX_DESCRIPTION {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(CoreError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+/// An org or app slug: 2..=40 of `a-z 0-9 -`, starting and ending with a letter or digit.
+pub fn slug(field: &str, s: &str) -> CoreResult<String> {
+    let ok_len = (2..=MAX_SLUG).contains(&s.len());
+    let ok_chars = s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = !s.starts_with('-') && !s.ends_with('-');
+    if !(ok_len && ok_chars && ok_ends) {
+        return Err(CoreError::invalid(
+            field,
+            format!(
+                "must be 2-{MAX_SLUG} characters of a-z, 0-9 and '-', not starting or ending with '-'"
+            ),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// An email address: lower-cased, one `@` with something on both sides, ≤ 254 characters.
+pub fn email(field: &str, s: &str) -> CoreResult<String> {
+    let s = s.trim().to_lowercase();
+    let valid = s.len() <= MAX_EMAIL
+        && s.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !valid {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be an email address of at most {MAX_EMAIL} characters"),
+        ));
+    }
+    Ok(s)
+}
+
+/// A new password: 12..=1024 characters.
+pub fn password(field: &str, s: &str) -> CoreResult<()> {
+    let n = s.chars().count();
+    if n < MIN_PASSWORD {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    if n > MAX_PASSWORD {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at most {MAX_PASSWORD} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// An env var key: `[A-Za-z_][A-Za-z0-9_]*`, at most 256 characters.
+pub fn env_key(field: &str, s: &str) -> CoreResult<String> {
+    let mut bytes = s.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !first_ok || !rest_ok || s.len() > MAX_ENV_KEY {
+        return Err(CoreError::invalid(
+            field,
+            format!("must match [A-Za-z_][A-Za-z0-9_]* and be at most {MAX_ENV_KEY} characters"),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// An env var value: at most 64 KiB, no NUL.
+pub fn env_value(field: &str, s: &str) -> CoreResult<String> {
+    if s.len() > MAX_ENV_VALUE {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at most {MAX_ENV_VALUE} bytes"),
+        ));
+    }
+    if s.contains('\0') {
+        return Err(CoreError::invalid(field, "must not contain NUL"));
+    }
+    Ok(s.to_owned())
+}
+
+/// Optional free text with a length limit (release label and message).
+pub fn optional_text(field: &str, s: Option<&str>, max: usize) -> CoreResult<Option<String>> {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if s.chars().count() > max {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if s.contains('\0') {
+        return Err(CoreError::invalid(field, "must not contain NUL"));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+/// An alert event name from [`ALERT_EVENTS`].
+pub fn alert_event(field: &str, s: &str) -> CoreResult<String> {
+    if ALERT_EVENTS.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(CoreError::invalid(
+            field,
+            format!("must be one of {}", ALERT_EVENTS.join(", ")),
+        ))
+    }
+}
+
+/// An alert target: an http(s) URL or a mailto: address, at most 2048 characters.
+pub fn alert_target(field: &str, s: &str) -> CoreResult<String> {
+    let s = s.trim();
+    let scheme_ok =
+        s.starts_with("https://") || s.starts_with("http://") || s.starts_with("mailto:");
+    if !scheme_ok || s.len() > MAX_TARGET || s.len() < 9 || s.chars().any(char::is_whitespace) {
+        return Err(CoreError::invalid(
+            field,
+            format!(
+                "must be an http(s):// URL or a mailto: address of at most {MAX_TARGET} characters"
+            ),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_limited() {
+        assert_eq!(name("name", "  ci  ").unwrap(), "ci");
+        assert!(name("name", "").is_err());
+        assert!(name("name", &"x".repeat(101)).is_err());
+        assert!(name("name", &"é".repeat(100)).is_ok());
+        assert!(name("name", "a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn slugs_follow_dns_like_rules() {
+        assert!(slug("slug", "my-app-1").is_ok());
+        for bad in ["a", "-ab", "ab-", "Ab", "a_b", "a b", &"a".repeat(41)] {
+            assert!(slug("slug", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_keys_are_shell_identifiers() {
+        assert!(env_key("key", "DATABASE_URL").is_ok());
+        assert!(env_key("key", "_X1").is_ok());
+        for bad in ["", "1X", "A-B", "A B", "É"] {
+            assert!(env_key("key", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            email("email", " Ann@Example.COM ").unwrap(),
+            "ann@example.com"
+        );
+        for bad in ["", "ann", "@x", "a@", "a@b@c", "a b@c"] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+    }
+}
