@@ -1,1 +1,205 @@
-//! placeholder
+//! The gantry HTTP server: the axum router with its OpenAPI description, the bearer-token
+//! extractor, thin handlers (parse → domain service → view), first-run bootstrap, the
+//! background flush of coalesced last-used records, and graceful shutdown.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod views;
+
+pub use config::ServerConfig;
+pub use routes::openapi;
+
+use anyhow::Context;
+use gantry_core::artifacts::ArtifactStore;
+use gantry_core::time::Clock;
+use gantry_core::Gantry;
+use state::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running server.
+pub struct Started {
+    /// The address actually bound (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// The domain service, shared with the handlers.
+    pub gantry: Arc<Gantry>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl Started {
+    /// Stops accepting, drains in-flight requests, flushes pending writes.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining requests and flushing pending writes");
+        self.shutdown().await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Opens the store, bootstraps the first administrator, binds and starts serving.
+pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Started> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = gantry_store::open(config.database_url.as_deref(), &config.data_dir)
+        .await
+        .context("opening the database")?;
+    let artifacts: Arc<dyn ArtifactStore> = Arc::new(
+        gantry_store::DiskArtifacts::open(&config.data_dir.join("artifacts"))
+            .await
+            .context("opening the artifact directory")?,
+    );
+    let gantry = Arc::new(Gantry::new(store, clock, config.settings.clone()));
+    bootstrap_admin(&gantry, &config).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let flush_every = config.usage_flush_interval;
+    let state = AppState {
+        gantry: gantry.clone(),
+        artifacts,
+        config: Arc::new(config),
+        openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
+    };
+    let app = routes::router(state).layer(
+        tower_http::trace::TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<_>| {
+                // Method and path only: never headers (Authorization) or query strings.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            },
+        ),
+    );
+
+    let (stop, mut stopped) = watch::channel(false);
+    let flusher = {
+        let gantry = gantry.clone();
+        let mut stopped = stop.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(flush_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = gantry.flush_usage().await {
+                            tracing::warn!(error = %e, "could not write last-used records; will retry");
+                        }
+                    }
+                    _ = stopped.changed() => break,
+                }
+            }
+        })
+    };
+    let server = {
+        let gantry = gantry.clone();
+        tokio::spawn(async move {
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "server error");
+            }
+            let _ = flusher.await;
+            match gantry.flush_usage().await {
+                Ok(n) => tracing::info!(tokens = n, "flushed last-used records"),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not flush last-used records at shutdown")
+                }
+            }
+        })
+    };
+    tracing::info!(addr = %local_addr, "gantry listening");
+    Ok(Started {
+        local_addr,
+        gantry,
+        stop,
+        server,
+    })
+}
+
+/// DESIGN §5: on an empty database, create the first instance administrator from
+/// `GANTRY_ADMIN_EMAIL`/`GANTRY_ADMIN_PASSWORD`, or with a generated password written to
+/// `<data-dir>/initial-admin-password` (mode 0600).
+async fn bootstrap_admin(gantry: &Gantry, config: &ServerConfig) -> anyhow::Result<()> {
+    if !gantry.has_no_users().await? {
+        return Ok(());
+    }
+    let email = config
+        .admin_email
+        .clone()
+        .unwrap_or_else(|| "admin@localhost".to_owned());
+    match &config.admin_password {
+        Some(password) => {
+            gantry
+                .create_user_as_system(&email, password, Some("Administrator"), true)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
+            tracing::info!(%email, "created the first instance administrator");
+        }
+        None => {
+            let password = gantry_core::ids::new_id("pw").replace("pw_", "")
+                + &gantry_core::ids::new_id("x")[2..];
+            let path = config.initial_password_file();
+            write_private(&path, &password).await?;
+            gantry
+                .create_user_as_system(&email, &password, Some("Administrator"), true)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
+            tracing::warn!(
+                %email,
+                path = %path.display(),
+                "created the first instance administrator with a generated password; read it from this file and change it (the file is removed once you do)"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(path)
+        .await
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(format!("{contents}\n").as_bytes()).await?;
+    f.sync_all().await?;
+    Ok(())
+}

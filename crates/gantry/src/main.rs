@@ -1,1 +1,179 @@
-fn main() {}
+//! `gantry`: one binary, server and (soon) client.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use gantry_core::expiry::{parse_duration, TokenPolicy};
+use gantry_core::service::Settings;
+use gantry_core::time::SystemClock;
+use gantry_core::Gantry;
+use gantry_server::ServerConfig;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// gantry: scoped, expiring, revocable deploy credentials for your apps.
+#[derive(Parser)]
+#[command(name = "gantry", version, about, long_about = None, after_help = "\
+Examples:
+  gantry serve                                  # embedded SQLite under ./gantry-data
+  GANTRY_ADMIN_EMAIL=me@example.com GANTRY_ADMIN_PASSWORD='…' gantry serve --listen 0.0.0.0:8080
+  echo 'a long password' | gantry admin create-user --email ops@example.com --admin")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gantry server.
+    Serve(ServeArgs),
+    /// Offline administration against the server's database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// Directory for the database and release artifacts.
+    #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-data")]
+    data_dir: PathBuf,
+    /// Database URL (`sqlite://PATH`); default: the embedded SQLite file in the data directory.
+    #[arg(long, env = "GANTRY_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+#[command(after_help = "\
+On first start with an empty database an instance administrator is created from
+GANTRY_ADMIN_EMAIL and GANTRY_ADMIN_PASSWORD; without them, admin@localhost gets a generated
+password written to <data-dir>/initial-admin-password (mode 0600; removed once changed).
+
+Examples:
+  gantry serve
+  gantry serve --listen 0.0.0.0:8080 --data-dir /var/lib/gantry --max-token-lifetime 365d")]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Longest lifetime any token may have (e.g. 365d); off by default. Also forbids tokens
+    /// that never expire.
+    #[arg(long, env = "GANTRY_MAX_TOKEN_LIFETIME", value_parser = duration)]
+    max_token_lifetime: Option<Duration>,
+    /// Refuse tokens that never expire.
+    #[arg(long, env = "GANTRY_FORBID_NON_EXPIRING_TOKENS")]
+    forbid_non_expiring_tokens: bool,
+    /// Largest release artifact in bytes.
+    #[arg(long, env = "GANTRY_MAX_ARTIFACT_BYTES", default_value_t = 512 * 1024 * 1024)]
+    max_artifact_bytes: u64,
+    /// Email of the first instance administrator (empty database only).
+    #[arg(long, env = "GANTRY_ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    /// Password of the first instance administrator (empty database only). Prefer the
+    /// environment variable to the flag, which other users can see in `ps`.
+    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user directly in the database (the password is read from standard input).
+    #[command(
+        after_help = "Example:\n  echo 'a long password' | gantry admin create-user --email ops@example.com --admin"
+    )]
+    CreateUser {
+        /// The user's email (their login).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an instance administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration such as 90d, 720h or 1d12h"))
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GANTRY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(AdminCommand::CreateUser {
+            email,
+            name,
+            admin,
+            store,
+        }) => create_user(store, &email, name.as_deref(), admin).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = ServerConfig::for_data_dir(&args.store.data_dir);
+    config.listen = args.listen;
+    config.database_url = args.store.database_url;
+    config.admin_email = args.admin_email;
+    config.admin_password = args.admin_password;
+    config.settings = Settings {
+        token_policy: TokenPolicy {
+            max_lifetime: args.max_token_lifetime,
+            forbid_non_expiring: args.forbid_non_expiring_tokens,
+        },
+        max_artifact_bytes: args.max_artifact_bytes,
+    };
+    let started = gantry_server::start(config, Arc::new(SystemClock)).await?;
+    started.run_until_signal().await;
+    Ok(())
+}
+
+async fn create_user(
+    store: StoreArgs,
+    email: &str,
+    name: Option<&str>,
+    admin: bool,
+) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    std::fs::create_dir_all(&store.data_dir)
+        .with_context(|| format!("creating {}", store.data_dir.display()))?;
+    let db = gantry_store::open(store.database_url.as_deref(), &store.data_dir).await?;
+    let gantry = Gantry::new(db, Arc::new(SystemClock), Settings::default());
+    let user = gantry
+        .create_user_as_system(email, password, name, admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", user.id);
+    Ok(())
+}

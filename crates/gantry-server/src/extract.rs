@@ -1,0 +1,114 @@
+//! Extractors: JSON, query and path that answer with our error shape, and [`Auth`], the
+//! bearer-token extractor every `/v1` route takes.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use gantry_core::{AuthFailure, Caller, CoreError};
+use std::net::SocketAddr;
+
+/// `Json<T>` whose rejections are [`ApiError`]s.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct AppJson<T>(pub T);
+
+/// `Query<T>` whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct AppQuery<T>(pub T);
+
+/// `Path<T>` whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct AppPath<T>(pub T);
+
+/// The client's IP: the TCP peer. (Trusting `X-Forwarded-For` is an operations setting to come.)
+pub fn client_ip(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// The authenticated caller. Rejects with 401 and an RFC 6750 challenge.
+pub struct Auth(pub Caller);
+
+/// The bearer token of a request, or why there is none.
+pub fn bearer(parts: &Parts) -> Result<&str, AuthFailure> {
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthFailure::Missing);
+    };
+    if values.next().is_some() {
+        return Err(AuthFailure::BadScheme);
+    }
+    let value = value.to_str().map_err(|_| AuthFailure::BadScheme)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::BadScheme)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthFailure::BadScheme);
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(parts);
+        let token = match bearer(parts) {
+            Ok(t) => t,
+            Err(AuthFailure::Missing) => {
+                return Err(CoreError::Unauthenticated(AuthFailure::Missing).into())
+            }
+            Err(f) => {
+                return Err(state
+                    .gantry
+                    .auth_failed(f, None, None, ip.as_deref())
+                    .await
+                    .into())
+            }
+        };
+        let principal = state
+            .gantry
+            .authenticate_bearer(token, ip.as_deref())
+            .await?;
+        Ok(Auth(Caller { principal, ip }))
+    }
+}
+
+/// Parses an optional JSON body: empty means `T::default()`. Errors take our shape.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        } else {
+            let message = if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            };
+            let mut err = ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                message,
+            );
+            err.field = crate::error::field_of(&err.message);
+            err
+        }
+    })
+}

@@ -1,0 +1,143 @@
+//! Orgs, members and alert rules.
+
+use crate::error::ApiResult;
+use crate::extract::{AppJson, AppPath, Auth};
+use crate::state::AppState;
+use crate::views;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use gantry_api::*;
+
+/// The orgs the caller belongs to (instance administrators: all; a token: its own org).
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs",
+    responses((status = 200, description = "Orgs", body = ListResponse<OrgView>)))]
+pub async fn list_orgs(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> ApiResult<Json<ListResponse<OrgView>>> {
+    let orgs = state.gantry.list_orgs(&caller).await?;
+    Ok(Json(ListResponse {
+        items: orgs.iter().map(|(o, r)| views::org(o, *r)).collect(),
+    }))
+}
+
+/// Create an org; the calling user becomes its owner.
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = CreateOrgRequest,
+    responses((status = 201, description = "The new org", body = OrgView),
+              (status = 409, description = "Slug taken", body = ErrorBody)))]
+pub async fn create_org(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppJson(req): AppJson<CreateOrgRequest>,
+) -> ApiResult<(StatusCode, Json<OrgView>)> {
+    let org = state.gantry.create_org(&caller, &req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(views::org(&org, Some(Role::Owner))),
+    ))
+}
+
+/// One org.
+#[utoipa::path(get, path = "/v1/orgs/{org}", tag = "orgs",
+    params(("org" = String, Path, description = "Org slug")),
+    responses((status = 200, description = "The org", body = OrgView)))]
+pub async fn get_org(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(slug): AppPath<String>,
+) -> ApiResult<Json<OrgView>> {
+    let (org, role) = state.gantry.get_org(&caller, &slug).await?;
+    Ok(Json(views::org(&org, role)))
+}
+
+/// The org's members (viewer and up).
+#[utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "orgs",
+    params(("org" = String, Path, description = "Org slug")),
+    responses((status = 200, description = "Members", body = ListResponse<MemberView>)))]
+pub async fn list_members(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(slug): AppPath<String>,
+) -> ApiResult<Json<ListResponse<MemberView>>> {
+    let members = state.gantry.list_members(&caller, &slug).await?;
+    Ok(Json(ListResponse {
+        items: members.iter().map(views::member).collect(),
+    }))
+}
+
+/// Add a member or change their role (admins: up to admin; owners: any role). The change
+/// applies to the member's personal tokens from their next request.
+#[utoipa::path(put, path = "/v1/orgs/{org}/members/{user_id}", tag = "orgs", request_body = PutMemberRequest,
+    params(("org" = String, Path, description = "Org slug"), ("user_id" = String, Path, description = "User id")),
+    responses((status = 200, description = "The membership", body = MemberView),
+              (status = 409, description = "Would leave the org without an owner", body = ErrorBody)))]
+pub async fn put_member(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, user_id)): AppPath<(String, String)>,
+    AppJson(req): AppJson<PutMemberRequest>,
+) -> ApiResult<Json<MemberView>> {
+    let m = state
+        .gantry
+        .put_member(&caller, &slug, &user_id, req.role)
+        .await?;
+    Ok(Json(views::member(&m)))
+}
+
+/// Remove a member (or leave the org yourself). Their personal tokens lose access at once.
+#[utoipa::path(delete, path = "/v1/orgs/{org}/members/{user_id}", tag = "orgs",
+    params(("org" = String, Path, description = "Org slug"), ("user_id" = String, Path, description = "User id")),
+    responses((status = 204, description = "Removed"),
+              (status = 409, description = "Would leave the org without an owner", body = ErrorBody)))]
+pub async fn delete_member(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, user_id)): AppPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state.gantry.delete_member(&caller, &slug, &user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The org's alert rules. gantry stores and manages rules; delivering alerts is not built yet.
+#[utoipa::path(get, path = "/v1/orgs/{org}/alerts", tag = "alerts",
+    params(("org" = String, Path, description = "Org slug")),
+    responses((status = 200, description = "Alert rules", body = ListResponse<AlertView>)))]
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(slug): AppPath<String>,
+) -> ApiResult<Json<ListResponse<AlertView>>> {
+    let alerts = state.gantry.list_alerts(&caller, &slug).await?;
+    Ok(Json(ListResponse {
+        items: alerts.iter().map(views::alert).collect(),
+    }))
+}
+
+/// Create an alert rule (operator and up; never a deploy token). Stored only: delivery is a
+/// later feature.
+#[utoipa::path(post, path = "/v1/orgs/{org}/alerts", tag = "alerts", request_body = CreateAlertRequest,
+    params(("org" = String, Path, description = "Org slug")),
+    responses((status = 201, description = "The rule", body = AlertView)))]
+pub async fn create_alert(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(slug): AppPath<String>,
+    AppJson(req): AppJson<CreateAlertRequest>,
+) -> ApiResult<(StatusCode, Json<AlertView>)> {
+    let a = state.gantry.create_alert(&caller, &slug, &req).await?;
+    Ok((StatusCode::CREATED, Json(views::alert(&a))))
+}
+
+/// Delete an alert rule.
+#[utoipa::path(delete, path = "/v1/orgs/{org}/alerts/{id}", tag = "alerts",
+    params(("org" = String, Path, description = "Org slug"), ("id" = String, Path, description = "Alert rule id")),
+    responses((status = 204, description = "Deleted")))]
+pub async fn delete_alert(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, id)): AppPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state.gantry.delete_alert(&caller, &slug, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,138 @@
+//! Domain records to wire views. The one place a record's shape becomes JSON.
+
+use gantry_api::*;
+use gantry_core::model::*;
+use gantry_core::time::Timestamp;
+
+fn t(ts: Timestamp) -> String {
+    ts.to_rfc3339()
+}
+
+fn ot(ts: Option<Timestamp>) -> Option<String> {
+    ts.map(Timestamp::to_rfc3339)
+}
+
+/// An actor as the API shows it.
+pub fn actor(a: &ActorRef) -> ActorView {
+    ActorView {
+        kind: a.kind().to_owned(),
+        id: a.id().map(str::to_owned),
+        name: a.name().map(str::to_owned),
+    }
+}
+
+pub fn user(u: &UserRecord) -> UserView {
+    UserView {
+        id: u.id.clone(),
+        email: u.email.clone(),
+        name: u.name.clone(),
+        is_admin: u.is_admin,
+        disabled: u.disabled,
+        created_at: t(u.created_at),
+    }
+}
+
+pub fn org(o: &OrgRecord, role: Option<Role>) -> OrgView {
+    OrgView {
+        id: o.id.clone(),
+        slug: o.slug.clone(),
+        name: o.name.clone(),
+        created_at: t(o.created_at),
+        role,
+    }
+}
+
+pub fn member(m: &MemberRecord) -> MemberView {
+    MemberView {
+        user_id: m.user_id.clone(),
+        email: m.email.clone(),
+        name: m.name.clone(),
+        role: m.role,
+        created_at: t(m.created_at),
+    }
+}
+
+pub fn app(a: &AppRecord) -> AppView {
+    AppView {
+        id: a.id.clone(),
+        slug: a.slug.clone(),
+        name: a.name.clone(),
+        org: a.org_slug.clone(),
+        created_at: t(a.created_at),
+    }
+}
+
+pub fn release(app_slug: &str, r: &ReleaseRecord) -> ReleaseView {
+    ReleaseView {
+        app: app_slug.to_owned(),
+        version: r.version,
+        label: r.label.clone(),
+        message: r.message.clone(),
+        artifact_sha256: r.artifact_sha256.clone(),
+        artifact_size: r.artifact_size,
+        created_by: actor(&r.created_by),
+        created_at: t(r.created_at),
+    }
+}
+
+/// Secret values never leave: `value` is null for them.
+pub fn env_var(v: &EnvVarRecord) -> EnvVarView {
+    EnvVarView {
+        key: v.key.clone(),
+        value: (!v.secret).then(|| v.value.clone()),
+        secret: v.secret,
+        updated_at: t(v.updated_at),
+        updated_by: actor(&v.updated_by),
+    }
+}
+
+pub fn alert(a: &AlertRecord) -> AlertView {
+    AlertView {
+        id: a.id.clone(),
+        org: a.org_slug.clone(),
+        name: a.name.clone(),
+        event: a.event.clone(),
+        target: a.target.clone(),
+        created_by: actor(&a.created_by),
+        created_at: t(a.created_at),
+    }
+}
+
+/// A token with its status computed at `now`.
+pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
+    TokenView {
+        id: tok.id.clone(),
+        kind: tok.kind,
+        name: tok.name.clone(),
+        description: tok.description.clone(),
+        prefix: tok.prefix.clone(),
+        status: tok.status(now),
+        org: tok.org_slug.clone(),
+        app: tok.app_slug.clone(),
+        role: tok.role,
+        user: tok.user_email.clone(),
+        created_by: actor(&tok.created_by),
+        created_at: t(tok.created_at),
+        expires_at: ot(tok.expires_at),
+        last_used_at: ot(tok.last_used_at),
+        last_used_ip: tok.last_used_ip.clone(),
+        rotated_at: ot(tok.rotated_at),
+        revoked_at: ot(tok.revoked_at),
+    }
+}
+
+pub fn audit(a: &AuditRecord) -> AuditEventView {
+    AuditEventView {
+        id: a.id,
+        at: t(a.at),
+        actor: actor(&a.actor),
+        action: a.action.clone(),
+        target_type: a.target_type.clone(),
+        target_id: a.target_id.clone(),
+        org: a.org_slug.clone(),
+        app: a.app_slug.clone(),
+        ip: a.ip.clone(),
+        outcome: a.outcome.clone(),
+        detail: a.detail.clone(),
+    }
+}

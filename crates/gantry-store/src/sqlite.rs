@@ -1,0 +1,1155 @@
+//! The embedded SQLite store.
+
+use async_trait::async_trait;
+use gantry_api::{Role, TokenKind, TokenStatus};
+use gantry_core::model::*;
+use gantry_core::store::*;
+use gantry_core::time::Timestamp;
+use gantry_core::token::TokenHash;
+use gantry_core::{CoreError, CoreResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQLite behind one writer connection and a pool of readers.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn db(e: sqlx::Error) -> CoreError {
+    CoreError::Internal(format!("database: {e}"))
+}
+
+/// Maps a unique violation to a Conflict with `code`/`message`, anything else to Internal.
+fn unique(e: sqlx::Error, code: &'static str, message: &str) -> CoreError {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return CoreError::conflict(code, message);
+        }
+    }
+    db(e)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> CoreResult<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(CoreError::internal)?;
+            }
+        }
+        let url = format!("sqlite://{}", path.display());
+        let base = SqliteConnectOptions::from_str(&url)
+            .map_err(db)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.clone())
+            .await
+            .map_err(db)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| CoreError::Internal(format!("migrations: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(db)?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Closes both pools (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Row mapping
+
+fn ts(row: &SqliteRow, col: &str) -> CoreResult<Timestamp> {
+    Ok(Timestamp(row.try_get::<i64, _>(col).map_err(db)?))
+}
+
+fn opt_ts(row: &SqliteRow, col: &str) -> CoreResult<Option<Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(col)
+        .map_err(db)?
+        .map(Timestamp))
+}
+
+fn s(row: &SqliteRow, col: &str) -> CoreResult<String> {
+    row.try_get::<String, _>(col).map_err(db)
+}
+
+fn opt_s(row: &SqliteRow, col: &str) -> CoreResult<Option<String>> {
+    row.try_get::<Option<String>, _>(col).map_err(db)
+}
+
+fn b(row: &SqliteRow, col: &str) -> CoreResult<bool> {
+    Ok(row.try_get::<i64, _>(col).map_err(db)? != 0)
+}
+
+fn actor(row: &SqliteRow, prefix: &str) -> CoreResult<ActorRef> {
+    Ok(ActorRef::from_parts(
+        &s(row, &format!("{prefix}_type"))?,
+        opt_s(row, &format!("{prefix}_id"))?,
+        opt_s(row, &format!("{prefix}_name"))?,
+    ))
+}
+
+fn role(row: &SqliteRow, col: &str) -> CoreResult<Option<Role>> {
+    Ok(opt_s(row, col)?.as_deref().and_then(Role::parse))
+}
+
+fn user_row(row: &SqliteRow) -> CoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: s(row, "id")?,
+        email: s(row, "email")?,
+        name: s(row, "name")?,
+        password_hash: s(row, "password_hash")?,
+        is_admin: b(row, "is_admin")?,
+        disabled: b(row, "disabled")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn org_row(row: &SqliteRow) -> CoreResult<OrgRecord> {
+    Ok(OrgRecord {
+        id: s(row, "id")?,
+        slug: s(row, "slug")?,
+        name: s(row, "name")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn app_row(row: &SqliteRow) -> CoreResult<AppRecord> {
+    Ok(AppRecord {
+        id: s(row, "id")?,
+        org_id: s(row, "org_id")?,
+        org_slug: s(row, "org_slug")?,
+        slug: s(row, "slug")?,
+        name: s(row, "name")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn release_row(row: &SqliteRow) -> CoreResult<ReleaseRecord> {
+    Ok(ReleaseRecord {
+        app_id: s(row, "app_id")?,
+        version: row.try_get("version").map_err(db)?,
+        label: opt_s(row, "label")?,
+        message: opt_s(row, "message")?,
+        artifact_sha256: s(row, "artifact_sha256")?,
+        artifact_size: row.try_get("artifact_size").map_err(db)?,
+        created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn env_row(row: &SqliteRow) -> CoreResult<EnvVarRecord> {
+    Ok(EnvVarRecord {
+        app_id: s(row, "app_id")?,
+        key: s(row, "key")?,
+        value: s(row, "value")?,
+        secret: b(row, "secret")?,
+        updated_at: ts(row, "updated_at")?,
+        updated_by: actor(row, "updated_by")?,
+    })
+}
+
+fn config_row(row: &SqliteRow) -> CoreResult<ConfigRecord> {
+    Ok(ConfigRecord {
+        app_id: s(row, "app_id")?,
+        version: row.try_get("version").map_err(db)?,
+        document: s(row, "document")?,
+        updated_at: ts(row, "updated_at")?,
+        updated_by: actor(row, "updated_by")?,
+    })
+}
+
+fn alert_row(row: &SqliteRow) -> CoreResult<AlertRecord> {
+    Ok(AlertRecord {
+        id: s(row, "id")?,
+        org_id: s(row, "org_id")?,
+        org_slug: s(row, "org_slug")?,
+        name: s(row, "name")?,
+        event: s(row, "event")?,
+        target: s(row, "target")?,
+        created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn hash_col(row: &SqliteRow, col: &str) -> CoreResult<Option<TokenHash>> {
+    let bytes: Option<Vec<u8>> = row.try_get(col).map_err(db)?;
+    Ok(bytes.as_deref().and_then(TokenHash::from_slice))
+}
+
+fn token_row(row: &SqliteRow) -> CoreResult<TokenRecord> {
+    let kind =
+        TokenKind::parse(&s(row, "kind")?).ok_or_else(|| CoreError::internal("bad token kind"))?;
+    let lifetime: Option<i64> = row.try_get("lifetime_secs").map_err(db)?;
+    Ok(TokenRecord {
+        id: s(row, "id")?,
+        kind,
+        name: s(row, "name")?,
+        description: opt_s(row, "description")?,
+        prefix: s(row, "prefix")?,
+        hash: hash_col(row, "hash")?.ok_or_else(|| CoreError::internal("bad token hash"))?,
+        prev_hash: hash_col(row, "prev_hash")?,
+        prev_expires_at: opt_ts(row, "prev_expires_at")?,
+        user_id: opt_s(row, "user_id")?,
+        user_email: opt_s(row, "user_email")?,
+        org_id: opt_s(row, "org_id")?,
+        org_slug: opt_s(row, "org_slug")?,
+        app_id: opt_s(row, "app_id")?,
+        app_slug: opt_s(row, "app_slug")?,
+        role: role(row, "role")?,
+        created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: opt_ts(row, "expires_at")?,
+        lifetime: lifetime.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0))),
+        last_used_at: opt_ts(row, "last_used_at")?,
+        last_used_ip: opt_s(row, "last_used_ip")?,
+        rotated_at: opt_ts(row, "rotated_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
+fn audit_row(row: &SqliteRow) -> CoreResult<AuditRecord> {
+    let detail: String = s(row, "detail")?;
+    Ok(AuditRecord {
+        id: row.try_get("id").map_err(db)?,
+        at: ts(row, "at")?,
+        actor: actor(row, "actor")?,
+        action: s(row, "action")?,
+        target_type: opt_s(row, "target_type")?,
+        target_id: opt_s(row, "target_id")?,
+        org_id: opt_s(row, "org_id")?,
+        org_slug: opt_s(row, "org_slug")?,
+        app_id: opt_s(row, "app_id")?,
+        app_slug: opt_s(row, "app_slug")?,
+        ip: opt_s(row, "ip")?,
+        outcome: s(row, "outcome")?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+const TOKEN_SELECT: &str =
+    "SELECT t.*, o.slug AS org_slug, a.slug AS app_slug, u.email AS user_email \
+     FROM tokens t LEFT JOIN orgs o ON o.id = t.org_id LEFT JOIN apps a ON a.id = t.app_id \
+     LEFT JOIN users u ON u.id = t.user_id";
+
+const APP_SELECT: &str =
+    "SELECT a.*, o.slug AS org_slug FROM apps a JOIN orgs o ON o.id = a.org_id";
+
+async fn insert_audit(conn: &mut SqliteConnection, a: &AuditRecord) -> CoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, actor_type, actor_id, actor_name, action, target_type, target_id, \
+         org_id, org_slug, app_id, app_slug, ip, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    )
+    .bind(a.at.0)
+    .bind(a.actor.kind())
+    .bind(a.actor.id())
+    .bind(a.actor.name())
+    .bind(&a.action)
+    .bind(&a.target_type)
+    .bind(&a.target_id)
+    .bind(&a.org_id)
+    .bind(&a.org_slug)
+    .bind(&a.app_id)
+    .bind(&a.app_slug)
+    .bind(&a.ip)
+    .bind(&a.outcome)
+    .bind(a.detail.to_string())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn owner_count(conn: &mut SqliteConnection, org_id: &str) -> CoreResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner'")
+        .bind(org_id)
+        .fetch_one(conn)
+        .await
+        .map_err(db)
+}
+
+fn last_owner() -> CoreError {
+    CoreError::conflict(
+        "last_owner",
+        "an org must keep at least one owner; make someone else owner first",
+    )
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> CoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn count_users(&self) -> CoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(db)
+    }
+
+    async fn insert_user(&self, u: &UserRecord, audit: &AuditRecord) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO users (id, email, name, password_hash, is_admin, disabled, created_at) VALUES (?,?,?,?,?,?,?)")
+            .bind(&u.id)
+            .bind(&u.email)
+            .bind(&u.name)
+            .bind(&u.password_hash)
+            .bind(u.is_admin)
+            .bind(u.disabled)
+            .bind(u.created_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique(e, "already_exists", "a user with this email already exists"))?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>> {
+        let row = sqlx::query("SELECT * FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?")
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        rows.iter().map(user_row).collect()
+    }
+
+    async fn update_user(
+        &self,
+        id: &str,
+        p: &UserPatch,
+        audit: &AuditRecord,
+    ) -> CoreResult<UserRecord> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query(
+            "UPDATE users SET disabled = COALESCE(?, disabled), is_admin = COALESCE(?, is_admin), \
+             name = COALESCE(?, name), password_hash = COALESCE(?, password_hash) WHERE id = ?",
+        )
+        .bind(p.disabled)
+        .bind(p.is_admin)
+        .bind(&p.name)
+        .bind(&p.password_hash)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let admins: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled = 0")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        if admins == 0 {
+            return Err(CoreError::conflict(
+                "last_admin",
+                "the instance must keep at least one enabled administrator",
+            ));
+        }
+        insert_audit(&mut tx, audit).await?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| CoreError::NotFound("user".into()))?;
+        let user = user_row(&row)?;
+        tx.commit().await.map_err(db)?;
+        Ok(user)
+    }
+
+    async fn insert_org(
+        &self,
+        org: &OrgRecord,
+        owner_id: &str,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES (?,?,?,?)")
+            .bind(&org.id)
+            .bind(&org.slug)
+            .bind(&org.name)
+            .bind(org.created_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique(e, "already_exists", "an org with this slug already exists"))?;
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?,?,'owner',?)",
+        )
+        .bind(&org.id)
+        .bind(owner_id)
+        .bind(org.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
+        let row = sqlx::query("SELECT * FROM orgs WHERE slug = ?")
+            .bind(slug)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(org_row).transpose()
+    }
+
+    async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
+        let row = sqlx::query("SELECT * FROM orgs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(org_row).transpose()
+    }
+
+    async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
+        let rows = match user_id {
+            Some(u) => sqlx::query("SELECT o.*, m.role AS role FROM orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.slug")
+                .bind(u)
+                .fetch_all(&self.reader)
+                .await,
+            None => sqlx::query("SELECT o.*, NULL AS role FROM orgs o ORDER BY o.slug")
+                .fetch_all(&self.reader)
+                .await,
+        }
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| Ok((org_row(r)?, role(r, "role")?)))
+            .collect()
+    }
+
+    async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
+        let r: Option<String> =
+            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        Ok(r.as_deref().and_then(Role::parse))
+    }
+
+    async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>> {
+        let rows = sqlx::query("SELECT m.*, u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ? ORDER BY u.email")
+            .bind(org_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRecord {
+                    org_id: s(r, "org_id")?,
+                    user_id: s(r, "user_id")?,
+                    email: s(r, "email")?,
+                    name: s(r, "name")?,
+                    role: role(r, "role")?.ok_or_else(|| CoreError::internal("bad role"))?,
+                    created_at: ts(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?,?,?,?) ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role")
+            .bind(org_id)
+            .bind(user_id)
+            .bind(role.as_str())
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if owner_count(&mut tx, org_id).await? == 0 {
+            return Err(last_owner());
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let n = sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        if owner_count(&mut tx, org_id).await? == 0 {
+            return Err(last_owner());
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO apps (id, org_id, slug, name, created_at) VALUES (?,?,?,?,?)")
+            .bind(&app.id)
+            .bind(&app.org_id)
+            .bind(&app.slug)
+            .bind(&app.name)
+            .bind(app.created_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique(e, "already_exists", "an app with this slug already exists (app slugs are unique across the instance)"))?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>> {
+        let row = sqlx::query(&format!(
+            "{APP_SELECT} WHERE a.slug = ? AND a.deleted_at IS NULL"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(app_row).transpose()
+    }
+
+    async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>> {
+        let row = sqlx::query(&format!(
+            "{APP_SELECT} WHERE a.id = ? AND a.deleted_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(app_row).transpose()
+    }
+
+    async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
+        let rows = sqlx::query(&format!(
+            "{APP_SELECT} WHERE a.org_id = ? AND a.deleted_at IS NULL ORDER BY a.slug"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.iter().map(app_row).collect()
+    }
+
+    async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("UPDATE apps SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+            .bind(at.0)
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL")
+            .bind(at.0)
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn insert_release(
+        &self,
+        r: &NewRelease,
+        audit: &AuditRecord,
+    ) -> CoreResult<(ReleaseRecord, bool)> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let existing: Option<i64> = match &r.label {
+            Some(label) => {
+                sqlx::query_scalar("SELECT version FROM releases WHERE app_id = ? AND label = ?")
+                    .bind(&r.app_id)
+                    .bind(label)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?
+            }
+            None => None,
+        };
+        let (version, replaced) = match existing {
+            Some(_) if !r.overwrite => {
+                return Err(CoreError::conflict(
+                    "duplicate_label",
+                    "a release with this label exists; push with overwrite=true to replace it",
+                ))
+            }
+            Some(v) => {
+                sqlx::query("DELETE FROM releases WHERE app_id = ? AND version = ?")
+                    .bind(&r.app_id)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                (v, true)
+            }
+            None => {
+                let max: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(version) FROM releases WHERE app_id = ?")
+                        .bind(&r.app_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                (max.unwrap_or(0) + 1, false)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO releases (app_id, version, label, message, artifact_sha256, artifact_size, \
+             created_by_type, created_by_id, created_by_name, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(&r.app_id)
+        .bind(version)
+        .bind(&r.label)
+        .bind(&r.message)
+        .bind(&r.artifact_sha256)
+        .bind(r.artifact_size)
+        .bind(r.created_by.kind())
+        .bind(r.created_by.id())
+        .bind(r.created_by.name())
+        .bind(r.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique(e, "duplicate_label", "a release with this label exists"))?;
+        let mut audit = audit.clone();
+        if let serde_json::Value::Object(m) = &mut audit.detail {
+            m.insert("version".into(), version.into());
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok((
+            ReleaseRecord {
+                app_id: r.app_id.clone(),
+                version,
+                label: r.label.clone(),
+                message: r.message.clone(),
+                artifact_sha256: r.artifact_sha256.clone(),
+                artifact_size: r.artifact_size,
+                created_by: r.created_by.clone(),
+                created_at: r.created_at,
+            },
+            replaced,
+        ))
+    }
+
+    async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT ?")
+                .bind(app_id)
+                .bind(limit)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db)?;
+        rows.iter().map(release_row).collect()
+    }
+
+    async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>> {
+        let row = sqlx::query("SELECT * FROM releases WHERE app_id = ? AND version = ?")
+            .bind(app_id)
+            .bind(version)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(release_row).transpose()
+    }
+
+    async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases WHERE artifact_sha256 = ?")
+            .bind(sha256)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
+        let rows = sqlx::query("SELECT * FROM env_vars WHERE app_id = ? ORDER BY key")
+            .bind(app_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        rows.iter().map(env_row).collect()
+    }
+
+    async fn put_env(
+        &self,
+        v: &EnvVarRecord,
+        max_vars: i64,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO env_vars (app_id, key, value, secret, updated_at, updated_by_type, updated_by_id, updated_by_name) \
+             VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (app_id, key) DO UPDATE SET value = excluded.value, \
+             secret = excluded.secret, updated_at = excluded.updated_at, updated_by_type = excluded.updated_by_type, \
+             updated_by_id = excluded.updated_by_id, updated_by_name = excluded.updated_by_name",
+        )
+        .bind(&v.app_id)
+        .bind(&v.key)
+        .bind(&v.value)
+        .bind(v.secret)
+        .bind(v.updated_at.0)
+        .bind(v.updated_by.kind())
+        .bind(v.updated_by.id())
+        .bind(v.updated_by.name())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM env_vars WHERE app_id = ?")
+            .bind(&v.app_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        if n > max_vars {
+            return Err(CoreError::conflict(
+                "too_many",
+                format!("an app holds at most {max_vars} env vars"),
+            ));
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let n = sqlx::query("DELETE FROM env_vars WHERE app_id = ? AND key = ?")
+            .bind(app_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn get_config(
+        &self,
+        app_id: &str,
+        version: Option<i64>,
+    ) -> CoreResult<Option<ConfigRecord>> {
+        let row = match version {
+            Some(v) => {
+                sqlx::query("SELECT * FROM configs WHERE app_id = ? AND version = ?")
+                    .bind(app_id)
+                    .bind(v)
+                    .fetch_optional(&self.reader)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM configs WHERE app_id = ? ORDER BY version DESC LIMIT 1")
+                    .bind(app_id)
+                    .fetch_optional(&self.reader)
+                    .await
+            }
+        }
+        .map_err(db)?;
+        row.as_ref().map(config_row).transpose()
+    }
+
+    async fn put_config(
+        &self,
+        app_id: &str,
+        document: &str,
+        by: &ActorRef,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<ConfigRecord> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM configs WHERE app_id = ?")
+                .bind(app_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let version = max.unwrap_or(0) + 1;
+        sqlx::query(
+            "INSERT INTO configs (app_id, version, document, updated_at, updated_by_type, updated_by_id, updated_by_name) \
+             VALUES (?,?,?,?,?,?,?)",
+        )
+        .bind(app_id)
+        .bind(version)
+        .bind(document)
+        .bind(at.0)
+        .bind(by.kind())
+        .bind(by.id())
+        .bind(by.name())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut audit = audit.clone();
+        if let serde_json::Value::Object(m) = &mut audit.detail {
+            m.insert("version".into(), version.into());
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(ConfigRecord {
+            app_id: app_id.to_owned(),
+            version,
+            document: document.to_owned(),
+            updated_at: at,
+            updated_by: by.clone(),
+        })
+    }
+
+    async fn insert_alert(&self, a: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO alerts (id, org_id, name, event, target, created_by_type, created_by_id, created_by_name, created_at) \
+             VALUES (?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(&a.id)
+        .bind(&a.org_id)
+        .bind(&a.name)
+        .bind(&a.event)
+        .bind(&a.target)
+        .bind(a.created_by.kind())
+        .bind(a.created_by.id())
+        .bind(a.created_by.name())
+        .bind(a.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
+        let rows = sqlx::query("SELECT al.*, o.slug AS org_slug FROM alerts al JOIN orgs o ON o.id = al.org_id WHERE al.org_id = ? ORDER BY al.created_at, al.id")
+            .bind(org_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let n = sqlx::query("DELETE FROM alerts WHERE org_id = ? AND id = ?")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn insert_token(&self, t: &TokenRecord, audit: &AuditRecord) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO tokens (id, kind, name, description, prefix, hash, user_id, org_id, app_id, role, \
+             created_by_type, created_by_id, created_by_name, created_at, expires_at, lifetime_secs) \
+             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(&t.id)
+        .bind(t.kind.as_str())
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.prefix)
+        .bind(&t.hash.0[..])
+        .bind(&t.user_id)
+        .bind(&t.org_id)
+        .bind(&t.app_id)
+        .bind(t.role.map(Role::as_str))
+        .bind(t.created_by.kind())
+        .bind(t.created_by.id())
+        .bind(t.created_by.name())
+        .bind(t.created_at.0)
+        .bind(t.expires_at.map(|e| e.0))
+        .bind(t.lifetime.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    async fn find_token_by_hash(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> CoreResult<Option<TokenMatch>> {
+        let row = sqlx::query(&format!(
+            "{TOKEN_SELECT} WHERE t.hash = ?1 UNION ALL {TOKEN_SELECT} WHERE t.prev_hash = ?1 AND t.prev_expires_at > ?2 LIMIT 1"
+        ))
+        .bind(&hash.0[..])
+        .bind(now.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let token = token_row(&row)?;
+        let via_previous = token.hash != *hash;
+        let user = match &token.user_id {
+            Some(uid) => self.get_user(uid).await?,
+            None => None,
+        };
+        Ok(Some(TokenMatch {
+            token,
+            user,
+            via_previous,
+        }))
+    }
+
+    async fn list_tokens(&self, f: &TokenFilter, now: Timestamp) -> CoreResult<Vec<TokenRecord>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(TOKEN_SELECT);
+        q.push(" WHERE 1=1");
+        if !f.kinds.is_empty() {
+            q.push(" AND t.kind IN (");
+            let mut sep = q.separated(", ");
+            for k in &f.kinds {
+                sep.push_bind(k.as_str());
+            }
+            q.push(")");
+        }
+        if let Some(u) = &f.user_id {
+            q.push(" AND t.user_id = ").push_bind(u.clone());
+        }
+        if let Some(o) = &f.org_id {
+            q.push(" AND t.org_id = ").push_bind(o.clone());
+        }
+        if let Some(a) = &f.app_id {
+            q.push(" AND t.app_id = ").push_bind(a.clone());
+        }
+        if let Some((orgs, user)) = &f.org_ids_or_user {
+            q.push(" AND (t.user_id = ").push_bind(user.clone());
+            if !orgs.is_empty() {
+                q.push(" OR (t.kind != 'personal' AND t.org_id IN (");
+                let mut sep = q.separated(", ");
+                for o in orgs {
+                    sep.push_bind(o.clone());
+                }
+                q.push("))");
+            }
+            q.push(")");
+        }
+        match f.status {
+            None => {
+                q.push(" AND t.revoked_at IS NULL");
+            }
+            Some(StatusFilter::All) => {}
+            Some(StatusFilter::One(TokenStatus::Revoked)) => {
+                q.push(" AND t.revoked_at IS NOT NULL");
+            }
+            Some(StatusFilter::One(TokenStatus::Active)) => {
+                q.push(" AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ")
+                    .push_bind(now.0)
+                    .push(")");
+            }
+            Some(StatusFilter::One(TokenStatus::Expired)) => {
+                q.push(" AND t.revoked_at IS NULL AND t.expires_at <= ")
+                    .push_bind(now.0);
+            }
+        }
+        if let Some(before) = f.expiring_before {
+            q.push(" AND t.expires_at > ")
+                .push_bind(now.0)
+                .push(" AND t.expires_at <= ")
+                .push_bind(before.0);
+        }
+        q.push(" ORDER BY t.created_at DESC, t.id LIMIT ")
+            .push_bind(f.limit)
+            .push(" OFFSET ")
+            .push_bind(f.offset);
+        let rows = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        rows.iter().map(token_row).collect()
+    }
+
+    async fn update_token(
+        &self,
+        id: &str,
+        name: &str,
+        description: Option<&str>,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("UPDATE tokens SET name = ?, description = ? WHERE id = ?")
+            .bind(name)
+            .bind(description)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn rotate_token(&self, id: &str, r: &Rotation, audit: &AuditRecord) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        // With a grace period the current hash becomes the previous one; without, it is dropped.
+        let n = sqlx::query(
+            "UPDATE tokens SET prev_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE hash END, prev_expires_at = ?1, \
+             hash = ?2, prefix = ?3, expires_at = ?4, lifetime_secs = ?5, rotated_at = ?6 \
+             WHERE id = ?7 AND revoked_at IS NULL",
+        )
+        .bind(r.prev_expires_at.map(|t| t.0))
+        .bind(&r.new_hash.0[..])
+        .bind(&r.new_prefix)
+        .bind(r.expires_at.map(|t| t.0))
+        .bind(r.lifetime.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
+        .bind(r.rotated_at.0)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            return Err(CoreError::conflict(
+                "token_revoked",
+                "a revoked token cannot be rotated",
+            ));
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let n = sqlx::query("UPDATE tokens SET revoked_at = ?, prev_hash = NULL, prev_expires_at = NULL WHERE id = ? AND revoked_at IS NULL")
+            .bind(at.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        for u in uses {
+            sqlx::query("UPDATE tokens SET last_used_at = ?, last_used_ip = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+                .bind(u.at.0)
+                .bind(&u.ip)
+                .bind(&u.token_id)
+                .bind(u.at.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
+        let mut conn = self.writer.acquire().await.map_err(db)?;
+        insert_audit(&mut conn, audit).await
+    }
+
+    async fn list_audit(&self, f: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_events WHERE 1=1");
+        if let Some(o) = &f.org_id {
+            q.push(" AND org_id = ").push_bind(o.clone());
+        }
+        if let Some(a) = &f.actor_id {
+            q.push(" AND actor_id = ").push_bind(a.clone());
+        }
+        if let Some(a) = &f.action {
+            q.push(" AND action = ").push_bind(a.clone());
+        }
+        if let Some(since) = f.since {
+            q.push(" AND at >= ").push_bind(since.0);
+        }
+        if let Some(before) = f.before_id {
+            q.push(" AND id < ").push_bind(before);
+        }
+        if let Some((orgs, actor)) = &f.visible_to {
+            q.push(" AND (actor_id = ").push_bind(actor.clone());
+            if !orgs.is_empty() {
+                q.push(" OR org_id IN (");
+                let mut sep = q.separated(", ");
+                for o in orgs {
+                    sep.push_bind(o.clone());
+                }
+                q.push(")");
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+        let rows = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        rows.iter().map(audit_row).collect()
+    }
+}
