@@ -1,0 +1,468 @@
+//! Tests that run the real `gantry` binary: first-run bootstrap, offline administration,
+//! graceful shutdown, and the search for leaked secrets in the database files and logs.
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = data_dir.with_extension(format!("{port}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("GANTRY_ADMIN_EMAIL")
+            .env_remove("GANTRY_ADMIN_PASSWORD")
+            .env("GANTRY_LOG", "debug,sqlx=debug,tower_http=trace,hyper=info")
+            .env("NO_COLOR", "1")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            // The server binds only after migrations and first-run bootstrap are done.
+            let addr = self.base.trim_start_matches("http://");
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "server did not become ready: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return std::fs::read_to_string(&self.log).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("server did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut rb = client.request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn login(base: &str, email: &str, password: &str) -> (u16, Value) {
+    call(
+        "POST",
+        &format!("{base}/v1/auth/login"),
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn first_run_without_credentials_writes_a_private_generated_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let file = data.join("initial-admin-password");
+    let generated = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(generated.len() >= 20);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "initial-admin-password must be private");
+    }
+    let (status, body) = login(&server.base, "admin@localhost", &generated).await;
+    assert_eq!(status, 201);
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, me) = call(
+        "GET",
+        &format!("{}/v1/user", server.base),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(me["user"]["is_admin"], true);
+
+    // Changing the password removes the file.
+    let (status, _) = call(
+        "PUT",
+        &format!("{}/v1/user/password", server.base),
+        Some(&token),
+        Some(json!({"current_password": generated, "new_password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        !file.exists(),
+        "the generated password file is removed once changed"
+    );
+    assert_eq!(
+        login(&server.base, "admin@localhost", PASSWORD).await.0,
+        201
+    );
+    let log = server.stop();
+    assert!(
+        log.contains("initial-admin-password"),
+        "the log says where the password is"
+    );
+    assert!(
+        !log.contains(&generated),
+        "the log never shows the password"
+    );
+}
+
+#[tokio::test]
+async fn first_run_uses_admin_credentials_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &data,
+        &[
+            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+        ],
+    );
+    assert!(!data.join("initial-admin-password").exists());
+    assert_eq!(
+        login(&server.base, "ops@example.com", PASSWORD).await.0,
+        201
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn admin_create_user_works_offline_against_the_same_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "root@example.com",
+            "--admin",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usr_"));
+
+    // The server finds users and so bootstraps nobody; the offline user can log in.
+    let server = Server::start(&data, &[]);
+    assert!(!data.join("initial-admin-password").exists());
+    let (status, body) = login(&server.base, "root@example.com", PASSWORD).await;
+    assert_eq!(status, 201);
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (_, me) = call(
+        "GET",
+        &format!("{}/v1/user", server.base),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(me["user"]["is_admin"], true);
+    server.stop();
+
+    // A short password is refused with a message naming the field.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "x@example.com",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_flushes_last_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let envs = [
+        ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
+        ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+    ];
+    let server = Server::start(&data, &envs);
+    let (_, body) = login(&server.base, "ops@example.com", PASSWORD).await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(
+            "GET",
+            &format!("{}/v1/user", server.base),
+            Some(&token),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    server.stop();
+
+    let server = Server::start(&data, &envs);
+    let (_, body) = login(&server.base, "ops@example.com", PASSWORD).await;
+    let other = body["token"].as_str().unwrap().to_owned();
+    let (_, t) = call(
+        "GET",
+        &format!("{}/v1/tokens/{id}", server.base),
+        Some(&other),
+        None,
+    )
+    .await;
+    assert!(
+        t["last_used_at"].is_string(),
+        "last use survived the restart: {t}"
+    );
+    assert_eq!(t["last_used_ip"], "127.0.0.1");
+    server.stop();
+}
+
+/// Every byte of every file under `dir`.
+fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn raw_tokens_never_reach_the_database_files_or_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &data,
+        &[
+            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+        ],
+    );
+    let b = server.base.clone();
+    let mut issued: Vec<String> = Vec::new();
+
+    let (_, body) = login(&b, "ops@example.com", PASSWORD).await;
+    let admin = body["token"].as_str().unwrap().to_owned();
+    issued.push(admin.clone());
+    call(
+        "POST",
+        &format!("{b}/v1/orgs"),
+        Some(&admin),
+        Some(json!({"slug": "acme"})),
+    )
+    .await;
+    call(
+        "POST",
+        &format!("{b}/v1/orgs/acme/apps"),
+        Some(&admin),
+        Some(json!({"slug": "web"})),
+    )
+    .await;
+    call(
+        "PUT",
+        &format!("{b}/v1/apps/web/env/DB_PASSWORD"),
+        Some(&admin),
+        Some(json!({"value": "hunter2hunter2", "secret": true})),
+    )
+    .await;
+
+    for kind in ["deploy", "org", "personal"] {
+        let (url, body) = match kind {
+            "deploy" => (format!("{b}/v1/apps/web/tokens"), json!({"name": "ci"})),
+            "org" => (
+                format!("{b}/v1/orgs/acme/tokens"),
+                json!({"name": "ops", "role": "operator"}),
+            ),
+            _ => (format!("{b}/v1/user/tokens"), json!({"name": "laptop"})),
+        };
+        let (status, created) = call("POST", &url, Some(&admin), Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let raw = created["token"].as_str().unwrap().to_owned();
+        issued.push(raw.clone());
+        // Use it, successfully and not.
+        assert_eq!(
+            call("GET", &format!("{b}/v1/user"), Some(&raw), None)
+                .await
+                .0,
+            200
+        );
+        let mut typo = raw.clone();
+        typo.replace_range(10..11, if &raw[10..11] == "a" { "b" } else { "a" });
+        assert_eq!(
+            call("GET", &format!("{b}/v1/user"), Some(&typo), None)
+                .await
+                .0,
+            401
+        );
+        // Rotate with a grace period, use both values, then revoke.
+        let (status, rotated) = call(
+            "POST",
+            &format!("{b}/v1/tokens/{id}/rotate"),
+            Some(&admin),
+            Some(json!({"grace_period": "1h"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{rotated}");
+        let new = rotated["token"].as_str().unwrap().to_owned();
+        issued.push(new.clone());
+        assert_eq!(
+            call("GET", &format!("{b}/v1/user"), Some(&raw), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            call("GET", &format!("{b}/v1/user"), Some(&new), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            call("DELETE", &format!("{b}/v1/tokens/{id}"), Some(&admin), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            call("GET", &format!("{b}/v1/user"), Some(&new), None)
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            call("GET", &format!("{b}/v1/user"), Some(&raw), None)
+                .await
+                .0,
+            401
+        );
+    }
+    // Look while the server still runs (the WAL holds recent writes), and again after stop.
+    tokio::time::sleep(Duration::from_millis(1500)).await; // one flush interval
+    let running = all_bytes(&data);
+    assert!(
+        running
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().ends_with("-wal")),
+        "WAL file inspected"
+    );
+    let log = server.stop();
+    let stopped = all_bytes(&data);
+    assert!(log.len() > 1000, "debug logs were captured");
+    for raw in &issued {
+        for (path, bytes) in running.iter().chain(stopped.iter()) {
+            assert!(
+                !contains(bytes, raw),
+                "raw token found in {}",
+                path.display()
+            );
+            assert!(
+                !contains(bytes, &raw[12..]),
+                "secret part of a token found in {}",
+                path.display()
+            );
+        }
+        assert!(!log.contains(raw.as_str()), "raw token found in the log");
+        assert!(
+            !log.contains(&raw[12..]),
+            "secret part of a token found in the log"
+        );
+    }
+    assert!(
+        !log.contains("hunter2hunter2"),
+        "secret env value found in the log"
+    );
+}
