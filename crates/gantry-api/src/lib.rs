@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A membership role, weakest first. Order matters: `Role::Operator < Role::Admin`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -37,6 +35,17 @@ impl Role {
             "owner" => Some(Role::Owner),
             _ => None,
         }
+    }
+}
+
+// By hand rather than derived: serde_json reports a non-string where an enum is expected as a
+// *syntax* error, which would turn `{"role": 3}` into "malformed JSON" instead of naming the field.
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        let s = String::deserialize(d)?;
+        Role::parse(&s).ok_or_else(|| {
+            serde::de::Error::unknown_variant(&s, &["viewer", "operator", "admin", "owner"])
+        })
     }
 }
 

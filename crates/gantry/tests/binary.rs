@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
 //! Tests that run the real `gantry` binary: first-run bootstrap, offline administration,
 //! graceful shutdown, and the search for leaked secrets in the database files and logs.
 

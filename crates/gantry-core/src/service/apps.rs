@@ -81,7 +81,8 @@ impl Gantry {
         self.store.delete_app(&app.id, self.now(), &audit).await
     }
 
-    /// Validates deploy metadata before any byte of the artifact is accepted.
+    /// Validates deploy metadata; the handler calls it as each form field arrives, so fields
+    /// sent before the artifact are refused before any byte of it is stored.
     pub fn check_deploy_meta(&self, meta: &DeployMeta) -> CoreResult<DeployMeta> {
         Ok(DeployMeta {
             label: validate::optional_text("label", meta.label.as_deref(), validate::MAX_LABEL)?,
@@ -279,6 +280,9 @@ impl Gantry {
         caller: &Caller,
         org_slug: &str,
     ) -> CoreResult<Vec<AlertRecord>> {
+        if let Some(empty) = self.deploy_token_sees_nothing(caller, org_slug).await? {
+            return Ok(empty);
+        }
         let (org, _) = self
             .org_for(caller, org_slug, Capability::ReadOrgDetails)
             .await?;

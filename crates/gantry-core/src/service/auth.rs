@@ -132,6 +132,9 @@ impl Gantry {
         token_name: Option<&str>,
         ip: Option<&str>,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let token_name = token_name
+            .map(|n| crate::validate::name("token_name", n))
+            .transpose()?;
         let user = match self.verify_credentials(email, password_attempt).await? {
             Some(u) => u,
             None => {
@@ -161,7 +164,7 @@ impl Gantry {
             ip: ip.map(str::to_owned),
         };
         let req = gantry_api::CreateTokenRequest {
-            name: token_name.unwrap_or("gantry login").to_owned(),
+            name: token_name.unwrap_or_else(|| "gantry login".to_owned()),
             ..Default::default()
         };
         self.create_personal_token(&caller, &req).await

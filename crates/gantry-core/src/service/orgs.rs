@@ -85,6 +85,9 @@ impl Gantry {
 
     /// `GET /v1/orgs/{org}/members`.
     pub async fn list_members(&self, caller: &Caller, slug: &str) -> CoreResult<Vec<MemberRecord>> {
+        if let Some(empty) = self.deploy_token_sees_nothing(caller, slug).await? {
+            return Ok(empty);
+        }
         let (org, _) = self
             .org_for(caller, slug, Capability::ReadOrgDetails)
             .await?;
@@ -160,6 +163,20 @@ impl Gantry {
             .detail("previous_role", current.as_str());
         self.store.delete_member(&org.id, user_id, &audit).await?;
         Ok(())
+    }
+
+    /// DESIGN §2: read-only listing routes answer a deploy token with what it can see instead
+    /// of refusing. For org-wide lists (members, alert rules) of its own org that is nothing.
+    pub(crate) async fn deploy_token_sees_nothing<T>(
+        &self,
+        caller: &Caller,
+        slug: &str,
+    ) -> CoreResult<Option<Vec<T>>> {
+        if matches!(caller.principal, Principal::Deploy { .. }) {
+            self.org_for(caller, slug, Capability::ReadOrg).await?;
+            return Ok(Some(Vec::new()));
+        }
+        Ok(None)
     }
 
     fn check_grant(

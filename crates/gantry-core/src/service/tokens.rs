@@ -155,7 +155,6 @@ impl Gantry {
         app_slug: &str,
         req: &CreateTokenRequest,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
-        not_a_deploy_token(caller)?;
         let app = self
             .app_for(caller, app_slug, Capability::ManageTokens)
             .await?;
@@ -178,7 +177,6 @@ impl Gantry {
         org_slug: &str,
         req: &CreateTokenRequest,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
-        not_a_deploy_token(caller)?;
         let (org, my_role) = self
             .org_for(caller, org_slug, Capability::ManageTokens)
             .await?;
@@ -236,7 +234,6 @@ impl Gantry {
         app_slug: &str,
         q: &TokenQuery,
     ) -> CoreResult<Vec<TokenRecord>> {
-        not_a_deploy_token(caller)?;
         let app = self
             .app_for(caller, app_slug, Capability::ManageTokens)
             .await?;
@@ -254,7 +251,6 @@ impl Gantry {
         org_slug: &str,
         q: &TokenQuery,
     ) -> CoreResult<Vec<TokenRecord>> {
-        not_a_deploy_token(caller)?;
         let (org, _) = self
             .org_for(caller, org_slug, Capability::ManageTokens)
             .await?;

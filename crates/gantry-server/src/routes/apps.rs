@@ -190,8 +190,14 @@ async fn read_form(
                 let mut reader = StreamReader::new(stream);
                 *stored = Some(state.artifacts.put(&mut reader, limit).await?);
             }
-            "label" => meta.label = Some(form_text(field, "label").await?),
-            "message" => meta.message = Some(form_text(field, "message").await?),
+            "label" => {
+                meta.label = Some(form_text(field, "label").await?);
+                state.gantry.check_deploy_meta(meta)?;
+            }
+            "message" => {
+                meta.message = Some(form_text(field, "message").await?);
+                state.gantry.check_deploy_meta(meta)?;
+            }
             "overwrite" => {
                 meta.overwrite = parse_bool("overwrite", &form_text(field, "overwrite").await?)?
             }

@@ -31,7 +31,6 @@ use utoipa_axum::routes;
             \"you may not know this exists\". Alert rules are stored and managed; their delivery \
             is not built yet.",
     ),
-    modifiers(&Conventions),
     security(("bearer" = [])),
     tags(
         (name = "system"), (name = "users"), (name = "orgs"), (name = "apps"), (name = "deploys"),
@@ -156,11 +155,13 @@ fn upload_routes(max_artifact: u64) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(limit))
 }
 
-/// The OpenAPI document of every route.
+/// The OpenAPI document of every route, with the shared conventions applied.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = api_routes(Duration::from_secs(1), 1)
+    let (_, mut doc) = api_routes(Duration::from_secs(1), 1)
         .merge(upload_routes(1))
         .split_for_parts();
+    // After the routes are in: a `modifiers(...)` on the derive would run on an empty document.
+    Conventions.modify(&mut doc);
     doc
 }
 

@@ -215,9 +215,10 @@ pub async fn rotate_token(
     State(state): State<AppState>,
     Auth(caller): Auth,
     AppPath(id): AppPath<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TokenWithSecret>> {
-    let req: RotateTokenRequest = optional_json(&body)?;
+    let req: RotateTokenRequest = optional_json(&headers, &body)?;
     let (record, plain) = state.gantry.rotate_token(&caller, &id, &req).await?;
     Ok(Json(TokenWithSecret {
         view: views::token(&record, state.gantry.now()),

@@ -77,7 +77,13 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestApp {
 }
 
 impl TestApp {
-    pub async fn req(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn req(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let mut rb = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
@@ -89,7 +95,14 @@ impl TestApp {
     }
 
     /// Sends a request with a raw body and content type (for malformed-input tests).
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Resp {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Resp {
         let mut rb = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -108,7 +121,12 @@ impl TestApp {
         let text = r.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert!(status < 500, "server error {status}: {text}");
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -130,7 +148,12 @@ impl TestApp {
     /// Logs in and returns the raw personal token.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
-            .req(Method::POST, "/v1/auth/login", None, Some(json!({"email": email, "password": password})))
+            .req(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
             .await;
         assert_eq!(r.status, 201, "login failed: {}", r.text);
         r.body["token"].as_str().unwrap().to_owned()
@@ -139,7 +162,11 @@ impl TestApp {
     /// Creates a user (as the admin) and logs them in: (user id, personal token).
     pub async fn user(&self, email: &str) -> (String, String) {
         let r = self
-            .post("/v1/users", &self.admin_token, json!({"email": email, "password": PASSWORD}))
+            .post(
+                "/v1/users",
+                &self.admin_token,
+                json!({"email": email, "password": PASSWORD}),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         let id = r.body["id"].as_str().unwrap().to_owned();
@@ -148,10 +175,16 @@ impl TestApp {
 
     /// Creates an org owned by the token's user, and an app in it.
     pub async fn org_with_app(&self, owner_token: &str, org: &str, app: &str) {
-        let r = self.post("/v1/orgs", owner_token, json!({"slug": org})).await;
+        let r = self
+            .post("/v1/orgs", owner_token, json!({"slug": org}))
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         let r = self
-            .post(&format!("/v1/orgs/{org}/apps"), owner_token, json!({"slug": app}))
+            .post(
+                &format!("/v1/orgs/{org}/apps"),
+                owner_token,
+                json!({"slug": app}),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
@@ -159,14 +192,20 @@ impl TestApp {
     /// Adds `user_id` to `org` with `role`.
     pub async fn add_member(&self, owner_token: &str, org: &str, user_id: &str, role: &str) {
         let r = self
-            .put(&format!("/v1/orgs/{org}/members/{user_id}"), owner_token, json!({"role": role}))
+            .put(
+                &format!("/v1/orgs/{org}/members/{user_id}"),
+                owner_token,
+                json!({"role": role}),
+            )
             .await;
         assert!(r.status == 200 || r.status == 201, "{}", r.text);
     }
 
     /// Creates a deploy token for `app`: (token id, raw token).
     pub async fn deploy_token(&self, token: &str, app: &str, body: Value) -> (String, String) {
-        let r = self.post(&format!("/v1/apps/{app}/tokens"), token, body).await;
+        let r = self
+            .post(&format!("/v1/apps/{app}/tokens"), token, body)
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         (
             r.body["id"].as_str().unwrap().to_owned(),
@@ -175,9 +214,18 @@ impl TestApp {
     }
 
     /// Pushes a deploy (multipart).
-    pub async fn deploy(&self, token: &str, app: &str, bytes: Vec<u8>, label: Option<&str>, overwrite: bool) -> Resp {
-        let mut form = reqwest::multipart::Form::new()
-            .part("artifact", reqwest::multipart::Part::bytes(bytes).file_name("build.tar.gz"));
+    pub async fn deploy(
+        &self,
+        token: &str,
+        app: &str,
+        bytes: Vec<u8>,
+        label: Option<&str>,
+        overwrite: bool,
+    ) -> Resp {
+        let mut form = reqwest::multipart::Form::new().part(
+            "artifact",
+            reqwest::multipart::Part::bytes(bytes).file_name("build.tar.gz"),
+        );
         if let Some(l) = label {
             form = form.text("label", l.to_owned());
         }
@@ -214,7 +262,10 @@ pub const HOUR_MS: i64 = 3_600_000;
 
 /// `shared/token-vectors.json` (DESIGN §2: tests should read it).
 pub fn token_vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/token-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/token-vectors.json"
+    );
     let text = std::fs::read_to_string(path).expect("shared/token-vectors.json beside the repo");
     serde_json::from_str(&text).unwrap()
 }
@@ -228,7 +279,10 @@ pub fn millis(s: &str) -> i64 {
 
 /// Milliseconds since the epoch of a JSON string holding an RFC 3339 instant.
 pub fn millis_of(v: &Value) -> i64 {
-    millis(v.as_str().unwrap_or_else(|| panic!("expected an RFC 3339 string, got {v}")))
+    millis(
+        v.as_str()
+            .unwrap_or_else(|| panic!("expected an RFC 3339 string, got {v}")),
+    )
 }
 
 /// Asserts a 4xx answer carrying the error envelope `{"error":{"code","message"}}`.
@@ -250,12 +304,20 @@ pub fn assert_envelope(r: &Resp) {
     let message = r.body["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("no error.message in a {} answer: {}", r.status, r.text));
-    assert!(!message.trim().is_empty(), "empty error.message: {}", r.text);
+    assert!(
+        !message.trim().is_empty(),
+        "empty error.message: {}",
+        r.text
+    );
 }
 
 /// Asserts status, envelope and code.
 pub fn assert_error(r: &Resp, status: u16, code: &str) {
-    assert_eq!(r.status, status, "expected {status} {code}, got: {}", r.text);
+    assert_eq!(
+        r.status, status,
+        "expected {status} {code}, got: {}",
+        r.text
+    );
     assert_envelope(r);
     assert_eq!(r.code(), code, "unexpected error code: {}", r.text);
 }
@@ -360,7 +422,11 @@ impl TestApp {
     /// Creates a user (as the admin) without logging in: the user id.
     pub async fn create_user(&self, email: &str) -> String {
         let r = self
-            .post("/v1/users", &self.admin_token, json!({"email": email, "password": PASSWORD}))
+            .post(
+                "/v1/users",
+                &self.admin_token,
+                json!({"email": email, "password": PASSWORD}),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body["id"].as_str().unwrap().to_owned()
@@ -368,13 +434,19 @@ impl TestApp {
 
     /// Creates an org token with `role`: (token id, raw token).
     pub async fn org_token(&self, token: &str, org: &str, role: &str) -> (String, String) {
-        self.org_token_with(token, org, json!({"name": format!("{role} token"), "role": role}))
-            .await
+        self.org_token_with(
+            token,
+            org,
+            json!({"name": format!("{role} token"), "role": role}),
+        )
+        .await
     }
 
     /// Creates an org token from a full body: (token id, raw token).
     pub async fn org_token_with(&self, token: &str, org: &str, body: Value) -> (String, String) {
-        let r = self.post(&format!("/v1/orgs/{org}/tokens"), token, body).await;
+        let r = self
+            .post(&format!("/v1/orgs/{org}/tokens"), token, body)
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         (
             r.body["id"].as_str().unwrap().to_owned(),
@@ -395,9 +467,12 @@ impl TestApp {
     /// A personal token of the caller that never expires (login tokens last 90 days; tests that
     /// move the clock further need a credential that outlives them).
     pub async fn forever(&self, session: &str) -> String {
-        self.personal_token(session, json!({"name": "never expires", "never_expires": true}))
-            .await
-            .1
+        self.personal_token(
+            session,
+            json!({"name": "never expires", "never_expires": true}),
+        )
+        .await
+        .1
     }
 
     /// Pushes a deploy with any credential (or none) and any extra text fields.
@@ -408,8 +483,10 @@ impl TestApp {
         bytes: Vec<u8>,
         fields: &[(&str, &str)],
     ) -> Resp {
-        let mut form = reqwest::multipart::Form::new()
-            .part("artifact", reqwest::multipart::Part::bytes(bytes).file_name("build.tar.gz"));
+        let mut form = reqwest::multipart::Form::new().part(
+            "artifact",
+            reqwest::multipart::Part::bytes(bytes).file_name("build.tar.gz"),
+        );
         for &(k, v) in fields {
             form = form.text(k.to_owned(), v.to_owned());
         }
@@ -434,7 +511,12 @@ impl TestApp {
     }
 
     /// Sends a request with an arbitrary `Authorization` header value.
-    pub async fn with_authorization(&self, method: Method, path: &str, authorization: &str) -> Resp {
+    pub async fn with_authorization(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &str,
+    ) -> Resp {
         let rb = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -444,7 +526,9 @@ impl TestApp {
 
     /// Rotates a token: the answer (asserting 200).
     pub async fn rotate(&self, token: &str, id: &str, body: Value) -> Resp {
-        let r = self.post(&format!("/v1/tokens/{id}/rotate"), token, body).await;
+        let r = self
+            .post(&format!("/v1/tokens/{id}/rotate"), token, body)
+            .await;
         assert_eq!(r.status, 200, "rotate failed: {}", r.text);
         r
     }
@@ -458,7 +542,9 @@ impl TestApp {
 
     /// The audit events the instance administrator sees, with a query string (`""` or `?…`).
     pub async fn audit_items(&self, query: &str) -> (Resp, Vec<Value>) {
-        let r = self.get(&format!("/v1/audit{query}"), &self.admin_token).await;
+        let r = self
+            .get(&format!("/v1/audit{query}"), &self.admin_token)
+            .await;
         let list = items(&r);
         (r, list)
     }

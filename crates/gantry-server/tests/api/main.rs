@@ -1,0 +1,23 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+//! The HTTP API suite: one test binary (it links once instead of once per file).
+//!
+//! - `seed_*`: every behaviour of the public deploy-token pages in `shared/seeds/`, one module
+//!   per page, one test per behaviour.
+//! - `lifecycle`: grace periods, revocation, list filters, instance policy, role ceilings,
+//!   memberships, the audit log.
+//! - `authz_table`: every route of DESIGN §3 against every kind of caller.
+//! - `bad_input`: every write route against malformed, oversized and mistyped input.
+//! - `client_flow`, `openapi`: the typed client end to end; the OpenAPI document.
+
+mod helpers;
+
+mod authz_table;
+mod bad_input;
+mod client_flow;
+mod lifecycle;
+mod openapi;
+mod seed_astronomer;
+mod seed_fastapi;
+mod seed_fdeploy;
+mod seed_flyio;
