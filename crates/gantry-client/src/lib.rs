@@ -66,6 +66,17 @@ pub struct TokenFilters {
     pub expiring_within: Option<String>,
 }
 
+/// The optional parts of a deploy.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions<'a> {
+    /// Label, e.g. a git sha; unique per app.
+    pub label: Option<&'a str>,
+    /// Message.
+    pub message: Option<&'a str>,
+    /// Replace the release that already carries `label`.
+    pub overwrite: bool,
+}
+
 /// A connection to one gantry server with one credential.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -210,10 +221,10 @@ impl Client {
     }
 
     /// `POST /v1/orgs/{org}/apps`.
-    pub async fn create_app(&self, org: &str, slug: &str) -> Result<AppView> {
+    pub async fn create_app(&self, org: &str, slug: &str, name: Option<&str>) -> Result<AppView> {
         let body = CreateAppRequest {
             slug: slug.to_owned(),
-            name: None,
+            name: name.map(str::to_owned),
         };
         self.json(Method::POST, &format!("/v1/orgs/{org}/apps"), &body)
             .await
@@ -278,6 +289,65 @@ impl Client {
     /// `DELETE /v1/tokens/{id}`.
     pub async fn revoke_token(&self, id: &str) -> Result<RevokeResponse> {
         Self::send(self.request(Method::DELETE, &format!("/v1/tokens/{id}"))).await
+    }
+
+    /// The server this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /v1/users`.
+    pub async fn list_users(&self) -> Result<Vec<UserView>> {
+        Ok(self.get::<ListResponse<UserView>>("/v1/users").await?.items)
+    }
+
+    /// `GET /v1/orgs/{org}`.
+    pub async fn get_org(&self, org: &str) -> Result<OrgView> {
+        self.get(&format!("/v1/orgs/{org}")).await
+    }
+
+    /// `GET /v1/orgs/{org}/members`.
+    pub async fn list_members(&self, org: &str) -> Result<Vec<MemberView>> {
+        Ok(self
+            .get::<ListResponse<MemberView>>(&format!("/v1/orgs/{org}/members"))
+            .await?
+            .items)
+    }
+
+    /// `DELETE /v1/apps/{app}`.
+    pub async fn delete_app(&self, app: &str) -> Result<()> {
+        Self::send_empty(self.request(Method::DELETE, &format!("/v1/apps/{app}"))).await
+    }
+
+    /// `POST /v1/apps/{app}/deploys`, streaming `body` (of `len` bytes) as the artifact.
+    pub async fn deploy_stream(
+        &self,
+        app: &str,
+        body: reqwest::Body,
+        len: u64,
+        file_name: &str,
+        opts: &DeployOptions<'_>,
+    ) -> Result<ReleaseView> {
+        let part = reqwest::multipart::Part::stream_with_length(body, len)
+            .file_name(file_name.to_owned())
+            .mime_str("application/octet-stream")?;
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(l) = opts.label {
+            form = form.text("label", l.to_owned());
+        }
+        if let Some(m) = opts.message {
+            form = form.text("message", m.to_owned());
+        }
+        if opts.overwrite {
+            form = form.text("overwrite", "true");
+        }
+        // The artifact goes last so the server can refuse a bad label before reading it.
+        form = form.part("artifact", part);
+        Self::send(
+            self.request(Method::POST, &format!("/v1/apps/{app}/deploys"))
+                .multipart(form),
+        )
+        .await
     }
 
     /// `POST /v1/apps/{app}/deploys` with the artifact bytes.
@@ -371,14 +441,39 @@ impl Client {
         self.get(&format!("/v1/apps/{app}/config")).await
     }
 
-    /// `PUT /v1/apps/{app}/config`.
+    /// `GET /v1/apps/{app}/config?version=N`.
+    pub async fn get_config_version(&self, app: &str, version: i64) -> Result<serde_json::Value> {
+        self.get(&format!("/v1/apps/{app}/config?version={version}"))
+            .await
+    }
+
+    /// `PUT /v1/apps/{app}/config`: the stored document and its new version.
     pub async fn set_config(
         &self,
         app: &str,
         document: &serde_json::Value,
-    ) -> Result<serde_json::Value> {
-        self.json(Method::PUT, &format!("/v1/apps/{app}/config"), document)
-            .await
+    ) -> Result<(serde_json::Value, Option<i64>)> {
+        let resp = self
+            .request(Method::PUT, &format!("/v1/apps/{app}/config"))
+            .json(document)
+            .send()
+            .await?;
+        let status = resp.status();
+        let version = resp
+            .headers()
+            .get("x-gantry-config-version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let text = resp.text().await?;
+        if status.is_success() {
+            let doc = serde_json::from_str(&text)
+                .map_err(|_| ClientError::Unexpected { status, text })?;
+            return Ok((doc, version));
+        }
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Api { status, body }),
+            Err(_) => Err(ClientError::Unexpected { status, text }),
+        }
     }
 
     /// `GET /v1/audit`.

@@ -14,10 +14,11 @@ pub enum AuthFailure {
     Malformed(String),
     /// Well-formed but not known.
     Unknown,
-    /// Past its expiry; carries the instant.
-    Expired(String),
-    /// Revoked.
-    Revoked,
+    /// Past its expiry; carries the instant and the token's id (the caller holds the token,
+    /// so naming it tells them nothing new and lets them rotate it).
+    Expired { at: String, token_id: String },
+    /// Revoked; carries the token's id.
+    Revoked { token_id: String },
     /// The personal token's user is disabled.
     UserDisabled,
 }

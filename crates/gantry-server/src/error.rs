@@ -89,14 +89,14 @@ impl From<CoreError> for ApiError {
                 AuthFailure::Unknown => {
                     ApiError::unauthorized("invalid_token", "unknown token", Some("invalid_token"))
                 }
-                AuthFailure::Expired(at) => ApiError::unauthorized(
+                AuthFailure::Expired { at, token_id } => ApiError::unauthorized(
                     "token_expired",
-                    format!("the token expired at {at}; rotate it to get a new value"),
+                    format!("token {token_id} expired at {at}: rotate it with `gantry tokens rotate {token_id}`"),
                     Some("invalid_token"),
                 ),
-                AuthFailure::Revoked => ApiError::unauthorized(
+                AuthFailure::Revoked { token_id } => ApiError::unauthorized(
                     "token_revoked",
-                    "the token has been revoked",
+                    format!("token {token_id} has been revoked"),
                     Some("invalid_token"),
                 ),
                 AuthFailure::UserDisabled => ApiError::unauthorized(

@@ -1,7 +1,7 @@
-//! `gantry`: one binary, server and (soon) client.
+//! `gantry`: one binary, server and client.
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use gantry_core::expiry::{parse_duration, TokenPolicy};
 use gantry_core::service::Settings;
 use gantry_core::time::SystemClock;
@@ -19,9 +19,15 @@ use std::time::Duration;
 #[command(name = "gantry", version, about, long_about = None, after_help = "\
 Examples:
   gantry serve                                  # embedded SQLite under ./gantry-data
-  GANTRY_ADMIN_EMAIL=me@example.com GANTRY_ADMIN_PASSWORD='…' gantry serve --listen 0.0.0.0:8080
-  echo 'a long password' | gantry admin create-user --email ops@example.com --admin")]
+  gantry login                                  # save a personal token for the commands below
+  gantry tokens create deploy -a web -n ci -x 720h
+  GANTRY_TOKEN=gtd_… GANTRY_APP=web gantry deploy ./dist --label \"$(git rev-parse --short HEAD)\"
+  gantry tokens list -s org -a web
+
+Exit codes: 0 success, 1 failure, 2 usage, 3 authentication or permission.")]
 struct Cli {
+    #[command(flatten)]
+    globals: gantry_cli::Globals,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +39,16 @@ enum Command {
     /// Offline administration against the server's database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    #[command(flatten)]
+    Client(gantry_cli::Command),
+    /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  gantry completions bash > /etc/bash_completion.d/gantry\n  gantry completions zsh > \"${fpath[1]}/_gantry\"\n  gantry completions fish > ~/.config/fish/completions/gantry.fish"
+    )]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -118,9 +134,19 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Client(command) => return gantry_cli::run(&cli.globals, command).await,
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "gantry", &mut script);
+            // A closed pipe (`… | head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            return ExitCode::SUCCESS;
+        }
+        Command::Serve(args) => {
+            init_logging();
+            serve(args).await
+        }
         Command::Admin(AdminCommand::CreateUser {
             email,
             name,

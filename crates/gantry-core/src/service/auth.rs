@@ -33,7 +33,14 @@ impl Gantry {
             TokenStatus::Active => {}
             TokenStatus::Revoked => {
                 return Err(self
-                    .auth_failed(AuthFailure::Revoked, None, Some(&record), ip)
+                    .auth_failed(
+                        AuthFailure::Revoked {
+                            token_id: record.id.clone(),
+                        },
+                        None,
+                        Some(&record),
+                        ip,
+                    )
                     .await)
             }
             TokenStatus::Expired => {
@@ -42,7 +49,15 @@ impl Gantry {
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default();
                 return Err(self
-                    .auth_failed(AuthFailure::Expired(at), None, Some(&record), ip)
+                    .auth_failed(
+                        AuthFailure::Expired {
+                            at,
+                            token_id: record.id.clone(),
+                        },
+                        None,
+                        Some(&record),
+                        ip,
+                    )
                     .await);
             }
         }
@@ -94,8 +109,8 @@ impl Gantry {
             AuthFailure::BadScheme => "bad_scheme",
             AuthFailure::Malformed(_) => "malformed",
             AuthFailure::Unknown => "unknown",
-            AuthFailure::Expired(_) => "expired",
-            AuthFailure::Revoked => "revoked",
+            AuthFailure::Expired { .. } => "expired",
+            AuthFailure::Revoked { .. } => "revoked",
             AuthFailure::UserDisabled => "user_disabled",
         };
         let mut detail = serde_json::json!({ "reason": reason });

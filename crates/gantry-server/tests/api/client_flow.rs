@@ -28,7 +28,7 @@ async fn client_drives_login_token_deploy_env_config_rotate_revoke() {
     assert_eq!(dev.whoami().await.unwrap().user.unwrap().id, user.id);
 
     dev.create_org("acme", Some("Acme")).await.unwrap();
-    dev.create_app("acme", "web").await.unwrap();
+    dev.create_app("acme", "web", None).await.unwrap();
     let created = dev
         .create_token(
             TokenScope::App("web"),

@@ -1,0 +1,751 @@
+//! The client commands run as a person or a CI job runs them: the real binary, a clean
+//! environment with its own HOME, against a real server on a random port.
+
+use crate::harness::*;
+use gantry_api::TokenKind;
+use gantry_core::token::PlainToken;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// A client environment: its own HOME (so its own config file) and the server URL.
+struct Env {
+    home: tempfile::TempDir,
+    url: String,
+}
+
+impl Env {
+    fn new(server: &Server) -> Env {
+        Env {
+            home: tempfile::tempdir().unwrap(),
+            url: server.base.clone(),
+        }
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.home.path().join(".config/gantry/config.toml")
+    }
+
+    /// Runs `gantry args…` with only PATH, HOME, GANTRY_URL and `extra` in the environment.
+    fn run(&self, args: &[&str], extra: &[(&str, &str)], stdin: Option<&str>) -> Out {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("GANTRY_URL", &self.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {
+        let out = self.run(args, extra, None);
+        assert_eq!(
+            out.code, 0,
+            "gantry {args:?} failed: {}{}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+
+    fn login(&self, email: &str) {
+        let out = self.run(
+            &["login", "--email", email, "--password-stdin"],
+            &[],
+            Some(&format!("{PASSWORD}\n")),
+        );
+        assert_eq!(out.code, 0, "login failed: {}", out.stderr);
+    }
+}
+
+const ADMIN: &str = "ops@example.com";
+
+fn server(dir: &Path) -> Server {
+    Server::start(
+        &dir.join("data"),
+        &[
+            ("GANTRY_ADMIN_EMAIL", ADMIN),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+        ],
+    )
+}
+
+/// Logged-in admin with org `acme` and apps `web` and `api`.
+fn setup(server: &Server) -> Env {
+    let env = Env::new(server);
+    env.login(ADMIN);
+    env.ok(&["orgs", "create", "acme"], &[]);
+    env.ok(&["apps", "create", "web", "-o", "acme"], &[]);
+    env.ok(&["apps", "create", "api", "-o", "acme"], &[]);
+    env
+}
+
+fn create(env: &Env, args: &[&str]) -> (String, String) {
+    let mut full = vec!["tokens", "create"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    let v = env.ok(&full, &[]).json();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn fly_style_create_list_and_revoke_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = setup(&s);
+
+    // `fly tokens create deploy -n "shiny happy token" -x 720h`: the token alone on stdout.
+    let out = env.ok(
+        &[
+            "tokens",
+            "create",
+            "deploy",
+            "-a",
+            "web",
+            "-n",
+            "shiny happy token",
+            "-x",
+            "720h",
+        ],
+        &[],
+    );
+    let raw = out.stdout.trim().to_owned();
+    assert_eq!(
+        out.stdout,
+        format!("{raw}\n"),
+        "stdout holds the token and nothing else"
+    );
+    assert!(PlainToken::parse(&raw).is_ok_and(|t| t.kind() == TokenKind::Deploy));
+    assert!(
+        out.stderr.contains("only time"),
+        "the shown-once warning goes to stderr: {}",
+        out.stderr
+    );
+    // `-q`: nothing on stderr.
+    let quiet = env.ok(
+        &[
+            "tokens", "create", "deploy", "-a", "web", "-n", "quiet", "-q",
+        ],
+        &[],
+    );
+    assert!(quiet.stderr.is_empty());
+    let (org_id, _) = create(
+        &env,
+        &[
+            "org",
+            "-o",
+            "acme",
+            "--role",
+            "operator",
+            "-n",
+            "test org token",
+        ],
+    );
+
+    // `fly tokens list`: the app's deploy tokens, with the DESIGN columns.
+    let list = env.ok(&["tokens", "list", "-a", "web"], &[]).stdout;
+    let header = list.lines().next().unwrap();
+    let columns: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "ID",
+            "NAME",
+            "PREFIX",
+            "STATUS",
+            "CREATED BY",
+            "EXPIRES AT",
+            "LAST USED"
+        ]
+    );
+    assert!(
+        list.contains("shiny happy token") && list.contains("in 30 days") && list.contains(ADMIN)
+    );
+    assert!(
+        !list.contains("test org token"),
+        "-s app shows deploy tokens only"
+    );
+    assert!(list.contains(&raw[..12]) && !list.contains(&raw));
+
+    // `fly tokens list -s org`: deploy tokens and the org's other tokens.
+    let org_list = env
+        .ok(&["tokens", "list", "-s", "org", "-a", "web"], &[])
+        .stdout;
+    assert!(org_list.contains("shiny happy token") && org_list.contains("test org token"));
+
+    // `fly tokens revoke ID ID`.
+    let ids: Vec<String> = env
+        .ok(&["tokens", "list", "-a", "web", "--json"], &[])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut args = vec!["tokens", "revoke"];
+    args.extend(ids.iter().map(String::as_str));
+    args.push(&org_id);
+    let out = env.ok(&args, &[]);
+    for id in ids.iter().chain([&org_id]) {
+        assert!(
+            out.stdout.contains(&format!("{id}: revoked")),
+            "{}",
+            out.stdout
+        );
+    }
+    let after = env
+        .ok(
+            &["tokens", "list", "-s", "org", "-o", "acme", "--json"],
+            &[],
+        )
+        .json();
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        0,
+        "revoked tokens are hidden from lists"
+    );
+    let all = env
+        .ok(
+            &[
+                "tokens", "list", "-o", "acme", "--status", "revoked", "--json",
+            ],
+            &[],
+        )
+        .json();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn multi_id_revoke_reports_each_and_exits_non_zero_on_a_bad_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = setup(&s);
+    let (good, raw) = create(&env, &["deploy", "-a", "web", "-n", "ci"]);
+    let out = env.run(&["tokens", "revoke", "tok_doesnotexist", &good], &[], None);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains(&format!("{good}: revoked")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("tok_doesnotexist: error") && out.stderr.contains("not found"),
+        "{}",
+        out.stderr
+    );
+    // The good one really is revoked.
+    let refused = env.run(&["tokens", "whoami"], &[("GANTRY_TOKEN", &raw)], None);
+    assert_eq!(refused.code, 3);
+    assert!(
+        refused.stderr.contains("revoked") && refused.stderr.contains("GANTRY_TOKEN"),
+        "{}",
+        refused.stderr
+    );
+    // Revoking again is harmless and says so.
+    let again = env.ok(&["tokens", "revoke", &good], &[]);
+    assert!(again.stdout.contains("already revoked"));
+}
+
+#[test]
+fn deploy_from_gantry_token_alone_with_no_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let admin = setup(&s);
+    let (_, raw) = create(
+        &admin,
+        &["deploy", "-a", "web", "-n", "github actions", "-x", "90d"],
+    );
+
+    // A CI runner: nothing but the URL, GANTRY_TOKEN and GANTRY_APP (FastAPI's
+    // FASTAPI_CLOUD_TOKEN + FASTAPI_CLOUD_APP_ID, in gantry's words).
+    let ci = Env::new(&s);
+    let site = ci.home.path().join("dist");
+    std::fs::create_dir_all(site.join("assets")).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>hello</h1>").unwrap();
+    std::fs::write(site.join("assets/app.js"), "console.log(1)").unwrap();
+    let vars = [("GANTRY_TOKEN", raw.as_str()), ("GANTRY_APP", "web")];
+    let out = ci.ok(
+        &[
+            "deploy",
+            site.to_str().unwrap(),
+            "--label",
+            "abc123",
+            "-m",
+            "from CI",
+        ],
+        &vars,
+    );
+    assert!(
+        out.stdout.contains("Released web v1 [abc123]"),
+        "{}",
+        out.stdout
+    );
+    assert!(!ci.config_file().exists(), "CI never wrote a config file");
+    let who = ci.ok(&["tokens", "whoami", "--json"], &vars).json();
+    assert_eq!(who["token_source"], "GANTRY_TOKEN");
+    assert_eq!(who["whoami"]["kind"], "deploy");
+
+    // The directory went up as a gzip'd tar; a file goes up as is.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bytes = rt.block_on(async {
+        let c = gantry_client::Client::new(&s.base).with_token(&raw);
+        c.download_artifact("web", 1).await.unwrap()
+    });
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+    let file = ci.home.path().join("build.bin");
+    std::fs::write(&file, b"exact bytes").unwrap();
+    ci.ok(&["deploy", file.to_str().unwrap()], &vars);
+    let bytes = rt.block_on(async {
+        gantry_client::Client::new(&s.base)
+            .with_token(&raw)
+            .download_artifact("web", 2)
+            .await
+            .unwrap()
+    });
+    assert_eq!(bytes, b"exact bytes");
+    let releases = ci.ok(&["releases", "list", "--json"], &vars).json();
+    assert_eq!(releases.as_array().unwrap().len(), 2);
+    // A duplicate label is refused with the server's reason.
+    let dup = ci.run(
+        &["deploy", file.to_str().unwrap(), "--label", "abc123"],
+        &vars,
+        None,
+    );
+    assert_eq!(dup.code, 1);
+    assert!(dup.stderr.contains("overwrite"), "{}", dup.stderr);
+}
+
+#[test]
+fn deploy_token_from_the_environment_inspects_and_changes_only_its_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let admin = setup(&s);
+    let (_, raw) = create(&admin, &["deploy", "-a", "web"]);
+    let ci = Env::new(&s);
+    let vars = [("GANTRY_TOKEN", raw.as_str())];
+    // `ASTRO_API_TOKEN=… astro deployment inspect`.
+    let app = ci
+        .ok(&["apps", "show", "-a", "web", "--json"], &vars)
+        .json();
+    assert_eq!(app["slug"], "web");
+    ci.ok(
+        &["env", "set", "-a", "web", "LOG_LEVEL=info", "WORKERS=4"],
+        &vars,
+    );
+    ci.ok(
+        &[
+            "env",
+            "set",
+            "-a",
+            "web",
+            "--secret",
+            "DATABASE_URL=postgres://u:p@db/app",
+        ],
+        &vars,
+    );
+    let env_list = ci.ok(&["env", "list", "-a", "web"], &vars).stdout;
+    assert!(
+        env_list.contains("WORKERS")
+            && env_list.contains("(secret)")
+            && !env_list.contains("u:p@db")
+    );
+    let cfg = ci.home.path().join("deploy.json");
+    std::fs::write(&cfg, r#"{"replicas": 3, "region": "eu"}"#).unwrap();
+    let set = ci.ok(
+        &["config", "set", "-a", "web", cfg.to_str().unwrap()],
+        &vars,
+    );
+    assert!(set.stderr.contains("version 1"), "{}", set.stderr);
+    let got = ci.ok(&["config", "get", "-a", "web"], &vars).json();
+    assert_eq!(got, serde_json::json!({"replicas": 3, "region": "eu"}));
+    // Nothing beyond its app: other apps are invisible, tokens are off limits.
+    let other = ci.run(&["apps", "show", "-a", "api"], &vars, None);
+    assert_eq!(other.code, 1);
+    assert!(other.stderr.contains("not found"));
+    let tokens = ci.run(&["tokens", "list", "-a", "web"], &vars, None);
+    assert_eq!(tokens.code, 3, "{}", tokens.stderr);
+}
+
+#[test]
+fn token_precedence_is_flag_then_environment_then_saved_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = setup(&s);
+    let (_, deploy) = create(&env, &["deploy", "-a", "web"]);
+    let (_, org) = create(&env, &["org", "-o", "acme", "--role", "viewer"]);
+    let who = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut a = vec!["tokens", "whoami", "--json"];
+        a.extend_from_slice(args);
+        env.ok(&a, vars).json()
+    };
+    let saved = who(&[], &[]);
+    assert_eq!(
+        (
+            saved["token_source"].as_str(),
+            saved["whoami"]["kind"].as_str()
+        ),
+        (Some("saved login"), Some("user"))
+    );
+    let from_env = who(&[], &[("GANTRY_TOKEN", &deploy)]);
+    assert_eq!(
+        (
+            from_env["token_source"].as_str(),
+            from_env["whoami"]["kind"].as_str()
+        ),
+        (Some("GANTRY_TOKEN"), Some("deploy"))
+    );
+    let from_flag = who(&["--token", &org], &[("GANTRY_TOKEN", &deploy)]);
+    assert_eq!(
+        (
+            from_flag["token_source"].as_str(),
+            from_flag["whoami"]["kind"].as_str()
+        ),
+        (Some("--token"), Some("org"))
+    );
+    // The human form says the source too.
+    let text = env
+        .ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", &deploy)])
+        .stdout;
+    assert!(text.contains("from GANTRY_TOKEN"), "{text}");
+    // URL: flag beats environment.
+    let bad_url = env.run(
+        &["tokens", "whoami", "--url", "http://127.0.0.1:9"],
+        &[],
+        None,
+    );
+    assert_eq!(bad_url.code, 1);
+    assert!(
+        bad_url
+            .stderr
+            .contains("cannot reach gantry at http://127.0.0.1:9"),
+        "{}",
+        bad_url.stderr
+    );
+}
+
+#[test]
+fn json_output_round_trips_and_only_create_and_rotate_print_a_raw_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = setup(&s);
+    let created = env
+        .ok(
+            &[
+                "tokens",
+                "create",
+                "deploy",
+                "-a",
+                "web",
+                "-n",
+                "ci",
+                "--description",
+                "pipeline",
+                "--json",
+            ],
+            &[],
+        )
+        .json();
+    let id = created["id"].as_str().unwrap();
+    let raw = created["token"].as_str().unwrap().to_owned();
+    let shown = env.ok(&["tokens", "show", id, "--json"], &[]).json();
+    for field in [
+        "id",
+        "name",
+        "description",
+        "prefix",
+        "status",
+        "app",
+        "org",
+        "expires_at",
+        "created_at",
+    ] {
+        assert_eq!(shown[field], created[field], "{field} differs");
+    }
+    assert!(shown.get("token").is_none());
+    let updated = env
+        .ok(&["tokens", "update", id, "-n", "ci-2", "--json"], &[])
+        .json();
+    assert_eq!(updated["name"], "ci-2");
+
+    // Use it, so every listing has something to say about it.
+    env.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", &raw)]);
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["tokens", "list", "-a", "web"],
+        vec!["tokens", "list", "-a", "web", "--json"],
+        vec!["tokens", "list", "--json"],
+        vec!["tokens", "show", id],
+        vec!["tokens", "show", id, "--json"],
+        vec!["tokens", "whoami"],
+        vec!["tokens", "whoami", "--json"],
+        vec!["audit", "list", "--json"],
+        vec!["audit", "list"],
+    ] {
+        let out = env.ok(&args, &[]);
+        outputs.push((args.join(" "), out.stdout + &out.stderr));
+    }
+    let out = env.ok(&["tokens", "whoami", "--json"], &[("GANTRY_TOKEN", &raw)]);
+    outputs.push(("whoami as the token".into(), out.stdout + &out.stderr));
+    let saved = std::fs::read_to_string(env.config_file()).unwrap();
+    let login_token = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("token = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_owned();
+    for (what, text) in &outputs {
+        assert!(
+            !text.contains(&raw),
+            "`{what}` printed the raw deploy token"
+        );
+        assert!(
+            !text.contains(&login_token),
+            "`{what}` printed the saved login token"
+        );
+    }
+    let listed = env
+        .ok(&["tokens", "list", "-a", "web", "--json"], &[])
+        .json();
+    assert!(listed[0]["last_used_at"].is_string());
+
+    // Rotate prints the new value alone on stdout; the old one stops working.
+    let rotated = env.ok(&["tokens", "rotate", id, "-q"], &[]);
+    let new = rotated.stdout.trim();
+    assert!(PlainToken::parse(new).is_ok() && new != raw);
+    assert_eq!(
+        env.run(&["tokens", "whoami"], &[("GANTRY_TOKEN", &raw)], None)
+            .code,
+        3
+    );
+    env.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", new)]);
+}
+
+#[test]
+fn login_writes_a_private_config_and_logout_revokes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = Env::new(&s);
+    let bad = env.run(
+        &["login", "--email", ADMIN, "--password-stdin"],
+        &[],
+        Some("wrong password\n"),
+    );
+    assert_eq!(bad.code, 3);
+    assert!(bad.stderr.contains("wrong email or password"));
+    env.login(ADMIN);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = env.config_file();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(file.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+    let saved = std::fs::read_to_string(env.config_file()).unwrap();
+    let token = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("token = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_owned();
+    env.ok(&["orgs", "list"], &[]);
+    let out = env.ok(&["logout"], &[]);
+    assert!(out.stderr.contains("revoked"), "{}", out.stderr);
+    assert!(!std::fs::read_to_string(env.config_file())
+        .unwrap()
+        .contains("token ="));
+    let after = env.run(&["tokens", "whoami"], &[("GANTRY_TOKEN", &token)], None);
+    assert_eq!(
+        after.code, 3,
+        "the logged-out token is revoked on the server"
+    );
+    let none = env.run(&["orgs", "list"], &[], None);
+    assert_eq!(none.code, 3);
+    assert!(none.stderr.contains("gantry login"), "{}", none.stderr);
+}
+
+#[test]
+fn errors_are_one_line_with_the_fix_and_documented_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = setup(&s);
+    let missing_app = env.run(&["env", "list"], &[], None);
+    assert_eq!(missing_app.code, 2);
+    assert!(missing_app.stderr.contains("-a APP") && missing_app.stderr.contains("GANTRY_APP"));
+    let usage = env.run(&["tokens", "create", "deploy", "--no-such-flag"], &[], None);
+    assert_eq!(usage.code, 2);
+    let bad_expiry = env.run(
+        &["tokens", "create", "deploy", "-a", "web", "-x", "90x"],
+        &[],
+        None,
+    );
+    assert_eq!(bad_expiry.code, 1);
+    assert!(
+        bad_expiry.stderr.starts_with("error: expires_in:"),
+        "{}",
+        bad_expiry.stderr
+    );
+    assert_eq!(bad_expiry.stderr.lines().count(), 1);
+    let malformed = env.run(&["orgs", "list"], &[("GANTRY_TOKEN", "not-a-token")], None);
+    assert_eq!(malformed.code, 3);
+    assert!(malformed.stderr.contains("GANTRY_TOKEN") && malformed.stderr.contains("gantry login"));
+    let forbidden = {
+        let (_, viewer) = create(&env, &["org", "-o", "acme", "--role", "viewer"]);
+        env.run(
+            &["env", "set", "-a", "web", "A=1"],
+            &[("GANTRY_TOKEN", &viewer)],
+            None,
+        )
+    };
+    assert_eq!(forbidden.code, 3);
+    assert!(forbidden.stderr.contains("may not"), "{}", forbidden.stderr);
+}
+
+#[test]
+fn scan_finds_planted_tokens_and_ignores_near_misses_and_random_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("repo");
+    std::fs::create_dir_all(tree.join("config/nested")).unwrap();
+    std::fs::create_dir_all(tree.join(".git")).unwrap();
+    let deploy = PlainToken::generate(TokenKind::Deploy);
+    let personal = PlainToken::generate(TokenKind::Personal);
+    let raw_d = deploy.expose_secret();
+    let raw_p = personal.expose_secret();
+    std::fs::write(
+        tree.join("config/nested/.env"),
+        format!("# ci\nGANTRY_TOKEN={raw_d}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("deploy.yml"),
+        format!("steps:\n  - run: gantry deploy\n    env:\n      TOKEN: \"{raw_p}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(tree.join(".git/objects"), raw_d).unwrap(); // .git is skipped
+
+    // Near misses: a wrong checksum, an unknown kind, one character short, glued into a longer word.
+    let mut wrong_sum = raw_d.to_owned();
+    let last = wrong_sum.pop().unwrap();
+    wrong_sum.push(if last == 'a' { 'b' } else { 'a' });
+    let near = format!(
+        "{wrong_sum}\ngtx_{}\n{}\nx{raw_d}\n{raw_d}y\n",
+        &raw_d[4..],
+        &raw_d[..39]
+    );
+    std::fs::write(tree.join("near-misses.txt"), near).unwrap();
+    // Random base62 strings shaped like tokens: the checksum rejects them.
+    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut random = String::new();
+    for _ in 0..2000 {
+        random.push_str("gtd_");
+        for _ in 0..36 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            random.push(alphabet[(seed % 62) as usize] as char);
+        }
+        random.push('\n');
+    }
+    std::fs::write(tree.join("random.txt"), random).unwrap();
+
+    let env = Env {
+        home: tempfile::tempdir().unwrap(),
+        url: "http://127.0.0.1:9".into(),
+    };
+    let out = env.run(&["scan", tree.to_str().unwrap()], &[], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains(&format!(".env:2: {}", deploy.display_prefix())));
+    assert!(out
+        .stdout
+        .contains(&format!("deploy.yml:4: {}", personal.display_prefix())));
+    assert!(
+        !out.stdout.contains(raw_d) && !out.stdout.contains(raw_p),
+        "scan prints prefixes only"
+    );
+    let json = env.run(&["scan", tree.to_str().unwrap(), "--json"], &[], None);
+    assert_eq!(json.json().as_array().unwrap().len(), 2);
+
+    // A clean tree passes (pre-commit hook use).
+    std::fs::remove_file(tree.join("config/nested/.env")).unwrap();
+    std::fs::remove_file(tree.join("deploy.yml")).unwrap();
+    let clean = env.run(&["scan", tree.to_str().unwrap()], &[], None);
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
+}
+
+#[test]
+fn help_has_examples_and_completions_generate() {
+    let env = Env {
+        home: tempfile::tempdir().unwrap(),
+        url: "http://127.0.0.1:9".into(),
+    };
+    for cmd in [
+        vec!["--help"],
+        vec!["tokens", "create", "deploy", "--help"],
+        vec!["tokens", "list", "--help"],
+        vec!["deploy", "--help"],
+        vec!["scan", "--help"],
+        vec!["serve", "--help"],
+    ] {
+        let out = env.ok(&cmd, &[]);
+        assert!(
+            out.stdout.contains("Example"),
+            "`gantry {}` has no examples",
+            cmd.join(" ")
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.ok(&["completions", shell], &[]);
+        assert!(out.stdout.contains("gantry") && out.stdout.len() > 1000);
+    }
+}

@@ -1,0 +1,10 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+//! End-to-end tests of the one `gantry` binary: one test binary (it links once).
+//!
+//! - `serve`: `gantry serve` itself — bootstrap, offline admin, shutdown, no leaked secrets.
+//! - `cli`: the client commands against a real server, as a person or a CI job runs them.
+
+mod cli;
+mod harness;
+mod serve;
