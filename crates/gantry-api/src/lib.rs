@@ -120,7 +120,7 @@ pub struct ActorView {
 // Users and authentication
 
 /// `POST /v1/auth/login`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -142,7 +142,7 @@ pub struct UserView {
 }
 
 /// `POST /v1/users` (instance administrators).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub email: String,
@@ -166,7 +166,7 @@ pub struct UpdateUserRequest {
 }
 
 /// `PUT /v1/user/password`: the caller changes their own password.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -188,6 +188,35 @@ pub struct WhoAmI {
     pub app: Option<String>,
     /// The role an org token carries.
     pub role: Option<Role>,
+}
+
+// Secret-carrying types print their non-secret fields only: a stray `{:?}` in a log line must
+// never leak a password, a secret env value or a raw token.
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("token_name", &self.token_name)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CreateUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUserRequest")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("name", &self.name)
+            .field("is_admin", &self.is_admin)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordRequest { <redacted> }")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,12 +307,21 @@ pub struct EnvVarView {
 }
 
 /// `PUT /v1/apps/{app}/env/{KEY}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutEnvRequest {
     pub value: String,
     #[serde(default)]
     pub secret: Option<bool>,
+}
+
+impl std::fmt::Debug for PutEnvRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutEnvRequest")
+            .field("value", &"<redacted>")
+            .field("secret", &self.secret)
+            .finish()
+    }
 }
 
 /// `POST /v1/orgs/{org}/alerts`.
@@ -384,12 +422,21 @@ pub struct TokenView {
 }
 
 /// The answer to create and rotate: the only place the raw token ever appears.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenWithSecret {
     #[serde(flatten)]
     pub view: TokenView,
     /// The raw token. Shown once; store it now.
     pub token: String,
+}
+
+impl std::fmt::Debug for TokenWithSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenWithSecret")
+            .field("view", &self.view)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The answer to revoke.
@@ -426,4 +473,78 @@ pub struct AuditEventView {
     pub outcome: String,
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_secret_carrying_types_hides_the_secret() {
+        let secret = "gtd_SUPERSECRETvalue0000000000000000000";
+        let shown = [
+            format!(
+                "{:?}",
+                LoginRequest {
+                    email: "a@b.c".into(),
+                    password: secret.into(),
+                    token_name: None
+                }
+            ),
+            format!(
+                "{:?}",
+                CreateUserRequest {
+                    email: "a@b.c".into(),
+                    password: secret.into(),
+                    name: None,
+                    is_admin: None
+                }
+            ),
+            format!(
+                "{:?}",
+                ChangePasswordRequest {
+                    current_password: secret.into(),
+                    new_password: secret.into()
+                }
+            ),
+            format!(
+                "{:?}",
+                PutEnvRequest {
+                    value: secret.into(),
+                    secret: Some(true)
+                }
+            ),
+        ];
+        for s in &shown {
+            assert!(!s.contains("SUPERSECRET"), "{s}");
+        }
+        let view = TokenView {
+            id: "tok_1".into(),
+            kind: TokenKind::Deploy,
+            name: "n".into(),
+            description: None,
+            prefix: "gtd_SUPERSEC".into(),
+            status: TokenStatus::Active,
+            org: None,
+            app: None,
+            role: None,
+            user: None,
+            created_by: ActorView {
+                kind: "user".into(),
+                id: None,
+                name: None,
+            },
+            created_at: String::new(),
+            expires_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            rotated_at: None,
+            revoked_at: None,
+        };
+        let with = TokenWithSecret {
+            view,
+            token: secret.into(),
+        };
+        assert!(!format!("{with:?}").contains("RETvalue"));
+    }
 }

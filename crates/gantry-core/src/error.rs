@@ -41,6 +41,9 @@ pub enum CoreError {
     /// Conflicts with existing state (HTTP 409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Not parseable at all, e.g. JSON with a syntax error (HTTP 400).
+    #[error("{0}")]
+    Malformed(String),
     /// Payload too large (HTTP 413).
     #[error("{0}")]
     TooLarge(String),

@@ -128,10 +128,11 @@ impl TokenPolicy {
 
     /// Resolves a creation request against the policy.
     pub fn resolve(&self, req: &ExpiryRequest<'_>, now: Timestamp) -> CoreResult<Expiry> {
+        // `never_expires: false` is the same as not saying anything.
         let given = [
             req.expires_in.is_some(),
             req.expires_at.is_some(),
-            req.never_expires.is_some(),
+            req.never_expires == Some(true),
         ];
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(CoreError::invalid(

@@ -62,8 +62,8 @@ impl ActorRef {
     }
 }
 
-/// A person.
-#[derive(Debug, Clone)]
+/// A person. `Debug` leaves out the password hash.
+#[derive(Clone)]
 pub struct UserRecord {
     pub id: String,
     pub email: String,
@@ -73,6 +73,17 @@ pub struct UserRecord {
     pub is_admin: bool,
     pub disabled: bool,
     pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("is_admin", &self.is_admin)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A tenant.

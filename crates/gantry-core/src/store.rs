@@ -85,6 +85,9 @@ pub struct NewRelease {
 /// A rotation to apply.
 #[derive(Debug, Clone)]
 pub struct Rotation {
+    /// The hash the caller saw: a concurrent rotation in between makes this one a Conflict,
+    /// so two callers never both receive a value when only one can work.
+    pub expected_hash: TokenHash,
     pub new_hash: TokenHash,
     pub new_prefix: String,
     /// Keep the old hash working until then (grace period), or drop it now.
@@ -105,10 +108,19 @@ pub struct TokenUse {
 /// Persistence for everything gantry keeps. Implementations map "no row" to `Ok(None)` /
 /// `CoreError::NotFound` and unique violations to `CoreError::Conflict`, so the domain never
 /// sees a database error type.
+///
+/// Concurrency contract: every method that writes is atomic, and every invariant it documents
+/// (next version numbers, the last owner, the last admin, the env var cap, a membership
+/// ceiling, the expected hash of a rotation) is checked inside its own transaction — never by
+/// a read the caller made earlier. SQLite gets this from its single writer; a backend with
+/// concurrent writers must lock the rows involved (e.g. `SELECT … FOR UPDATE` on the org or
+/// app) or use conditional statements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
     async fn ping(&self) -> CoreResult<()>;
+    /// Closes connections cleanly (checkpoints, pool shutdown). Called once at shutdown.
+    async fn close(&self);
 
     // --- users
     async fn count_users(&self) -> CoreResult<i64>;
@@ -137,22 +149,27 @@ pub trait Store: Send + Sync + 'static {
     async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>>;
     async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>>;
     async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>>;
-    /// Adds or changes a membership; refuses (Conflict) to leave the org without an owner.
+    /// Adds or changes a membership. Refuses (Forbidden) when the new or the current role is
+    /// above `ceiling`, and (Conflict) to leave the org without an owner. Returns the previous role.
     async fn put_member(
         &self,
         org_id: &str,
         user_id: &str,
         role: Role,
+        ceiling: Role,
         at: Timestamp,
         audit: &AuditRecord,
-    ) -> CoreResult<()>;
-    /// Removes a membership (false if there was none); refuses to remove the last owner.
+    ) -> CoreResult<Option<Role>>;
+    /// Removes a membership (None if there was none), returning the removed role. Refuses
+    /// (Forbidden) when the current role is above `ceiling` (None: no ceiling, a user leaving)
+    /// and (Conflict) to remove the last owner.
     async fn delete_member(
         &self,
         org_id: &str,
         user_id: &str,
+        ceiling: Option<Role>,
         audit: &AuditRecord,
-    ) -> CoreResult<bool>;
+    ) -> CoreResult<Option<Role>>;
 
     // --- apps
     async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()>;

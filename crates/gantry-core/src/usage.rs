@@ -17,14 +17,37 @@ impl UsageTracker {
     /// Notes a use; the latest per token wins.
     pub fn record(&self, token_id: &str, at: Timestamp, ip: Option<String>) {
         if let Ok(mut map) = self.pending.lock() {
-            map.insert(
-                token_id.to_owned(),
-                TokenUse {
-                    token_id: token_id.to_owned(),
-                    at,
-                    ip,
-                },
-            );
+            let newer = map.get(token_id).is_none_or(|u| u.at <= at);
+            if newer {
+                map.insert(
+                    token_id.to_owned(),
+                    TokenUse {
+                        token_id: token_id.to_owned(),
+                        at,
+                        ip,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A copy of every pending use, to write. Entries stay pending (and visible to reads)
+    /// until [`UsageTracker::written`] confirms them, so "last used" never goes backwards.
+    pub fn snapshot(&self) -> Vec<TokenUse> {
+        match self.pending.lock() {
+            Ok(map) => map.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Forgets the uses that were written, unless a newer use arrived meanwhile.
+    pub fn written(&self, uses: &[TokenUse]) {
+        if let Ok(mut map) = self.pending.lock() {
+            for u in uses {
+                if map.get(&u.token_id).is_some_and(|p| p.at == u.at) {
+                    map.remove(&u.token_id);
+                }
+            }
         }
     }
 
@@ -36,23 +59,6 @@ impl UsageTracker {
             .and_then(|map| map.get(token_id).cloned())
     }
 
-    /// Takes every pending use for a flush.
-    pub fn drain(&self) -> Vec<TokenUse> {
-        match self.pending.lock() {
-            Ok(mut map) => map.drain().map(|(_, u)| u).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Puts back uses whose flush failed, without overwriting newer ones.
-    pub fn restore(&self, uses: Vec<TokenUse>) {
-        if let Ok(mut map) = self.pending.lock() {
-            for u in uses {
-                map.entry(u.token_id.clone()).or_insert(u);
-            }
-        }
-    }
-
     /// How many tokens have unwritten uses.
     pub fn len(&self) -> usize {
         self.pending.lock().map(|m| m.len()).unwrap_or(0)
@@ -61,5 +67,28 @@ impl UsageTracker {
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_uses_stay_visible_until_written_and_newer_ones_survive() {
+        let t = UsageTracker::default();
+        t.record("tok_1", Timestamp(10), None);
+        let batch = t.snapshot();
+        t.record("tok_1", Timestamp(20), Some("10.0.0.1".into()));
+        t.record("tok_1", Timestamp(15), None); // out of order: ignored
+        assert_eq!(t.pending("tok_1").map(|u| u.at), Some(Timestamp(20)));
+        t.written(&batch);
+        assert_eq!(
+            t.pending("tok_1").map(|u| u.at),
+            Some(Timestamp(20)),
+            "the newer use stays pending"
+        );
+        t.written(&t.snapshot());
+        assert!(t.is_empty());
     }
 }

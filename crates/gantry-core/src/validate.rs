@@ -212,8 +212,97 @@ pub fn alert_target(field: &str, s: &str) -> CoreResult<String> {
     Ok(s.to_owned())
 }
 
+/// A config document: a JSON object without duplicate keys (at any depth), at most 1 MiB.
+/// Checked without building a value, so the text can be stored exactly as sent.
+pub fn config_document(field: &str, text: &str) -> CoreResult<()> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(CoreError::TooLarge(format!(
+            "{field}: must be at most {MAX_CONFIG_BYTES} bytes"
+        )));
+    }
+    match serde_json::from_str::<JsonShape>(text) {
+        Ok(JsonShape { is_object: true }) => Ok(()),
+        Ok(_) => Err(CoreError::invalid(field, "must be a JSON object")),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(CoreError::Malformed(format!(
+            "the body is not valid JSON: {e}"
+        ))),
+        Err(e) => Err(CoreError::invalid(field, e.to_string())),
+    }
+}
+
+/// Walks any JSON value, refusing duplicate object keys; remembers whether the top is an object.
+struct JsonShape {
+    is_object: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for JsonShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ShapeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = JsonShape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<JsonShape, E> {
+        Ok(JsonShape { is_object: false })
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<JsonShape, E> {
+        Ok(JsonShape { is_object: false })
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<JsonShape, E> {
+        Ok(JsonShape { is_object: false })
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<JsonShape, E> {
+        Ok(JsonShape { is_object: false })
+    }
+    fn visit_str<E>(self, _: &str) -> Result<JsonShape, E> {
+        Ok(JsonShape { is_object: false })
+    }
+    fn visit_unit<E>(self) -> Result<JsonShape, E> {
+        Ok(JsonShape { is_object: false })
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonShape, A::Error> {
+        while seq.next_element::<JsonShape>()?.is_some() {}
+        Ok(JsonShape { is_object: false })
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonShape, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                let shown: String = key.chars().take(64).collect();
+                return Err(serde::de::Error::custom(format!("duplicate key `{shown}`")));
+            }
+            map.next_value::<JsonShape>()?;
+        }
+        Ok(JsonShape { is_object: true })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn config_documents_are_objects_without_duplicate_keys() {
+        assert!(config_document(
+            "config",
+            r#"{"a": {"b": [1, {"c": 2}]}, "n": 123456789012345678901234567890}"#
+        )
+        .is_ok());
+        assert!(config_document("config", "[1]").is_err());
+        assert!(config_document("config", r#"{"a": 1, "a": 2}"#).is_err());
+        assert!(config_document("config", r#"{"x": {"a": 1, "a": 2}}"#).is_err());
+        assert!(matches!(
+            config_document("config", "{"),
+            Err(CoreError::Malformed(_))
+        ));
+    }
+
     use super::*;
 
     #[test]

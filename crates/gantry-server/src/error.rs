@@ -115,6 +115,7 @@ impl From<CoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
             CoreError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
+            CoreError::Malformed(m) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", m),
             CoreError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::new(

@@ -73,11 +73,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let store = gantry_store::open(config.database_url.as_deref(), &config.data_dir)
         .await
         .context("opening the database")?;
-    let artifacts: Arc<dyn ArtifactStore> = Arc::new(
-        gantry_store::DiskArtifacts::open(&config.data_dir.join("artifacts"))
-            .await
-            .context("opening the artifact directory")?,
-    );
+    let disk = gantry_store::DiskArtifacts::open(&config.data_dir.join("artifacts"))
+        .await
+        .context("opening the artifact directory")?;
+    let artifacts: Arc<dyn ArtifactStore> = Arc::new(disk.clone());
     let gantry = Arc::new(Gantry::new(store, clock, config.settings.clone()));
     bootstrap_admin(&gantry, &config).await?;
 
@@ -120,6 +119,26 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             }
         })
     };
+    // Blobs no release points at (refused deploys, overwritten releases) go after an hour.
+    let sweeper = {
+        let gantry = gantry.clone();
+        let mut stopped = stop.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        match disk.sweep(gantry.store().as_ref(), std::time::Duration::from_secs(3600)).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "removed unreferenced artifacts"),
+                            Err(e) => tracing::warn!(error = %e, "artifact sweep failed"),
+                        }
+                    }
+                    _ = stopped.changed() => break,
+                }
+            }
+        })
+    };
     let server = {
         let gantry = gantry.clone();
         tokio::spawn(async move {
@@ -134,12 +153,14 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
                 tracing::error!(error = %e, "server error");
             }
             let _ = flusher.await;
+            let _ = sweeper.await;
             match gantry.flush_usage().await {
                 Ok(n) => tracing::info!(tokens = n, "flushed last-used records"),
                 Err(e) => {
                     tracing::error!(error = %e, "could not flush last-used records at shutdown")
                 }
             }
+            gantry.store().close().await;
         })
     };
     tracing::info!(addr = %local_addr, "gantry listening");

@@ -1,20 +1,37 @@
 //! Release artifacts on local disk, content-addressed: `<root>/<aa>/<sha256>`. Uploads stream
-//! into `<root>/tmp/` while being hashed, are fsync'd, then renamed into place, so a reader
-//! never sees a partial file and an interrupted upload leaves only a temp file that the next
-//! start removes.
+//! into `<root>/tmp/` while being hashed, are fsync'd, then renamed into place (and the
+//! directory fsync'd), so a reader never sees a partial file and a committed release never
+//! points at a file a power cut took away. A temp file is removed when its upload fails or is
+//! abandoned; `sweep` removes blobs no release points at once they are old enough.
 
 use async_trait::async_trait;
 use gantry_core::artifacts::{ArtifactReader, ArtifactStore, StoredArtifact};
 use gantry_core::ids::new_id;
+use gantry_core::store::Store;
 use gantry_core::{CoreError, CoreResult};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An upload that sends nothing for this long is abandoned.
+pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Artifacts in a directory.
 #[derive(Debug, Clone)]
 pub struct DiskArtifacts {
     root: PathBuf,
+}
+
+/// Deletes the temp file unless the upload completed (client gone, limit hit, error).
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 impl DiskArtifacts {
@@ -38,6 +55,43 @@ impl DiskArtifacts {
         let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
         valid.then(|| self.root.join(&sha256[..2]).join(sha256))
     }
+
+    /// Removes blobs that no release points at and that were last written or reused more
+    /// than `min_age` ago (a younger one may belong to a deploy still being recorded).
+    /// Returns how many were removed.
+    pub async fn sweep(&self, store: &dyn Store, min_age: Duration) -> CoreResult<usize> {
+        let mut removed = 0;
+        let mut dirs = tokio::fs::read_dir(&self.root)
+            .await
+            .map_err(CoreError::internal)?;
+        while let Some(dir) = dirs.next_entry().await.map_err(CoreError::internal)? {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            if name.len() != 2 || !dir.path().is_dir() {
+                continue;
+            }
+            let mut files = tokio::fs::read_dir(dir.path())
+                .await
+                .map_err(CoreError::internal)?;
+            while let Some(f) = files.next_entry().await.map_err(CoreError::internal)? {
+                let sha = f.file_name().to_string_lossy().into_owned();
+                if self.path_of(&sha).is_none() {
+                    continue;
+                }
+                let age = f
+                    .metadata()
+                    .await
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .unwrap_or_default();
+                if age >= min_age && !store.artifact_in_use(&sha).await? {
+                    self.remove(&sha).await?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
 #[async_trait]
@@ -48,34 +102,37 @@ impl ArtifactStore for DiskArtifacts {
         limit: u64,
     ) -> CoreResult<StoredArtifact> {
         let tmp_path = self.root.join("tmp").join(new_id("upload"));
-        let result = write_hashed(&tmp_path, reader, limit).await;
-        let (sha256, size) = match result {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp_path).await;
-                return Err(e);
-            }
-        };
-        let Some(final_path) = self.path_of(&sha256) else {
-            let _ = tokio::fs::remove_file(&tmp_path).await;
-            return Err(CoreError::internal("bad digest"));
-        };
+        let mut guard = TempGuard(Some(tmp_path.clone()));
+        let (sha256, size) = write_hashed(&tmp_path, reader, limit).await?;
+        let final_path = self
+            .path_of(&sha256)
+            .ok_or_else(|| CoreError::internal("bad digest"))?;
         if tokio::fs::try_exists(&final_path).await.unwrap_or(false) {
-            let _ = tokio::fs::remove_file(&tmp_path).await;
+            // Reused: mark it fresh so a sweep running now leaves it for this deploy.
+            if let Ok(f) = std::fs::File::options().write(true).open(&final_path) {
+                let _ = f.set_modified(SystemTime::now());
+            }
             return Ok(StoredArtifact {
                 sha256,
                 size,
                 created: false,
             });
         }
-        if let Some(dir) = final_path.parent() {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(CoreError::internal)?;
-        }
-        if let Err(e) = tokio::fs::rename(&tmp_path, &final_path).await {
-            let _ = tokio::fs::remove_file(&tmp_path).await;
-            return Err(CoreError::internal(e));
+        let dir = final_path
+            .parent()
+            .ok_or_else(|| CoreError::internal("artifact path without parent"))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(CoreError::internal)?;
+        tokio::fs::rename(&tmp_path, &final_path)
+            .await
+            .map_err(CoreError::internal)?;
+        guard.0 = None;
+        // Make the rename itself durable before a release row can point at the file.
+        for d in [dir, self.root.as_path()] {
+            if let Ok(f) = tokio::fs::File::open(d).await {
+                let _ = f.sync_all().await;
+            }
         }
         Ok(StoredArtifact {
             sha256,
@@ -122,10 +179,26 @@ async fn write_hashed(
     let mut size: u64 = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = reader.read(&mut buf).await.map_err(|e| {
+        let read = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, reader.read(&mut buf)).await;
+        let n = match read {
+            Ok(Ok(n)) => n,
             // The body stream failing is the client's doing (disconnect, limit), not ours.
-            CoreError::invalid("artifact", format!("upload interrupted: {e}"))
-        })?;
+            Ok(Err(e)) => {
+                return Err(CoreError::invalid(
+                    "artifact",
+                    format!("upload interrupted: {e}"),
+                ))
+            }
+            Err(_) => {
+                return Err(CoreError::invalid(
+                    "artifact",
+                    format!(
+                        "upload stalled: nothing received for {}s",
+                        UPLOAD_IDLE_TIMEOUT.as_secs()
+                    ),
+                ))
+            }
+        };
         if n == 0 {
             break;
         }

@@ -28,6 +28,14 @@ pub async fn open(database_url: Option<&str>, data_dir: &Path) -> CoreResult<Arc
             let path = url
                 .trim_start_matches("sqlite://")
                 .trim_start_matches("sqlite:");
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() || path.contains(":memory:") {
+                // Each pooled connection would get its own empty in-memory database.
+                return Err(CoreError::invalid(
+                    "database_url",
+                    "must name a file (sqlite://PATH); in-memory SQLite is not supported",
+                ));
+            }
             Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
         }
         Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {

@@ -292,6 +292,34 @@ async fn owner_count(conn: &mut SqliteConnection, org_id: &str) -> CoreResult<i6
         .map_err(db)
 }
 
+async fn member_role(
+    conn: &mut SqliteConnection,
+    org_id: &str,
+    user_id: &str,
+) -> CoreResult<Option<Role>> {
+    let r: Option<String> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(db)?;
+    Ok(r.as_deref().and_then(Role::parse))
+}
+
+fn beyond_ceiling() -> CoreError {
+    CoreError::Forbidden("only owners can grant, change or remove the owner role".into())
+}
+
+/// A copy of `audit` with one more detail field (facts only known inside the transaction).
+fn with_detail(audit: &AuditRecord, key: &str, value: serde_json::Value) -> AuditRecord {
+    let mut a = audit.clone();
+    if let serde_json::Value::Object(m) = &mut a.detail {
+        m.insert(key.to_owned(), value);
+    }
+    a
+}
+
 fn last_owner() -> CoreError {
     CoreError::conflict(
         "last_owner",
@@ -301,6 +329,10 @@ fn last_owner() -> CoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn ping(&self) -> CoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
@@ -380,11 +412,16 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let admins: i64 =
+        // Only a change that takes admin rights away can leave the instance without an admin.
+        let demotes = p.disabled == Some(true) || p.is_admin == Some(false);
+        let admins: i64 = if demotes {
             sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled = 0")
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(db)?;
+                .map_err(db)?
+        } else {
+            1
+        };
         if admins == 0 {
             return Err(CoreError::conflict(
                 "last_admin",
@@ -501,10 +538,15 @@ impl Store for SqliteStore {
         org_id: &str,
         user_id: &str,
         role: Role,
+        ceiling: Role,
         at: Timestamp,
         audit: &AuditRecord,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Option<Role>> {
         let mut tx = self.writer.begin().await.map_err(db)?;
+        let current = member_role(&mut tx, org_id, user_id).await?;
+        if role.max(current.unwrap_or(Role::Viewer)) > ceiling {
+            return Err(beyond_ceiling());
+        }
         sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?,?,?,?) ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role")
             .bind(org_id)
             .bind(user_id)
@@ -516,33 +558,39 @@ impl Store for SqliteStore {
         if owner_count(&mut tx, org_id).await? == 0 {
             return Err(last_owner());
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        let audit = with_detail(audit, "previous_role", current.map(Role::as_str).into());
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(current)
     }
 
     async fn delete_member(
         &self,
         org_id: &str,
         user_id: &str,
+        ceiling: Option<Role>,
         audit: &AuditRecord,
-    ) -> CoreResult<bool> {
+    ) -> CoreResult<Option<Role>> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let n = sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
+        let Some(current) = member_role(&mut tx, org_id, user_id).await? else {
+            return Ok(None);
+        };
+        if ceiling.is_some_and(|c| current > c) {
+            return Err(beyond_ceiling());
+        }
+        sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
             .bind(org_id)
             .bind(user_id)
             .execute(&mut *tx)
             .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
+            .map_err(db)?;
         if owner_count(&mut tx, org_id).await? == 0 {
             return Err(last_owner());
         }
-        insert_audit(&mut tx, audit).await?;
+        let audit = with_detail(audit, "previous_role", current.as_str().into());
+        insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
-        Ok(true)
+        Ok(Some(current))
     }
 
     async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()> {
@@ -671,10 +719,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique(e, "duplicate_label", "a release with this label exists"))?;
-        let mut audit = audit.clone();
-        if let serde_json::Value::Object(m) = &mut audit.detail {
-            m.insert("version".into(), version.into());
-        }
+        let audit = with_detail(audit, "version", version.into());
         insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok((
@@ -841,10 +886,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let mut audit = audit.clone();
-        if let serde_json::Value::Object(m) = &mut audit.detail {
-            m.insert("version".into(), version.into());
-        }
+        let audit = with_detail(audit, "version", version.into());
         insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(ConfigRecord {
@@ -1059,7 +1101,7 @@ impl Store for SqliteStore {
         let n = sqlx::query(
             "UPDATE tokens SET prev_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE hash END, prev_expires_at = ?1, \
              hash = ?2, prefix = ?3, expires_at = ?4, lifetime_secs = ?5, rotated_at = ?6 \
-             WHERE id = ?7 AND revoked_at IS NULL",
+             WHERE id = ?7 AND revoked_at IS NULL AND hash = ?8",
         )
         .bind(r.prev_expires_at.map(|t| t.0))
         .bind(&r.new_hash.0[..])
@@ -1068,15 +1110,27 @@ impl Store for SqliteStore {
         .bind(r.lifetime.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
         .bind(r.rotated_at.0)
         .bind(id)
+        .bind(&r.expected_hash.0[..])
         .execute(&mut *tx)
         .await
         .map_err(db)?
         .rows_affected();
         if n == 0 {
-            return Err(CoreError::conflict(
-                "token_revoked",
-                "a revoked token cannot be rotated",
-            ));
+            let revoked: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            return Err(match revoked {
+                Some(Some(_)) => {
+                    CoreError::conflict("token_revoked", "a revoked token cannot be rotated")
+                }
+                _ => CoreError::conflict(
+                    "rotated_concurrently",
+                    "the token was rotated by another request at the same time; nothing changed",
+                ),
+            });
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db)

@@ -106,6 +106,10 @@ impl Gantry {
         artifact: &StoredArtifact,
     ) -> CoreResult<(ReleaseRecord, bool)> {
         let meta = self.check_deploy_meta(meta)?;
+        // The upload may have taken minutes: a credential revoked, or a role removed, in the
+        // meantime must not still land a release.
+        self.still_valid(caller).await?;
+        self.app_for(caller, &app.slug, Capability::Deploy).await?;
         let release = NewRelease {
             app_id: app.id.clone(),
             label: meta.label.clone(),
@@ -246,31 +250,22 @@ impl Gantry {
         }
     }
 
-    /// `PUT /v1/apps/{app}/config`: stores the document as a new version. The document must be
-    /// a JSON object of at most 1 MiB.
+    /// `PUT /v1/apps/{app}/config`: stores the document, exactly as sent, as a new version.
+    /// It must be a JSON object without duplicate keys, at most 1 MiB.
     pub async fn put_config(
         &self,
         caller: &Caller,
         slug: &str,
-        document: &serde_json::Value,
+        document: &str,
     ) -> CoreResult<ConfigRecord> {
         let app = self.app_for(caller, slug, Capability::Deploy).await?;
-        if !document.is_object() {
-            return Err(CoreError::invalid("config", "must be a JSON object"));
-        }
-        let text = document.to_string();
-        if text.len() > validate::MAX_CONFIG_BYTES {
-            return Err(CoreError::TooLarge(format!(
-                "config: must be at most {} bytes",
-                validate::MAX_CONFIG_BYTES
-            )));
-        }
+        validate::config_document("config", document)?;
         let audit = self
             .audit(caller, "config.set")
             .target("app", &app.id)
             .app(&app);
         self.store
-            .put_config(&app.id, &text, &caller.actor(), self.now(), &audit)
+            .put_config(&app.id, document, &caller.actor(), self.now(), &audit)
             .await
     }
 

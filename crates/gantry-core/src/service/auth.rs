@@ -96,6 +96,40 @@ impl Gantry {
         Ok(principal)
     }
 
+    /// Re-reads the caller's token (if any): still neither revoked nor expired, its user
+    /// still enabled. For operations that run long after authentication (uploads).
+    pub async fn still_valid(&self, caller: &Caller) -> CoreResult<()> {
+        let Some(t) = caller.principal.token() else {
+            return Ok(());
+        };
+        let now = self.now();
+        let current = self.store.get_token(&t.id).await?;
+        match current.as_ref().map(|c| c.status(now)) {
+            Some(TokenStatus::Active) => {}
+            Some(TokenStatus::Expired) => {
+                let at = current
+                    .and_then(|c| c.expires_at)
+                    .map(|e| e.to_rfc3339())
+                    .unwrap_or_default();
+                return Err(CoreError::Unauthenticated(AuthFailure::Expired {
+                    at,
+                    token_id: t.id.clone(),
+                }));
+            }
+            _ => {
+                return Err(CoreError::Unauthenticated(AuthFailure::Revoked {
+                    token_id: t.id.clone(),
+                }))
+            }
+        }
+        if let Some(u) = caller.principal.user() {
+            if self.store.get_user(&u.id).await?.is_none_or(|u| u.disabled) {
+                return Err(CoreError::Unauthenticated(AuthFailure::UserDisabled));
+            }
+        }
+        Ok(())
+    }
+
     /// Records a failed authentication and returns the error to answer with.
     pub async fn auth_failed(
         &self,

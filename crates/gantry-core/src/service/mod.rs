@@ -104,16 +104,13 @@ impl Gantry {
 
     /// Writes pending last-used records in one batch. Called on an interval and at shutdown.
     pub async fn flush_usage(&self) -> CoreResult<usize> {
-        let uses = self.usage.drain();
+        let uses = self.usage.snapshot();
         if uses.is_empty() {
             return Ok(0);
         }
-        let n = uses.len();
-        if let Err(e) = self.store.record_token_uses(&uses).await {
-            self.usage.restore(uses);
-            return Err(e);
-        }
-        Ok(n)
+        self.store.record_token_uses(&uses).await?;
+        self.usage.written(&uses);
+        Ok(uses.len())
     }
 
     /// The caller's role in an org: live membership for users, the token's role for org tokens.

@@ -95,7 +95,8 @@ impl Gantry {
     }
 
     /// `PUT /v1/orgs/{org}/members/{user_id}`: add a member or change a role. Admins manage
-    /// members up to admin; only owners touch the owner role; the last owner stays.
+    /// members up to admin; only owners touch the owner role; the last owner stays. The
+    /// ceiling is checked against the member's current role inside the store's transaction.
     pub async fn put_member(
         &self,
         caller: &Caller,
@@ -110,17 +111,15 @@ impl Gantry {
             self.store.get_user(user_id).await?.ok_or_else(|| {
                 CoreError::NotFound(format!("user '{}'", super::printable(user_id)))
             })?;
-        let current = self.store.get_member_role(&org.id, user_id).await?;
-        self.check_grant(caller, my_role, role, current)?;
+        let ceiling = grant_ceiling(caller, my_role)?;
         let audit = self
             .audit(caller, "member.put")
             .target("user", user_id)
             .org(&org.id, &org.slug)
-            .detail("role", role.as_str())
-            .detail("previous_role", current.map(Role::as_str));
+            .detail("role", role.as_str());
         let now = self.now();
         self.store
-            .put_member(&org.id, user_id, role, now, &audit)
+            .put_member(&org.id, user_id, role, ceiling, now, &audit)
             .await?;
         Ok(MemberRecord {
             org_id: org.id,
@@ -140,29 +139,32 @@ impl Gantry {
         user_id: &str,
     ) -> CoreResult<()> {
         let leaving_self = caller.principal.user().is_some_and(|u| u.id == user_id);
-        let (org, my_role) = if leaving_self {
-            self.org_for(caller, slug, Capability::ReadOrg).await?
+        let (org, ceiling) = if leaving_self {
+            (
+                self.org_for(caller, slug, Capability::ReadOrg).await?.0,
+                None,
+            )
         } else {
-            self.org_for(caller, slug, Capability::ManageMembers)
-                .await?
+            let (org, my_role) = self
+                .org_for(caller, slug, Capability::ManageMembers)
+                .await?;
+            (org, Some(grant_ceiling(caller, my_role)?))
         };
-        let current = self.store.get_member_role(&org.id, user_id).await?;
-        let Some(current) = current else {
-            return Err(CoreError::NotFound(format!(
-                "member '{}'",
-                super::printable(user_id)
-            )));
-        };
-        if !leaving_self && current == Role::Owner {
-            self.check_grant(caller, my_role, Role::Owner, Some(current))?;
-        }
         let audit = self
             .audit(caller, "member.delete")
             .target("user", user_id)
-            .org(&org.id, &org.slug)
-            .detail("previous_role", current.as_str());
-        self.store.delete_member(&org.id, user_id, &audit).await?;
-        Ok(())
+            .org(&org.id, &org.slug);
+        match self
+            .store
+            .delete_member(&org.id, user_id, ceiling, &audit)
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(CoreError::NotFound(format!(
+                "member '{}'",
+                super::printable(user_id)
+            ))),
+        }
     }
 
     /// DESIGN §2: read-only listing routes answer a deploy token with what it can see instead
@@ -178,21 +180,10 @@ impl Gantry {
         }
         Ok(None)
     }
+}
 
-    fn check_grant(
-        &self,
-        caller: &Caller,
-        my_role: Option<Role>,
-        role: Role,
-        current: Option<Role>,
-    ) -> CoreResult<()> {
-        let max = policy::grantable(&caller.principal, my_role);
-        let highest = role.max(current.unwrap_or(Role::Viewer));
-        match max {
-            Some(m) if highest <= m => Ok(()),
-            _ => Err(CoreError::Forbidden(
-                "only owners can grant, change or remove the owner role".into(),
-            )),
-        }
-    }
+/// The highest role `caller` may hand out or take away in an org where it holds `my_role`.
+fn grant_ceiling(caller: &Caller, my_role: Option<Role>) -> CoreResult<Role> {
+    policy::grantable(&caller.principal, my_role)
+        .ok_or_else(|| CoreError::Forbidden("only org admins and owners manage members".into()))
 }

@@ -65,6 +65,14 @@ impl TokenQuery {
     }
 }
 
+/// What a caller wants to do with an existing token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    View,
+    Modify,
+    Rotate,
+}
+
 /// Refuses deploy tokens on every token route: they may not create, see or manage tokens.
 fn not_a_deploy_token(caller: &Caller) -> CoreResult<()> {
     if matches!(caller.principal, Principal::Deploy { .. }) {
@@ -326,20 +334,40 @@ impl Gantry {
         self.store.list_tokens(&f, now).await
     }
 
-    /// Loads a token the caller may manage. Deploy tokens get 403; tokens the caller may not
-    /// know about are 404.
-    async fn manageable_token(&self, caller: &Caller, id: &str) -> CoreResult<TokenRecord> {
+    /// Loads a token the caller may act on. Deploy tokens get 403; tokens the caller may not
+    /// know about are 404. Seeing a token needs the token-management capability; changing it
+    /// also needs its role within the caller's grant ceiling (an admin cannot rotate an owner
+    /// token into their own hands); rotating a personal token is for its user alone (an
+    /// administrator would otherwise obtain a credential that acts as someone else).
+    async fn manageable_token(
+        &self,
+        caller: &Caller,
+        id: &str,
+        intent: Intent,
+    ) -> CoreResult<TokenRecord> {
         not_a_deploy_token(caller)?;
         let not_found = || CoreError::NotFound(format!("token '{}'", super::printable(id)));
         let token = self.store.get_token(id).await?.ok_or_else(not_found)?;
-        if caller.principal.is_instance_admin() {
-            return Ok(token);
-        }
         match token.kind {
-            TokenKind::Personal => match caller.principal.user() {
-                Some(u) if Some(&u.id) == token.user_id.as_ref() => Ok(token),
-                _ => Err(not_found()),
-            },
+            TokenKind::Personal => {
+                let own = caller
+                    .principal
+                    .user()
+                    .is_some_and(|u| Some(&u.id) == token.user_id.as_ref());
+                if own {
+                    return Ok(token);
+                }
+                if !caller.principal.is_instance_admin() {
+                    return Err(not_found());
+                }
+                if intent == Intent::Rotate {
+                    return Err(CoreError::Forbidden(
+                        "only its user can rotate a personal token; administrators can revoke it"
+                            .into(),
+                    ));
+                }
+                Ok(token)
+            }
             TokenKind::Org | TokenKind::Deploy => {
                 let org_id = token.org_id.clone().ok_or_else(not_found)?;
                 let role = self.role_in(caller, &org_id).await?;
@@ -348,19 +376,30 @@ impl Gantry {
                     app_id: token.app_id.as_deref(),
                 };
                 match policy::check(&caller.principal, role, target, Capability::ManageTokens) {
-                    Access::Allow => Ok(token),
-                    Access::Forbidden => Err(CoreError::Forbidden(
-                        "only org admins and owners manage this org's tokens".into(),
-                    )),
-                    Access::Hidden => Err(not_found()),
+                    Access::Allow => {}
+                    Access::Forbidden => {
+                        return Err(CoreError::Forbidden(
+                            "only org admins and owners manage this org's tokens".into(),
+                        ))
+                    }
+                    Access::Hidden => return Err(not_found()),
                 }
+                let ceiling = policy::grantable(&caller.principal, role);
+                let above = token.role.is_some_and(|r| ceiling.is_none_or(|c| r > c));
+                if intent != Intent::View && above {
+                    return Err(CoreError::Forbidden(format!(
+                        "this token carries the {} role, above what this credential may grant",
+                        token.role.map(Role::as_str).unwrap_or("?")
+                    )));
+                }
+                Ok(token)
             }
         }
     }
 
     /// `GET /v1/tokens/{id}`.
     pub async fn get_token(&self, caller: &Caller, id: &str) -> CoreResult<TokenRecord> {
-        self.manageable_token(caller, id).await
+        self.manageable_token(caller, id, Intent::View).await
     }
 
     /// `PATCH /v1/tokens/{id}`: name and description only.
@@ -370,7 +409,7 @@ impl Gantry {
         id: &str,
         req: &UpdateTokenRequest,
     ) -> CoreResult<TokenRecord> {
-        let mut token = self.manageable_token(caller, id).await?;
+        let mut token = self.manageable_token(caller, id, Intent::Modify).await?;
         if let Some(n) = &req.name {
             token.name = validate::name("name", n)?;
         }
@@ -394,7 +433,7 @@ impl Gantry {
         id: &str,
         req: &RotateTokenRequest,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
-        let mut token = self.manageable_token(caller, id).await?;
+        let mut token = self.manageable_token(caller, id, Intent::Rotate).await?;
         if token.revoked_at.is_some() {
             return Err(CoreError::conflict(
                 "token_revoked",
@@ -421,6 +460,7 @@ impl Gantry {
         });
         let plain = PlainToken::generate(token.kind);
         let rotation = Rotation {
+            expected_hash: token.hash,
             new_hash: plain.hash(),
             new_prefix: plain.display_prefix().to_owned(),
             prev_expires_at,
@@ -448,7 +488,7 @@ impl Gantry {
     /// `DELETE /v1/tokens/{id}`: permanent. Returns the token and whether it already was.
     #[tracing::instrument(skip_all, fields(token_id = %id))]
     pub async fn revoke_token(&self, caller: &Caller, id: &str) -> CoreResult<(TokenRecord, bool)> {
-        let mut token = self.manageable_token(caller, id).await?;
+        let mut token = self.manageable_token(caller, id, Intent::Modify).await?;
         if token.revoked_at.is_some() {
             return Ok((token, true));
         }

@@ -164,11 +164,9 @@ pub async fn push_deploy(
         .into()),
         (Ok(()), Some(artifact)) => record(&state, &caller, &app, &meta, artifact).await,
     };
-    if outcome.is_err() {
-        if let Some(a) = stored.filter(|a| a.created) {
-            discard(&state, &a.sha256).await;
-        }
-    }
+    // A refused deploy may leave a stored blob no release points at. It is not deleted here:
+    // a concurrent deploy of the same bytes may be about to use it. The periodic sweep
+    // (DiskArtifacts::sweep) removes unreferenced blobs once they are old enough.
     outcome
 }
 
@@ -231,19 +229,6 @@ async fn record(
         StatusCode::CREATED
     };
     Ok((status, Json(views::release(&app.slug, &release))))
-}
-
-/// Removes a freshly stored artifact no release points at (a refused or failed deploy).
-async fn discard(state: &AppState, sha256: &str) {
-    match state.gantry.store().artifact_in_use(sha256).await {
-        Ok(false) => {
-            if let Err(e) = state.artifacts.remove(sha256).await {
-                tracing::warn!(error = %e, "could not remove an unused artifact");
-            }
-        }
-        Ok(true) => {}
-        Err(e) => tracing::warn!(error = %e, "could not check artifact use"),
-    }
 }
 
 /// Release list parameters.
@@ -378,6 +363,26 @@ pub async fn delete_env(
     Ok(StatusCode::NO_CONTENT)
 }
 
+fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ))
+    }
+}
+
 /// Config parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -426,8 +431,19 @@ pub async fn put_config(
     State(state): State<AppState>,
     Auth(caller): Auth,
     AppPath(slug): AppPath<String>,
-    AppJson(doc): AppJson<serde_json::Value>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let c = state.gantry.put_config(&caller, &slug, &doc).await?;
+    // Taken as text, not parsed into a value: the document is stored byte for byte (key
+    // order, number precision), after the domain has checked its shape.
+    require_json(&headers)?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the body is not UTF-8",
+        )
+    })?;
+    let c = state.gantry.put_config(&caller, &slug, text).await?;
     Ok(config_response(&c))
 }

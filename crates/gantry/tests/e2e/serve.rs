@@ -363,3 +363,41 @@ async fn raw_tokens_never_reach_the_database_files_or_the_logs() {
         "secret env value found in the log"
     );
 }
+
+#[tokio::test]
+async fn a_user_created_offline_without_admin_rights_can_still_change_their_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "dev@example.com",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let server = Server::start(&data, &[]);
+    let (_, body) = login(&server.base, "dev@example.com", PASSWORD).await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        "PUT",
+        &format!("{}/v1/user/password", server.base),
+        Some(&token),
+        Some(json!({"current_password": PASSWORD, "new_password": "another long passphrase"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+}
