@@ -475,6 +475,62 @@ pub struct AuditEventView {
     pub detail: serde_json::Value,
 }
 
+// ---------------------------------------------------------------------------------------------
+// OAuth: RFC 7662 introspection, RFC 7009 revocation
+
+/// RFC 7662 §2.2 introspection answer. Inactive tokens are exactly `{"active": false}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    /// Space-separated: `app:<slug>:deploy`, `org:<slug>:<role>`, or `user` (personal tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The token id (there are no OAuth clients; each token is its own client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The user's email, for personal tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Always `bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Expiry, seconds since the epoch (absent: never expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Creation, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The user id (personal tokens) or the token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Always `gantry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// gantry extension: `personal`, `org` or `deploy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TokenKind>,
+    /// gantry extension: the org slug (org and deploy tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// gantry extension: the app slug (deploy tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// gantry extension: the role (org tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// RFC 6749 §5.2 error, used by the OAuth endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OAuthError {
+    /// `invalid_request`, `unsupported_token_type`, …
+    pub error: String,
+    pub error_description: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

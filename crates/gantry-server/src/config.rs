@@ -1,6 +1,7 @@
 //! What `gantry serve` needs to start.
 
 use gantry_core::service::Settings;
+use gantry_store::CacheConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub max_json_bytes: usize,
     /// Longest a request may take (uploads excepted: they are bounded by size instead).
     pub request_timeout: Duration,
+    /// The in-memory index of tokens, users, memberships, apps and orgs.
+    pub cache: CacheConfig,
 }
 
 impl ServerConfig {
@@ -40,6 +43,7 @@ impl ServerConfig {
             usage_flush_interval: Duration::from_secs(1),
             max_json_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
+            cache: CacheConfig::default(),
         }
     }
 

@@ -73,6 +73,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let store = gantry_store::open(config.database_url.as_deref(), &config.data_dir)
         .await
         .context("opening the database")?;
+    let store = Arc::new(gantry_store::CachedStore::new(store, &config.cache));
     let disk = gantry_store::DiskArtifacts::open(&config.data_dir.join("artifacts"))
         .await
         .context("opening the artifact directory")?;

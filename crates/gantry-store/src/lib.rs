@@ -6,9 +6,11 @@
 //! keeps its own `migrations/<backend>/`, applied on open. PostgreSQL slots in as a sibling
 //! module implementing the same trait; [`open`] picks the backend from the URL.
 
+mod cached;
 mod disk;
 mod sqlite;
 
+pub use cached::{CacheConfig, CachedStore};
 pub use disk::DiskArtifacts;
 pub use sqlite::SqliteStore;
 

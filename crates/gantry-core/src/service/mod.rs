@@ -5,12 +5,14 @@
 mod apps;
 mod audit;
 mod auth;
+mod oauth;
 mod orgs;
 mod tokens;
 mod users;
 
 pub use apps::DeployMeta;
 pub use audit::AuditQuery;
+pub use oauth::{check_capability, Introspection};
 pub use tokens::TokenQuery;
 
 use crate::error::{CoreError, CoreResult};

@@ -67,7 +67,7 @@ impl TokenQuery {
 
 /// What a caller wants to do with an existing token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Intent {
+pub(crate) enum Intent {
     View,
     Modify,
     Rotate,
@@ -348,6 +348,19 @@ impl Gantry {
         not_a_deploy_token(caller)?;
         let not_found = || CoreError::NotFound(format!("token '{}'", super::printable(id)));
         let token = self.store.get_token(id).await?.ok_or_else(not_found)?;
+        self.may_act_on_token(caller, token, intent).await
+    }
+
+    /// The access rule of [`Gantry::manageable_token`] for a token already loaded.
+    pub(crate) async fn may_act_on_token(
+        &self,
+        caller: &Caller,
+        token: TokenRecord,
+        intent: Intent,
+    ) -> CoreResult<TokenRecord> {
+        not_a_deploy_token(caller)?;
+        let id = token.id.clone();
+        let not_found = || CoreError::NotFound(format!("token '{}'", super::printable(&id)));
         match token.kind {
             TokenKind::Personal => {
                 let own = caller

@@ -2,6 +2,7 @@
 //! the document cannot drift from what is served.
 
 pub mod apps;
+pub mod oauth;
 pub mod orgs;
 pub mod system;
 pub mod tokens;
@@ -34,7 +35,7 @@ use utoipa_axum::routes;
     security(("bearer" = [])),
     tags(
         (name = "system"), (name = "users"), (name = "orgs"), (name = "apps"), (name = "deploys"),
-        (name = "env"), (name = "config"), (name = "alerts"), (name = "tokens"), (name = "audit"),
+        (name = "env"), (name = "config"), (name = "alerts"), (name = "tokens"), (name = "audit"), (name = "oauth"),
     )
 )]
 struct ApiDoc;
@@ -51,8 +52,10 @@ impl Modify for Conventions {
             );
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let public =
-                !path.starts_with("/v1") || path == "/v1/auth/login" || path == "/v1/openapi.json";
+            let public = !path.starts_with("/v1")
+                || path == "/v1/auth/login"
+                || path == "/v1/openapi.json"
+                || path == "/v1/oauth/revoke";
             let ops: [&mut Option<Operation>; 5] = [
                 &mut item.get,
                 &mut item.post,
@@ -139,6 +142,9 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(tokens::rotate_token))
         .routes(routes!(tokens::list_audit))
+        .routes(routes!(oauth::check))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::revoke))
         .layer(DefaultBodyLimit::max(max_json))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

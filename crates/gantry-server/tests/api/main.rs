@@ -12,6 +12,7 @@
 
 mod helpers;
 
+mod authority;
 mod authz_table;
 mod bad_input;
 mod client_flow;

@@ -49,6 +49,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/tokens/{id}"),
     ("post", "/v1/tokens/{id}/rotate"),
     ("get", "/v1/audit"),
+    ("get", "/v1/auth/check"),
+    ("post", "/v1/oauth/introspect"),
+    ("post", "/v1/oauth/revoke"),
 ];
 
 #[tokio::test]
@@ -67,8 +70,10 @@ async fn openapi_describes_every_route_with_its_errors() {
             op["responses"].as_object().is_some_and(|r| !r.is_empty()),
             "{method} {path} has no responses"
         );
-        let public =
-            !path.starts_with("/v1") || *path == "/v1/auth/login" || *path == "/v1/openapi.json";
+        let public = !path.starts_with("/v1")
+            || *path == "/v1/auth/login"
+            || *path == "/v1/openapi.json"
+            || *path == "/v1/oauth/revoke";
         if !public {
             for code in ["401", "403", "404"] {
                 assert!(

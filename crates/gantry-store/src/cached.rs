@@ -1,0 +1,500 @@
+//! `CachedStore`: the hot in-memory index in front of any `Store`.
+//!
+//! Verifying a request needs the token (by SHA-256), for personal tokens the user, the caller's
+//! membership role, and the app or org the route names. On a warm node all of these come from
+//! bounded in-memory caches (moka), so a verified request does no database read and no write
+//! (last use is coalesced in memory by `UsageTracker`). Unknown tokens and slugs are cached too
+//! (as `None`), so a flood of well-formed unknown tokens does not reach the database either.
+//!
+//! Coherence on this node: every write that can change what a cached entry says goes through
+//! this decorator, which invalidates the affected keys after the write commits. Token status
+//! (expired, grace period over) is computed at read time from the cached record, so time
+//! needs no invalidation. A read that raced a write is not allowed to re-insert what it read:
+//! a generation counter, bumped by every invalidation, is checked before and after the insert.
+//! A time-to-live (off by default) bounds staleness for writes this process never sees
+//! (other nodes, offline tools).
+
+use async_trait::async_trait;
+use gantry_api::Role;
+use gantry_core::model::*;
+use gantry_core::store::*;
+use gantry_core::time::Timestamp;
+use gantry_core::token::TokenHash;
+use gantry_core::CoreResult;
+use moka::sync::Cache;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Cache sizes and staleness bound.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Most token lookups (known and unknown hashes) kept in memory.
+    pub tokens: u64,
+    /// Most users, memberships, apps and orgs kept, each.
+    pub directory: u64,
+    /// Entries older than this are re-read (None: only invalidation expires them).
+    pub ttl: Option<Duration>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            tokens: 250_000,
+            directory: 100_000,
+            ttl: None,
+        }
+    }
+}
+
+/// A `Store` with the hot reads cached.
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    generation: AtomicU64,
+    tokens: Cache<TokenHash, Option<Arc<TokenRecord>>>,
+    users: Cache<String, Option<Arc<UserRecord>>>,
+    members: Cache<(String, String), Option<Role>>,
+    apps_by_slug: Cache<String, Option<Arc<AppRecord>>>,
+    apps_by_id: Cache<String, Option<Arc<AppRecord>>>,
+    orgs_by_slug: Cache<String, Option<Arc<OrgRecord>>>,
+    orgs_by_id: Cache<String, Option<Arc<OrgRecord>>>,
+}
+
+fn cache<K, V>(capacity: u64, ttl: Option<Duration>) -> Cache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let mut b = Cache::builder().max_capacity(capacity);
+    if let Some(ttl) = ttl {
+        b = b.time_to_live(ttl);
+    }
+    b.build()
+}
+
+impl CachedStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Store>, config: &CacheConfig) -> CachedStore {
+        let d = config.directory;
+        CachedStore {
+            inner,
+            generation: AtomicU64::new(0),
+            tokens: cache(config.tokens, config.ttl),
+            users: cache(d, config.ttl),
+            members: cache(d, config.ttl),
+            apps_by_slug: cache(d, config.ttl),
+            apps_by_id: cache(d, config.ttl),
+            orgs_by_slug: cache(d, config.ttl),
+            orgs_by_id: cache(d, config.ttl),
+        }
+    }
+
+    /// How many token lookups are cached (for metrics and benchmarks).
+    pub fn cached_tokens(&self) -> u64 {
+        self.tokens.run_pending_tasks();
+        self.tokens.entry_count()
+    }
+
+    /// Reads through `cache`: a hit is returned; a miss is fetched and inserted unless an
+    /// invalidation happened meanwhile.
+    async fn through<K, V, F>(&self, cache: &Cache<K, V>, key: K, fetch: F) -> CoreResult<V>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = CoreResult<V>>,
+    {
+        if let Some(v) = cache.get(&key) {
+            return Ok(v);
+        }
+        let before = self.generation.load(Ordering::SeqCst);
+        let value = fetch.await?;
+        if self.generation.load(Ordering::SeqCst) == before {
+            cache.insert(key.clone(), value.clone());
+            // An invalidation between the check and the insert would be lost: undo.
+            if self.generation.load(Ordering::SeqCst) != before {
+                cache.invalidate(&key);
+            }
+        }
+        Ok(value)
+    }
+
+    /// Marks that something changed; call after the write committed, then invalidate keys.
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn forget_token(&self, t: &TokenRecord) {
+        self.bump();
+        self.tokens.invalidate(&t.hash);
+        if let Some(p) = &t.prev_hash {
+            self.tokens.invalidate(p);
+        }
+    }
+
+    fn forget_app(&self, app: &AppRecord) {
+        self.bump();
+        self.apps_by_slug.invalidate(&app.slug);
+        self.apps_by_id.invalidate(&app.id);
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn ping(&self) -> CoreResult<()> {
+        self.inner.ping().await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+
+    async fn count_users(&self) -> CoreResult<i64> {
+        self.inner.count_users().await
+    }
+
+    async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<()> {
+        self.inner.insert_user(user, audit).await?;
+        self.bump();
+        self.users.invalidate(&user.id);
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
+        let v = self
+            .through(&self.users, id.to_owned(), async {
+                Ok(self.inner.get_user(id).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(v.map(|u| (*u).clone()))
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>> {
+        self.inner.get_user_by_email(email).await
+    }
+
+    async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>> {
+        self.inner.list_users(limit, offset).await
+    }
+
+    async fn update_user(
+        &self,
+        id: &str,
+        patch: &UserPatch,
+        audit: &AuditRecord,
+    ) -> CoreResult<UserRecord> {
+        let r = self.inner.update_user(id, patch, audit).await;
+        self.bump();
+        self.users.invalidate(id);
+        r
+    }
+
+    async fn insert_org(
+        &self,
+        org: &OrgRecord,
+        owner_id: &str,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        self.inner.insert_org(org, owner_id, audit).await?;
+        self.bump();
+        self.orgs_by_slug.invalidate(&org.slug);
+        self.orgs_by_id.invalidate(&org.id);
+        self.members
+            .invalidate(&(org.id.clone(), owner_id.to_owned()));
+        Ok(())
+    }
+
+    async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
+        let v = self
+            .through(&self.orgs_by_slug, slug.to_owned(), async {
+                Ok(self.inner.get_org_by_slug(slug).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(v.map(|o| (*o).clone()))
+    }
+
+    async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
+        let v = self
+            .through(&self.orgs_by_id, id.to_owned(), async {
+                Ok(self.inner.get_org(id).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(v.map(|o| (*o).clone()))
+    }
+
+    async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
+        self.inner.list_orgs(user_id).await
+    }
+
+    async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
+        self.through(
+            &self.members,
+            (org_id.to_owned(), user_id.to_owned()),
+            async { self.inner.get_member_role(org_id, user_id).await },
+        )
+        .await
+    }
+
+    async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>> {
+        self.inner.list_members(org_id).await
+    }
+
+    async fn put_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+        ceiling: Role,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<Role>> {
+        let r = self
+            .inner
+            .put_member(org_id, user_id, role, ceiling, at, audit)
+            .await;
+        self.bump();
+        self.members
+            .invalidate(&(org_id.to_owned(), user_id.to_owned()));
+        r
+    }
+
+    async fn delete_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        ceiling: Option<Role>,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<Role>> {
+        let r = self
+            .inner
+            .delete_member(org_id, user_id, ceiling, audit)
+            .await;
+        self.bump();
+        self.members
+            .invalidate(&(org_id.to_owned(), user_id.to_owned()));
+        r
+    }
+
+    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()> {
+        self.inner.insert_app(app, audit).await?;
+        self.forget_app(app);
+        Ok(())
+    }
+
+    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>> {
+        let v = self
+            .through(&self.apps_by_slug, slug.to_owned(), async {
+                Ok(self.inner.get_app_by_slug(slug).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(v.map(|a| (*a).clone()))
+    }
+
+    async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>> {
+        let v = self
+            .through(&self.apps_by_id, id.to_owned(), async {
+                Ok(self.inner.get_app(id).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(v.map(|a| (*a).clone()))
+    }
+
+    async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
+        self.inner.list_apps(org_id).await
+    }
+
+    async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()> {
+        let app = self.inner.get_app(app_id).await?;
+        // Its deploy tokens are revoked with it: forget every one of them.
+        let filter = TokenFilter {
+            app_id: Some(app_id.to_owned()),
+            status: Some(StatusFilter::All),
+            limit: i64::MAX,
+            ..Default::default()
+        };
+        let tokens = self.inner.list_tokens(&filter, at).await?;
+        let r = self.inner.delete_app(app_id, at, audit).await;
+        for t in &tokens {
+            self.forget_token(t);
+        }
+        if let Some(app) = app {
+            self.forget_app(&app);
+        }
+        r
+    }
+
+    async fn insert_release(
+        &self,
+        release: &NewRelease,
+        audit: &AuditRecord,
+    ) -> CoreResult<(ReleaseRecord, bool)> {
+        self.inner.insert_release(release, audit).await
+    }
+
+    async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
+        self.inner.list_releases(app_id, limit).await
+    }
+
+    async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>> {
+        self.inner.get_release(app_id, version).await
+    }
+
+    async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool> {
+        self.inner.artifact_in_use(sha256).await
+    }
+
+    async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
+        self.inner.list_env(app_id).await
+    }
+
+    async fn put_env(
+        &self,
+        var: &EnvVarRecord,
+        max_vars: i64,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        self.inner.put_env(var, max_vars, audit).await
+    }
+
+    async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
+        self.inner.delete_env(app_id, key, audit).await
+    }
+
+    async fn get_config(
+        &self,
+        app_id: &str,
+        version: Option<i64>,
+    ) -> CoreResult<Option<ConfigRecord>> {
+        self.inner.get_config(app_id, version).await
+    }
+
+    async fn put_config(
+        &self,
+        app_id: &str,
+        document: &str,
+        by: &ActorRef,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<ConfigRecord> {
+        self.inner.put_config(app_id, document, by, at, audit).await
+    }
+
+    async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
+        self.inner.insert_alert(alert, audit).await
+    }
+
+    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
+        self.inner.list_alerts(org_id).await
+    }
+
+    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
+        self.inner.delete_alert(org_id, id, audit).await
+    }
+
+    async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<()> {
+        self.inner.insert_token(token, audit).await?;
+        self.forget_token(token);
+        Ok(())
+    }
+
+    async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
+        self.inner.get_token(id).await
+    }
+
+    async fn find_token_by_hash(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> CoreResult<Option<TokenMatch>> {
+        let cached = self
+            .through(&self.tokens, *hash, async {
+                Ok(self
+                    .inner
+                    .find_token_by_hash(hash, now)
+                    .await?
+                    .map(|m| Arc::new(m.token)))
+            })
+            .await?;
+        let Some(token) = cached else {
+            return Ok(None);
+        };
+        let via_previous = token.hash != *hash;
+        if via_previous {
+            // Cached under its pre-rotation hash: only within the grace period.
+            let in_grace = token.prev_hash.as_ref() == Some(hash)
+                && token.prev_expires_at.is_some_and(|end| end > now);
+            if !in_grace {
+                return Ok(None);
+            }
+        }
+        let user = match &token.user_id {
+            Some(uid) => self.get_user(uid).await?,
+            None => None,
+        };
+        Ok(Some(TokenMatch {
+            token: (*token).clone(),
+            user,
+            via_previous,
+        }))
+    }
+
+    async fn list_tokens(
+        &self,
+        filter: &TokenFilter,
+        now: Timestamp,
+    ) -> CoreResult<Vec<TokenRecord>> {
+        self.inner.list_tokens(filter, now).await
+    }
+
+    async fn update_token(
+        &self,
+        id: &str,
+        name: &str,
+        description: Option<&str>,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        let before = self.inner.get_token(id).await?;
+        let r = self.inner.update_token(id, name, description, audit).await;
+        if let Some(t) = before {
+            self.forget_token(&t);
+        }
+        r
+    }
+
+    async fn rotate_token(
+        &self,
+        id: &str,
+        rotation: &Rotation,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        let before = self.inner.get_token(id).await?;
+        let r = self.inner.rotate_token(id, rotation, audit).await;
+        if let Some(t) = before {
+            self.forget_token(&t);
+        }
+        self.tokens.invalidate(&rotation.new_hash);
+        r
+    }
+
+    async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool> {
+        let before = self.inner.get_token(id).await?;
+        let r = self.inner.revoke_token(id, at, audit).await;
+        if let Some(t) = before {
+            self.forget_token(&t);
+        }
+        r
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()> {
+        self.inner.record_token_uses(uses).await
+    }
+
+    async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
+        self.inner.append_audit(audit).await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
+        self.inner.list_audit(filter).await
+    }
+}
