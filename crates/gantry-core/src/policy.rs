@@ -3,6 +3,7 @@
 
 use crate::model::{TokenRecord, UserRecord};
 use gantry_api::Role;
+use std::sync::Arc;
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
@@ -11,17 +12,17 @@ pub enum Principal {
     /// up live on every request, so a removed membership takes effect at once.
     User {
         user: UserRecord,
-        token: Option<TokenRecord>,
+        token: Option<Arc<TokenRecord>>,
     },
     /// An org token: its org, with the role chosen at creation.
     Org {
-        token: TokenRecord,
+        token: Arc<TokenRecord>,
         org_id: String,
         role: Role,
     },
     /// A deploy token: deployment-level operations on one app.
     Deploy {
-        token: TokenRecord,
+        token: Arc<TokenRecord>,
         org_id: String,
         app_id: String,
     },
@@ -31,7 +32,7 @@ impl Principal {
     /// The token that authenticated the request, if one did.
     pub fn token(&self) -> Option<&TokenRecord> {
         match self {
-            Principal::User { token, .. } => token.as_ref(),
+            Principal::User { token, .. } => token.as_deref(),
             Principal::Org { token, .. } | Principal::Deploy { token, .. } => Some(token),
         }
     }
@@ -300,7 +301,7 @@ mod tests {
     #[test]
     fn deploy_token_is_limited_to_deployment_operations_on_its_app() {
         let d = Principal::Deploy {
-            token: token(TokenKind::Deploy),
+            token: Arc::new(token(TokenKind::Deploy)),
             org_id: "org_1".into(),
             app_id: "app_1".into(),
         };
@@ -326,7 +327,7 @@ mod tests {
     #[test]
     fn org_token_acts_with_its_role_in_its_org_only() {
         let o = Principal::Org {
-            token: token(TokenKind::Org),
+            token: Arc::new(token(TokenKind::Org)),
             org_id: "org_1".into(),
             role: Role::Operator,
         };

@@ -61,7 +61,8 @@ pub struct UserPatch {
 /// What a token lookup by hash found.
 #[derive(Debug, Clone)]
 pub struct TokenMatch {
-    pub token: TokenRecord,
+    /// Shared: on a warm node this is the cached record itself, not a copy.
+    pub token: std::sync::Arc<TokenRecord>,
     /// The personal token's user, loaded in the same query.
     pub user: Option<UserRecord>,
     /// True when the hash matched the pre-rotation value (grace period).

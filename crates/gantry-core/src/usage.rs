@@ -15,20 +15,28 @@ pub struct UsageTracker {
 
 impl UsageTracker {
     /// Notes a use; the latest per token wins.
-    pub fn record(&self, token_id: &str, at: Timestamp, ip: Option<String>) {
-        if let Ok(mut map) = self.pending.lock() {
-            let newer = map.get(token_id).is_none_or(|u| u.at <= at);
-            if newer {
-                map.insert(
-                    token_id.to_owned(),
-                    TokenUse {
-                        token_id: token_id.to_owned(),
-                        at,
-                        ip,
-                    },
-                );
+    pub fn record(&self, token_id: &str, at: Timestamp, ip: Option<&str>) {
+        let Ok(mut map) = self.pending.lock() else {
+            return;
+        };
+        // The hot case — a token already pending — allocates nothing unless its IP changed.
+        if let Some(u) = map.get_mut(token_id) {
+            if u.at <= at {
+                u.at = at;
+                if u.ip.as_deref() != ip {
+                    u.ip = ip.map(str::to_owned);
+                }
             }
+            return;
         }
+        map.insert(
+            token_id.to_owned(),
+            TokenUse {
+                token_id: token_id.to_owned(),
+                at,
+                ip: ip.map(str::to_owned),
+            },
+        );
     }
 
     /// A copy of every pending use, to write. Entries stay pending (and visible to reads)
@@ -79,7 +87,7 @@ mod tests {
         let t = UsageTracker::default();
         t.record("tok_1", Timestamp(10), None);
         let batch = t.snapshot();
-        t.record("tok_1", Timestamp(20), Some("10.0.0.1".into()));
+        t.record("tok_1", Timestamp(20), Some("10.0.0.1"));
         t.record("tok_1", Timestamp(15), None); // out of order: ignored
         assert_eq!(t.pending("tok_1").map(|u| u.at), Some(Timestamp(20)));
         t.written(&batch);

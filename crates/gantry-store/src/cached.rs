@@ -413,7 +413,7 @@ impl Store for CachedStore {
                     .inner
                     .find_token_by_hash(hash, now)
                     .await?
-                    .map(|m| Arc::new(m.token)))
+                    .map(|m| m.token))
             })
             .await?;
         let Some(token) = cached else {
@@ -433,7 +433,7 @@ impl Store for CachedStore {
             None => None,
         };
         Ok(Some(TokenMatch {
-            token: (*token).clone(),
+            token,
             user,
             via_previous,
         }))

@@ -1006,7 +1006,7 @@ impl Store for SqliteStore {
             None => None,
         };
         Ok(Some(TokenMatch {
-            token,
+            token: std::sync::Arc::new(token),
             user,
             via_previous,
         }))
@@ -1154,16 +1154,23 @@ impl Store for SqliteStore {
     }
 
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()> {
+        // One statement per chunk, not one per token: each sqlx-sqlite statement is a round
+        // trip to the connection's worker thread, and a flush can carry 100,000 tokens.
+        // 3 parameters a row; SQLite allows 32766 per statement.
         let mut tx = self.writer.begin().await.map_err(db)?;
-        for u in uses {
-            sqlx::query("UPDATE tokens SET last_used_at = ?, last_used_ip = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
-                .bind(u.at.0)
-                .bind(&u.ip)
-                .bind(&u.token_id)
-                .bind(u.at.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        for chunk in uses.chunks(8_000) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE tokens SET last_used_at = v.at, last_used_ip = v.ip FROM \
+                 (SELECT column1 AS id, column2 AS at, column3 AS ip FROM (",
+            );
+            q.push_values(chunk, |mut b, u| {
+                b.push_bind(&u.token_id).push_bind(u.at.0).push_bind(&u.ip);
+            });
+            q.push(
+                ")) AS v WHERE tokens.id = v.id \
+                 AND (tokens.last_used_at IS NULL OR tokens.last_used_at < v.at)",
+            );
+            q.build().execute(&mut *tx).await.map_err(db)?;
         }
         tx.commit().await.map_err(db)
     }

@@ -91,7 +91,7 @@ impl Gantry {
             },
         };
         if let Some(t) = principal.token() {
-            self.usage.record(&t.id, now, ip.map(str::to_owned));
+            self.usage.record(&t.id, now, ip);
         }
         Ok(principal)
     }

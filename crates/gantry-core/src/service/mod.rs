@@ -132,7 +132,7 @@ impl Gantry {
         caller: &Caller,
         target: Target<'_>,
         cap: Capability,
-        what: &str,
+        what: impl FnOnce() -> String,
     ) -> CoreResult<Option<Role>> {
         let role = self.role_in(caller, target.org_id).await?;
         match policy::check(&caller.principal, role, target, cap) {
@@ -141,7 +141,7 @@ impl Gantry {
                 "this credential may not {}",
                 cap.describe()
             ))),
-            Access::Hidden => Err(CoreError::NotFound(what.to_owned())),
+            Access::Hidden => Err(CoreError::NotFound(what())),
         }
     }
 
@@ -152,17 +152,17 @@ impl Gantry {
         slug: &str,
         cap: Capability,
     ) -> CoreResult<(OrgRecord, Option<Role>)> {
-        let what = format!("org '{}'", printable(slug));
+        let what = || format!("org '{}'", printable(slug));
         let org = self
             .store
             .get_org_by_slug(slug)
             .await?
-            .ok_or_else(|| CoreError::NotFound(what.clone()))?;
+            .ok_or_else(|| CoreError::NotFound(what()))?;
         let target = Target {
             org_id: &org.id,
             app_id: None,
         };
-        let role = self.require(caller, target, cap, &what).await?;
+        let role = self.require(caller, target, cap, what).await?;
         Ok((org, role))
     }
 
@@ -173,17 +173,17 @@ impl Gantry {
         slug: &str,
         cap: Capability,
     ) -> CoreResult<AppRecord> {
-        let what = format!("app '{}'", printable(slug));
+        let what = || format!("app '{}'", printable(slug));
         let app = self
             .store
             .get_app_by_slug(slug)
             .await?
-            .ok_or_else(|| CoreError::NotFound(what.clone()))?;
+            .ok_or_else(|| CoreError::NotFound(what()))?;
         let target = Target {
             org_id: &app.org_id,
             app_id: Some(&app.id),
         };
-        self.require(caller, target, cap, &what).await?;
+        self.require(caller, target, cap, what).await?;
         Ok(app)
     }
 

@@ -90,7 +90,7 @@ impl Gantry {
             return Ok(None);
         }
         match self
-            .may_act_on_token(caller, found.token, Intent::View)
+            .may_act_on_token(caller, (*found.token).clone(), Intent::View)
             .await
         {
             Ok(token) => Ok(Some(Introspection {
@@ -113,7 +113,7 @@ impl Gantry {
         let Some(found) = self.store.find_token_by_hash(&plain.hash(), now).await? else {
             return Ok(());
         };
-        let t = found.token;
+        let t = &found.token;
         if t.revoked_at.is_some() {
             return Ok(());
         }

@@ -470,7 +470,9 @@ async fn forward_auth_behind_real_nginx_lets_only_valid_deploy_tokens_through() 
     let p = dir.path().display();
     let conf = format!(
         r#"
-worker_processes 1;
+# One process, no workers: killing it kills nginx whole (an orphaned worker would keep the
+# test's output pipes open and hang whoever reads them).
+master_process off;
 daemon off;
 pid {p}/nginx.pid;
 error_log {p}/error.log warn;
@@ -511,7 +513,9 @@ http {{
         .arg(&conf_path)
         .arg("-p")
         .arg(dir.path())
-        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     struct Kill(std::process::Child);

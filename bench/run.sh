@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# gantry benchmark (issue 5): wrk on loopback against a release build.
+#
+#   bench/run.sh                 # full run: 1,000,000 tokens stored, 100,000 in rotation
+#   TOKENS=200000 bench/run.sh   # smaller store, same table
+#   DURATION=5s bench/run.sh     # shorter wrk runs
+#
+# Prints one table; every ratio is against /healthz measured in the same run. Needs wrk
+# (Debian package `wrk`; installed here if missing) and curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${TOKENS:-1000000}
+SAMPLE=${SAMPLE:-100000}
+SMALL=1000
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+WORK=$(mktemp -d /tmp/gantry-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+echo "building release binaries…" >&2
+cargo build --release --quiet -p gantry -p gantry-bench-seed
+GANTRY=target/release/gantry
+SEED=target/release/gantry-bench-seed
+PASSWORD="benchmark password 1"
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start DATA_DIR -> sets PID, URL, STARTUP_MS (spawn to first verified request)
+start() {
+  local dir=$1 token=$2 p
+  p=$(port)
+  URL="http://127.0.0.1:$p"
+  local t0; t0=$(date +%s%N)
+  GANTRY_LOG=warn $GANTRY serve --listen "127.0.0.1:$p" --data-dir "$dir" >"$dir.log" 2>&1 &
+  PID=$!
+  until curl -sf -o /dev/null -H "Authorization: Bearer $token" "$URL/v1/apps/web"; do sleep 0.01; done
+  STARTUP_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+
+stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; }
+
+login() {
+  curl -sf -X POST "$URL/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"bench@example.com\",\"password\":\"$PASSWORD\"}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])'
+}
+
+# run NAME ARGS… -> appends "NAME rps p50_ms p99_ms" to $WORK/results
+run() {
+  local name=$1; shift
+  echo "  $name…" >&2
+  wrk --latency -t1 -c"$CONNS" -d"$DURATION" "$@" >"$WORK/wrk.out" 2>&1
+  python3 - "$name" "$WORK/wrk.out" >>"$WORK/results" <<'PY'
+import re, sys
+name, path = sys.argv[1], sys.argv[2]
+text = open(path).read()
+def ms(v, unit):
+    v = float(v)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+lat = {m.group(1): ms(m.group(2), m.group(3)) for m in re.finditer(r"\s(50|99)%\s+([\d.]+)(us|ms|s)", text)}
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+if non2xx:
+    sys.stderr.write(f"WARNING: {name}: {non2xx.group(1)} non-2xx responses\n")
+print(name, rps, lat.get("50", 0), lat.get("99", 0))
+PY
+}
+
+: >"$WORK/results"
+for STORED in "$N" "$SMALL"; do
+  DIR="$WORK/data-$STORED"
+  ROT=$(( STORED < SAMPLE ? STORED : SAMPLE ))
+  echo "seeding $STORED tokens…" >&2
+  s0=$(date +%s)
+  $SEED "$DIR" "$STORED" "$ROT" "$WORK/tokens-$STORED.txt" >/dev/null
+  echo "  seeded in $(( $(date +%s) - s0 ))s" >&2
+  FIRST=$(head -1 "$WORK/tokens-$STORED.txt")
+  start "$DIR" "$FIRST"
+  echo "$STARTUP_MS" >"$WORK/startup-$STORED"
+  ADMIN=$(login)
+  if [ "$STORED" = "$N" ]; then
+    # The floor pays the same client-side cost as the other rows: same script, same header.
+    TOKENS="$WORK/tokens-$STORED.txt" run "healthz" -s bench/lua/rotate.lua "$URL/healthz"
+    TOKENS="$WORK/tokens-$STORED.txt" run "app_get_${STORED}" -s bench/lua/rotate.lua "$URL/v1/apps/web"
+    TOKENS="$WORK/tokens-$STORED.txt" run "auth_check" -s bench/lua/rotate.lua "$URL/v1/auth/check?app=web&capability=deploy"
+    TOKENS="$WORK/tokens-$STORED.txt" MODE=introspect CALLER="$ADMIN" run "introspect" -s bench/lua/rotate.lua "$URL/v1/oauth/introspect"
+    grep VmRSS /proc/"$PID"/status | awk '{print $2}' >"$WORK/rss-kb"
+    CONNS=16 CALLER="$ADMIN" run "create" -s bench/lua/create.lua "$URL/v1/apps/web/tokens"
+  else
+    TOKENS="$WORK/tokens-$STORED.txt" run "app_get_${STORED}" -s bench/lua/rotate.lua "$URL/v1/apps/web"
+  fi
+  stop
+done
+
+python3 - "$WORK" "$N" "$SAMPLE" "$SMALL" "$DURATION" "$CONNS" <<'PY'
+import sys
+work, n, sample, small, duration, conns = sys.argv[1:]
+rows = {}
+for line in open(f"{work}/results"):
+    name, rps, p50, p99 = line.split()
+    rows[name] = (float(rps), float(p50), float(p99))
+floor = rows["healthz"]
+rss_mb = int(open(f"{work}/rss-kb").read()) / 1024
+startup = int(open(f"{work}/startup-{n}").read())
+label = {
+    "healthz": "1. GET /healthz (floor)",
+    f"app_get_{n}": f"2. GET /v1/apps/web, deploy tokens, {int(n):,} stored",
+    "auth_check": "3. GET /v1/auth/check",
+    "introspect": "4. POST /v1/oauth/introspect",
+    f"app_get_{small}": f"5. GET /v1/apps/web, {int(small):,} stored",
+    "create": "6. POST /v1/apps/web/tokens (16 clients)",
+}
+print(f"gantry benchmark: wrk -t1 -c{conns} -d{duration} on loopback, {min(int(n), int(sample)):,} distinct tokens in rotation")
+print()
+print(f"| {'row':<46} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'× healthz':>9} |")
+print(f"|{'-'*48}|{'-'*11}|{'-'*9}|{'-'*9}|{'-'*11}|")
+for key, text in label.items():
+    if key in rows:
+        rps, p50, p99 = rows[key]
+        print(f"| {text:<46} | {rps:>9.0f} | {p50:>7.2f} | {p99:>7.2f} | {rps / floor[0]:>9.2f} |")
+print(f"| {'7. RSS after 1M tokens and the runs above':<46} | {rss_mb:>6.0f} MB | {'':>7} | {'':>7} | {'':>9} |")
+print(f"| {'7. start-up to first verified request':<46} | {startup:>6} ms | {'':>7} | {'':>7} | {'':>9} |")
+print()
+big, smallr = rows[f"app_get_{n}"], rows[f"app_get_{small}"]
+checks = [
+    ("authenticated ≥ 0.85 × healthz throughput", big[0] / floor[0], 0.85, True),
+    ("authenticated p99 ≤ 2 × healthz p99", big[2] / floor[2] if floor[2] else 0, 2.0, False),
+    ("auth/check ≥ 0.90 × healthz", rows["auth_check"][0] / floor[0], 0.90, True),
+    (f"{int(n):,} stored ≥ 0.90 × {int(small):,} stored", big[0] / smallr[0], 0.90, True),
+    ("RSS ≤ 400 MB", rss_mb, 400, False),
+    ("start-up ≤ 5000 ms", startup, 5000, False),
+    ("token creation ≥ 1000/s", rows["create"][0], 1000, True),
+]
+for name, value, target, at_least in checks:
+    ok = value >= target if at_least else value <= target
+    print(f"{'PASS' if ok else 'MISS'}  {name}: {value:.2f}")
+PY
