@@ -106,12 +106,14 @@ impl Gantry {
 
     /// Writes pending last-used records in one batch. Called on an interval and at shutdown.
     pub async fn flush_usage(&self) -> CoreResult<usize> {
-        let uses = self.usage.snapshot();
-        if uses.is_empty() {
+        let Some(batch) = self.usage.begin_flush() else {
             return Ok(0);
-        }
+        };
+        let uses: Vec<_> = batch.values().cloned().collect();
+        // On failure the batch stays in flight (still visible to reads) and the next flush
+        // retries it together with whatever arrived meanwhile.
         self.store.record_token_uses(&uses).await?;
-        self.usage.written(&uses);
+        self.usage.end_flush();
         Ok(uses.len())
     }
 
