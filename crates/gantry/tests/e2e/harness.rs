@@ -113,3 +113,34 @@ pub async fn login(base: &str, email: &str, password: &str) -> (u16, Value) {
     )
     .await
 }
+
+/// Runs `gantry admin create-user --email EMAIL [--admin] --data-dir DATA` with `password` on
+/// standard input, as an operator would on the server's machine.
+pub fn create_user_offline(
+    data: &Path,
+    email: &str,
+    admin: bool,
+    password: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut args = vec!["admin", "create-user", "--email", email];
+    if admin {
+        args.push("--admin");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(&args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -3,9 +3,7 @@
 
 use crate::harness::*;
 use serde_json::json;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[tokio::test]
@@ -86,28 +84,7 @@ async fn first_run_uses_admin_credentials_from_the_environment() {
 async fn admin_create_user_works_offline_against_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args([
-            "admin",
-            "create-user",
-            "--email",
-            "root@example.com",
-            "--admin",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = create_user_offline(&data, "root@example.com", true, PASSWORD);
     assert!(
         out.status.success(),
         "{}",
@@ -132,21 +109,7 @@ async fn admin_create_user_works_offline_against_the_same_database() {
     server.stop();
 
     // A short password is refused with a message naming the field.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args([
-            "admin",
-            "create-user",
-            "--email",
-            "x@example.com",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = create_user_offline(&data, "x@example.com", false, "short");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
 }
@@ -368,26 +331,11 @@ async fn raw_tokens_never_reach_the_database_files_or_the_logs() {
 async fn a_user_created_offline_without_admin_rights_can_still_change_their_password() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args([
-            "admin",
-            "create-user",
-            "--email",
-            "dev@example.com",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
+    assert!(
+        create_user_offline(&data, "dev@example.com", false, PASSWORD)
+            .status
+            .success()
+    );
     let server = Server::start(&data, &[]);
     let (_, body) = login(&server.base, "dev@example.com", PASSWORD).await;
     let token = body["token"].as_str().unwrap().to_owned();
