@@ -32,6 +32,16 @@ pub fn client_ip(parts: &Parts) -> Option<String> {
         .map(|ConnectInfo(addr)| addr.ip().to_string())
 }
 
+/// The peer address, for handlers without [`Auth`].
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
 /// The authenticated caller. Rejects with 401 and an RFC 6750 challenge.
 pub struct Auth(pub Caller);
 

@@ -2,8 +2,7 @@
 //! RFC 7009 revocation.
 
 use crate::error::ApiResult;
-use crate::extract::{AppQuery, Auth};
-use crate::routes::users::ClientIp;
+use crate::extract::{AppQuery, Auth, ClientIp};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;

@@ -1,27 +1,16 @@
 //! Login, the caller, users, own password.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{client_ip, AppJson, AppPath, AppQuery, Auth};
+use crate::extract::{AppJson, AppPath, AppQuery, Auth, ClientIp};
 use crate::state::AppState;
 use crate::views;
 use axum::extract::State;
-use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use gantry_api::*;
 use gantry_core::{CoreError, Principal};
 use serde::Deserialize;
 use utoipa::IntoParams;
-
-/// The peer address, for handlers without [`Auth`].
-pub struct ClientIp(pub Option<String>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
-    }
-}
 
 /// Log in with email and password; answers a new personal token (shown once).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "users", security(()), request_body = LoginRequest,

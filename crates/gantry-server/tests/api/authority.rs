@@ -156,9 +156,6 @@ async fn revocation_through_any_path_is_refused_by_the_next_request() {
             .status,
         403
     );
-
-    // 10. A known-unknown token becomes valid the moment it is created (no stale negative entry):
-    // covered by every create above, which is used at once.
 }
 
 #[tokio::test]
