@@ -91,15 +91,8 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// Parses an optional JSON body: empty means `T::default()`; anything else must be sent as
-/// JSON. Errors take our shape.
-pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    headers: &axum::http::HeaderMap,
-    body: &[u8],
-) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
+/// Refuses (415) a body not declared as JSON (`application/json` or `application/*+json`).
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -109,13 +102,27 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
             mime == "application/json"
                 || (mime.starts_with("application/") && mime.ends_with("+json"))
         });
-    if !is_json {
-        return Err(ApiError::new(
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the body as JSON with Content-Type: application/json",
-        ));
+        ))
     }
+}
+
+/// Parses an optional JSON body: empty means `T::default()`; anything else must be sent as
+/// JSON. Errors take our shape.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    require_json(headers)?;
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

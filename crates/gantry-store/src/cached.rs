@@ -91,12 +91,6 @@ impl CachedStore {
         }
     }
 
-    /// How many token lookups are cached (for metrics and benchmarks).
-    pub fn cached_tokens(&self) -> u64 {
-        self.tokens.run_pending_tasks();
-        self.tokens.entry_count()
-    }
-
     /// Reads through `cache`: a hit is returned; a miss is fetched and inserted unless an
     /// invalidation happened meanwhile.
     async fn through<K, V, F>(&self, cache: &Cache<K, V>, key: K, fetch: F) -> CoreResult<V>

@@ -1,7 +1,7 @@
 //! Apps and what deploys touch: releases and their artifacts, env vars, config.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AppJson, AppPath, AppQuery, Auth};
+use crate::extract::{require_json, AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
 use crate::views;
 use axum::body::Body;
@@ -361,26 +361,6 @@ pub async fn delete_env(
 ) -> ApiResult<StatusCode> {
     state.gantry.delete_env(&caller, &slug, &key).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn require_json(headers: &HeaderMap) -> ApiResult<()> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            let m = m.trim().to_ascii_lowercase();
-            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-        });
-    if is_json {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with Content-Type: application/json",
-        ))
-    }
 }
 
 /// Config parameters.
