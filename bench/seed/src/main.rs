@@ -51,9 +51,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir)?;
 
-    let store = gantry_store::open(None, &dir)
+    let store = gantry_store::Database::open(None, &dir)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .store();
     let gantry = Gantry::new(store, Arc::new(SystemClock), Settings::default());
     let user = gantry
         .create_user_as_system(ADMIN_EMAIL, ADMIN_PASSWORD, Some("bench"), true)

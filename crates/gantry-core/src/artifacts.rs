@@ -1,8 +1,10 @@
 //! The artifact port: release bytes, content-addressed by SHA-256. The disk implementation
-//! lives in `gantry-store`; a database-backed one can replace it for nodes that share no disk.
+//! lives in `gantry-store`, beside a PostgreSQL-backed one for nodes that share no disk.
 
 use crate::error::CoreResult;
+use crate::store::Store;
 use async_trait::async_trait;
+use std::time::Duration;
 use tokio::io::AsyncRead;
 
 /// What storing an artifact produced.
@@ -32,4 +34,8 @@ pub trait ArtifactStore: Send + Sync + 'static {
     async fn open(&self, sha256: &str) -> CoreResult<Option<ArtifactReader>>;
     /// Removes an artifact no release points at.
     async fn remove(&self, sha256: &str) -> CoreResult<()>;
+    /// Removes artifacts that no release points at and that were last written or reused more
+    /// than `min_age` ago (a younger one may belong to a deploy still being recorded).
+    /// Returns how many were removed.
+    async fn sweep(&self, store: &dyn Store, min_age: Duration) -> CoreResult<usize>;
 }

@@ -13,7 +13,6 @@ pub use config::ServerConfig;
 pub use routes::openapi;
 
 use anyhow::Context;
-use gantry_core::artifacts::ArtifactStore;
 use gantry_core::time::Clock;
 use gantry_core::Gantry;
 use state::AppState;
@@ -70,14 +69,17 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     tokio::fs::create_dir_all(&config.data_dir)
         .await
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = gantry_store::open(config.database_url.as_deref(), &config.data_dir)
+    let database = gantry_store::Database::open(config.database_url.as_deref(), &config.data_dir)
         .await
         .context("opening the database")?;
-    let store = Arc::new(gantry_store::CachedStore::new(store, &config.cache));
-    let disk = gantry_store::DiskArtifacts::open(&config.data_dir.join("artifacts"))
+    let artifacts = database
+        .artifacts(&config.data_dir)
         .await
-        .context("opening the artifact directory")?;
-    let artifacts: Arc<dyn ArtifactStore> = Arc::new(disk.clone());
+        .context("opening the artifact store")?;
+    let (stop, mut stopped) = watch::channel(false);
+    // Other nodes' writes must keep reaching the caches until the last request has drained.
+    let (coherence_stop, coherence_stopped) = watch::channel(false);
+    let (store, coherence) = database.serve(&config.cache, coherence_stopped);
     let gantry = Arc::new(Gantry::new(store, clock, config.settings.clone()));
     bootstrap_admin(&gantry, &config).await?;
 
@@ -88,7 +90,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let flush_every = config.usage_flush_interval;
     let state = AppState {
         gantry: gantry.clone(),
-        artifacts,
+        artifacts: artifacts.clone(),
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
     };
@@ -101,7 +103,6 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         ),
     );
 
-    let (stop, mut stopped) = watch::channel(false);
     let flusher = {
         let gantry = gantry.clone();
         let mut stopped = stop.subscribe();
@@ -129,7 +130,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        match disk.sweep(gantry.store().as_ref(), std::time::Duration::from_secs(3600)).await {
+                        match artifacts.sweep(gantry.store().as_ref(), std::time::Duration::from_secs(3600)).await {
                             Ok(0) => {}
                             Ok(n) => tracing::info!(removed = n, "removed unreferenced artifacts"),
                             Err(e) => tracing::warn!(error = %e, "artifact sweep failed"),
@@ -155,6 +156,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             }
             let _ = flusher.await;
             let _ = sweeper.await;
+            let _ = coherence_stop.send(true);
+            if let Some(coherence) = coherence {
+                let _ = coherence.await;
+            }
             match gantry.flush_usage().await {
                 Ok(n) => tracing::info!(tokens = n, "flushed last-used records"),
                 Err(e) => {
@@ -184,29 +189,34 @@ async fn bootstrap_admin(gantry: &Gantry, config: &ServerConfig) -> anyhow::Resu
         .admin_email
         .clone()
         .unwrap_or_else(|| "admin@localhost".to_owned());
-    match &config.admin_password {
-        Some(password) => {
-            gantry
-                .create_user_as_system(&email, password, Some("Administrator"), true)
-                .await
-                .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
-            tracing::info!(%email, "created the first instance administrator");
-        }
+    let generated = config.admin_password.is_none();
+    let password = match &config.admin_password {
+        Some(password) => password.clone(),
         None => {
             let password = gantry_core::ids::new_id("pw").replace("pw_", "")
                 + &gantry_core::ids::new_id("x")[2..];
-            let path = config.initial_password_file();
-            write_private(&path, &password).await?;
-            gantry
-                .create_user_as_system(&email, &password, Some("Administrator"), true)
-                .await
-                .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
-            tracing::warn!(
-                %email,
-                path = %path.display(),
-                "created the first instance administrator with a generated password; read it from this file and change it (the file is removed once you do)"
-            );
+            write_private(&config.initial_password_file(), &password).await?;
+            password
         }
+    };
+    match gantry
+        .create_user_as_system(&email, &password, Some("Administrator"), true)
+        .await
+    {
+        Ok(_) if generated => tracing::warn!(
+            %email,
+            path = %config.initial_password_file().display(),
+            "created the first instance administrator with a generated password; read it from this file and change it (the file is removed once you do)"
+        ),
+        Ok(_) => tracing::info!(%email, "created the first instance administrator"),
+        // Several nodes started on one empty database: another one created it first.
+        Err(gantry_core::CoreError::Conflict { .. }) => {
+            if generated {
+                let _ = tokio::fs::remove_file(config.initial_password_file()).await;
+            }
+            tracing::info!(%email, "the first instance administrator was created by another node");
+        }
+        Err(e) => anyhow::bail!("creating the first administrator: {e}"),
     }
     Ok(())
 }

@@ -11,9 +11,13 @@
 //! (expired, grace period over) is computed at read time from the cached record, so time
 //! needs no invalidation. A read that raced a write is not allowed to re-insert what it read:
 //! a generation counter, bumped by every invalidation, is checked before and after the insert.
-//! A time-to-live (off by default) bounds staleness for writes this process never sees
-//! (other nodes, offline tools).
+//! Coherence across nodes (PostgreSQL): other nodes' writes arrive through [`CachedStore::apply`]
+//! from `crate::coherence`, and a [`Gate`] says whether the caches may be used at all; while it
+//! is closed every read goes to the database and nothing is cached. A time-to-live (off by
+//! default) additionally bounds the age of any entry.
 
+use crate::coherence::Gate;
+use crate::sql::Key;
 use async_trait::async_trait;
 use gantry_api::Role;
 use gantry_core::model::*;
@@ -52,6 +56,8 @@ impl Default for CacheConfig {
 /// A `Store` with the hot reads cached.
 pub struct CachedStore {
     inner: Arc<dyn Store>,
+    /// None: a single node, always coherent.
+    gate: Option<Arc<Gate>>,
     generation: AtomicU64,
     tokens: Cache<TokenHash, Option<Arc<TokenRecord>>>,
     users: Cache<String, Option<Arc<UserRecord>>>,
@@ -75,11 +81,22 @@ where
 }
 
 impl CachedStore {
-    /// Wraps `inner`.
+    /// Wraps `inner`, the only writer to its database.
     pub fn new(inner: Arc<dyn Store>, config: &CacheConfig) -> CachedStore {
+        Self::gated(inner, config, None)
+    }
+
+    /// Wraps `inner`, one of several nodes on its database: the caches are used only while
+    /// `gate` is open.
+    pub fn gated(
+        inner: Arc<dyn Store>,
+        config: &CacheConfig,
+        gate: Option<Arc<Gate>>,
+    ) -> CachedStore {
         let d = config.directory;
         CachedStore {
             inner,
+            gate,
             generation: AtomicU64::new(0),
             tokens: cache(config.tokens, config.ttl),
             users: cache(d, config.ttl),
@@ -99,6 +116,9 @@ impl CachedStore {
         V: Clone + Send + Sync + 'static,
         F: Future<Output = CoreResult<V>>,
     {
+        if self.gate.as_ref().is_some_and(|g| !g.trusted()) {
+            return fetch.await;
+        }
         if let Some(v) = cache.get(&key) {
             return Ok(v);
         }
@@ -117,6 +137,39 @@ impl CachedStore {
     /// Marks that something changed; call after the write committed, then invalidate keys.
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Drops what another node's write changed.
+    pub(crate) fn apply(&self, keys: &[Key]) {
+        self.bump();
+        for key in keys {
+            match key {
+                Key::Token(hash) => self.tokens.invalidate(hash),
+                Key::AllTokens => self.tokens.invalidate_all(),
+                Key::User(id) => self.users.invalidate(id),
+                Key::Member(org, user) => self.members.invalidate(&(org.clone(), user.clone())),
+                Key::App(id, slug) => {
+                    self.apps_by_id.invalidate(id);
+                    self.apps_by_slug.invalidate(slug);
+                }
+                Key::Org(id, slug) => {
+                    self.orgs_by_id.invalidate(id);
+                    self.orgs_by_slug.invalidate(slug);
+                }
+            }
+        }
+    }
+
+    /// Drops everything.
+    pub(crate) fn clear(&self) {
+        self.bump();
+        self.tokens.invalidate_all();
+        self.users.invalidate_all();
+        self.members.invalidate_all();
+        self.apps_by_slug.invalidate_all();
+        self.apps_by_id.invalidate_all();
+        self.orgs_by_slug.invalidate_all();
+        self.orgs_by_id.invalidate_all();
     }
 
     fn forget_token(&self, t: &TokenRecord) {

@@ -4,18 +4,15 @@
 //! points at a file a power cut took away. A temp file is removed when its upload fails or is
 //! abandoned; `sweep` removes blobs no release points at once they are old enough.
 
+use crate::upload::Upload;
 use async_trait::async_trait;
 use gantry_core::artifacts::{ArtifactReader, ArtifactStore, StoredArtifact};
 use gantry_core::ids::new_id;
 use gantry_core::store::Store;
 use gantry_core::{CoreError, CoreResult};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// An upload that sends nothing for this long is abandoned.
-pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+use tokio::io::AsyncWriteExt;
 
 /// Artifacts in a directory.
 #[derive(Debug, Clone)]
@@ -54,43 +51,6 @@ impl DiskArtifacts {
     fn path_of(&self, sha256: &str) -> Option<PathBuf> {
         let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
         valid.then(|| self.root.join(&sha256[..2]).join(sha256))
-    }
-
-    /// Removes blobs that no release points at and that were last written or reused more
-    /// than `min_age` ago (a younger one may belong to a deploy still being recorded).
-    /// Returns how many were removed.
-    pub async fn sweep(&self, store: &dyn Store, min_age: Duration) -> CoreResult<usize> {
-        let mut removed = 0;
-        let mut dirs = tokio::fs::read_dir(&self.root)
-            .await
-            .map_err(CoreError::internal)?;
-        while let Some(dir) = dirs.next_entry().await.map_err(CoreError::internal)? {
-            let name = dir.file_name().to_string_lossy().into_owned();
-            if name.len() != 2 || !dir.path().is_dir() {
-                continue;
-            }
-            let mut files = tokio::fs::read_dir(dir.path())
-                .await
-                .map_err(CoreError::internal)?;
-            while let Some(f) = files.next_entry().await.map_err(CoreError::internal)? {
-                let sha = f.file_name().to_string_lossy().into_owned();
-                if self.path_of(&sha).is_none() {
-                    continue;
-                }
-                let age = f
-                    .metadata()
-                    .await
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
-                    .unwrap_or_default();
-                if age >= min_age && !store.artifact_in_use(&sha).await? {
-                    self.remove(&sha).await?;
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
     }
 }
 
@@ -165,6 +125,40 @@ impl ArtifactStore for DiskArtifacts {
         }
         Ok(())
     }
+
+    async fn sweep(&self, store: &dyn Store, min_age: Duration) -> CoreResult<usize> {
+        let mut removed = 0;
+        let mut dirs = tokio::fs::read_dir(&self.root)
+            .await
+            .map_err(CoreError::internal)?;
+        while let Some(dir) = dirs.next_entry().await.map_err(CoreError::internal)? {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            if name.len() != 2 || !dir.path().is_dir() {
+                continue;
+            }
+            let mut files = tokio::fs::read_dir(dir.path())
+                .await
+                .map_err(CoreError::internal)?;
+            while let Some(f) = files.next_entry().await.map_err(CoreError::internal)? {
+                let sha = f.file_name().to_string_lossy().into_owned();
+                if self.path_of(&sha).is_none() {
+                    continue;
+                }
+                let age = f
+                    .metadata()
+                    .await
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .unwrap_or_default();
+                if age >= min_age && !store.artifact_in_use(&sha).await? {
+                    self.remove(&sha).await?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
 async fn write_hashed(
@@ -175,47 +169,18 @@ async fn write_hashed(
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(CoreError::internal)?;
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
+    let mut upload = Upload::new(reader, limit);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let read = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, reader.read(&mut buf)).await;
-        let n = match read {
-            Ok(Ok(n)) => n,
-            // The body stream failing is the client's doing (disconnect, limit), not ours.
-            Ok(Err(e)) => {
-                return Err(CoreError::invalid(
-                    "artifact",
-                    format!("upload interrupted: {e}"),
-                ))
-            }
-            Err(_) => {
-                return Err(CoreError::invalid(
-                    "artifact",
-                    format!(
-                        "upload stalled: nothing received for {}s",
-                        UPLOAD_IDLE_TIMEOUT.as_secs()
-                    ),
-                ))
-            }
-        };
+        let n = upload.read(&mut buf).await?;
         if n == 0 {
             break;
         }
-        size += n as u64;
-        if size > limit {
-            return Err(CoreError::TooLarge(format!(
-                "artifact: must be at most {limit} bytes"
-            )));
-        }
-        hasher.update(&buf[..n]);
         file.write_all(&buf[..n])
             .await
             .map_err(CoreError::internal)?;
     }
-    if size == 0 {
-        return Err(CoreError::invalid("artifact", "must not be empty"));
-    }
+    let digest = upload.finish()?;
     file.sync_all().await.map_err(CoreError::internal)?;
-    Ok((hex::encode(hasher.finalize()), size))
+    Ok(digest)
 }

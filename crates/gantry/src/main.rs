@@ -194,7 +194,9 @@ async fn create_user(
     let password = password.trim_end_matches(['\n', '\r']);
     std::fs::create_dir_all(&store.data_dir)
         .with_context(|| format!("creating {}", store.data_dir.display()))?;
-    let db = gantry_store::open(store.database_url.as_deref(), &store.data_dir).await?;
+    let db = gantry_store::Database::open(store.database_url.as_deref(), &store.data_dir)
+        .await?
+        .store();
     let gantry = Gantry::new(db, Arc::new(SystemClock), Settings::default());
     let user = gantry
         .create_user_as_system(email, password, name, admin)

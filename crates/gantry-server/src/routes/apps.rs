@@ -166,7 +166,7 @@ pub async fn push_deploy(
     };
     // A refused deploy may leave a stored blob no release points at. It is not deleted here:
     // a concurrent deploy of the same bytes may be about to use it. The periodic sweep
-    // (DiskArtifacts::sweep) removes unreferenced blobs once they are old enough.
+    // (ArtifactStore::sweep) removes unreferenced blobs once they are old enough.
     outcome
 }
 

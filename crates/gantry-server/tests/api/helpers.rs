@@ -1,13 +1,16 @@
-//! `spawn_app()`: the real router on 127.0.0.1:<random port> over a fresh SQLite file in a
-//! temporary data directory, with a clock the test moves by hand.
+//! `spawn_app()`: the real router on 127.0.0.1:<random port> with a clock the test moves by
+//! hand, over a fresh SQLite file in a temporary data directory or, in the `api_postgres`
+//! suite (`crate::BACKEND`), over a fresh PostgreSQL database dropped after the test.
 
 #![allow(dead_code)]
 
 use gantry_core::time::ManualClock;
 use gantry_server::{ServerConfig, Started};
+use gantry_store::testing::TestDatabase;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +26,15 @@ pub struct TestApp {
     /// Personal token of the instance administrator created at start.
     pub admin_token: String,
     pub data_dir: tempfile::TempDir,
+    /// The PostgreSQL database, when the suite runs on PostgreSQL.
+    pub db: Option<TestDatabase>,
+}
+
+/// Which store a suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 /// One HTTP answer.
@@ -59,6 +71,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestApp {
     config.admin_email = Some(ADMIN_EMAIL.into());
     config.admin_password = Some(PASSWORD.into());
     config.usage_flush_interval = Duration::from_millis(200);
+    let db = match crate::BACKEND {
+        Backend::Sqlite => None,
+        Backend::Postgres => TestDatabase::create().await.unwrap(),
+    };
+    config.database_url = db.as_ref().map(|d| d.url.clone());
     tweak(&mut config);
     let clock = ManualClock::new();
     let started = gantry_server::start(config, clock.clone()).await.unwrap();
@@ -71,12 +88,36 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestApp {
         started,
         admin_token: String::new(),
         data_dir,
+        db,
     };
     app.admin_token = app.login(ADMIN_EMAIL, PASSWORD).await;
     app
 }
 
 impl TestApp {
+    /// Everything the server has stored, as (where, bytes): the files of the data directory,
+    /// and with PostgreSQL every row of every table as text.
+    pub async fn stored(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        files_under(self.data_dir.path(), &mut files);
+        let mut stored: Vec<(String, Vec<u8>)> = files
+            .into_iter()
+            .map(|f| {
+                (
+                    f.display().to_string(),
+                    std::fs::read(&f).unwrap_or_default(),
+                )
+            })
+            .collect();
+        if let Some(db) = &self.db {
+            stored.push((
+                "the PostgreSQL database".into(),
+                db.dump_text().await.unwrap().into_bytes(),
+            ));
+        }
+        stored
+    }
+
     pub async fn req(
         &self,
         method: Method,
@@ -565,5 +606,18 @@ impl TestApp {
     pub fn instant_ago(&self, d: Duration) -> String {
         let ms = i64::try_from(d.as_millis()).unwrap();
         gantry_core::time::Timestamp(self.now_millis() - ms).to_rfc3339()
+    }
+}
+
+pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files_under(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
     }
 }

@@ -9,8 +9,14 @@
 //! - `authz_table`: every route of DESIGN §3 against every kind of caller.
 //! - `bad_input`: every write route against malformed, oversized and mistyped input.
 //! - `client_flow`, `openapi`: the typed client end to end; the OpenAPI document.
+//!
+//! This binary runs the suite on SQLite; `tests/api_postgres` compiles the same modules and
+//! runs them on PostgreSQL.
 
 mod helpers;
+
+/// The store every `spawn_app` of this binary uses.
+pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod authority;
 mod authz_table;

@@ -1,5 +1,15 @@
-//! The embedded SQLite store.
+//! The store itself, written once and compiled once per backend: `sqlite.rs` and
+//! `postgres.rs` each include this file as their `common` module after defining `Db`, `DbRow`,
+//! `Conn` and `Pools` (connections, write transactions, publishing cache invalidations). All
+//! SQL here runs unchanged on both: `$N` placeholders (SQLite accepts them too), booleans
+//! bound as `bool`, timestamps as i64 milliseconds, hashes as bytes.
+//!
+//! Concurrency: every write runs in a transaction from `Pools::begin_write`, which serialises
+//! writers (SQLite: its single writer connection; PostgreSQL: a transaction-scoped advisory
+//! lock), so the invariants checked inside a transaction hold across nodes too.
 
+use super::{Conn, Db, DbRow, Pools};
+use crate::sql::Key;
 use async_trait::async_trait;
 use gantry_api::{Role, TokenKind, TokenStatus};
 use gantry_core::model::*;
@@ -7,24 +17,16 @@ use gantry_core::store::*;
 use gantry_core::time::Timestamp;
 use gantry_core::token::TokenHash;
 use gantry_core::{CoreError, CoreResult};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use std::path::Path;
-use std::str::FromStr;
+use sqlx::{QueryBuilder, Row, Transaction};
 use std::time::Duration;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// SQLite behind one writer connection and a pool of readers.
+/// The store over one backend's pools.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+pub struct SqlStore {
+    pub(super) pools: Pools,
 }
 
-fn db(e: sqlx::Error) -> CoreError {
+pub(super) fn db(e: sqlx::Error) -> CoreError {
     CoreError::Internal(format!("database: {e}"))
 }
 
@@ -38,74 +40,68 @@ fn unique(e: sqlx::Error, code: &'static str, message: &str) -> CoreError {
     db(e)
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies migrations.
-    pub async fn open(path: &Path) -> CoreResult<SqliteStore> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(CoreError::internal)?;
-            }
-        }
-        let url = format!("sqlite://{}", path.display());
-        let base = SqliteConnectOptions::from_str(&url)
-            .map_err(db)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .connect_with(base.clone())
-            .await
-            .map_err(db)?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|e| CoreError::Internal(format!("migrations: {e}")))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(db)?;
-        Ok(SqliteStore { writer, reader })
+impl SqlStore {
+    /// Commits a write that changed what other nodes may have cached: `keys` are published
+    /// in the same transaction, and the call returns once every live node has dropped them.
+    async fn commit_invalidating(
+        &self,
+        mut tx: Transaction<'static, Db>,
+        keys: &[Key],
+    ) -> CoreResult<()> {
+        let seq = self.pools.publish(&mut tx, keys).await?;
+        tx.commit().await.map_err(db)?;
+        self.pools.await_acks(seq).await;
+        Ok(())
     }
 
-    /// Closes both pools (checkpointing the WAL).
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+    /// The cache keys of a token as stored now (its current and previous hash).
+    async fn token_keys(&self, conn: &mut Conn, id: &str) -> CoreResult<Vec<Key>> {
+        if !Pools::PUBLISHES {
+            return Ok(Vec::new());
+        }
+        let row = sqlx::query("SELECT hash, prev_hash FROM tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(Vec::new());
+        };
+        Ok([hash_col(&row, "hash")?, hash_col(&row, "prev_hash")?]
+            .into_iter()
+            .flatten()
+            .map(Key::Token)
+            .collect())
     }
 }
 
 // ------------------------------------------------------------------------------------------
 // Row mapping
 
-fn ts(row: &SqliteRow, col: &str) -> CoreResult<Timestamp> {
+fn ts(row: &DbRow, col: &str) -> CoreResult<Timestamp> {
     Ok(Timestamp(row.try_get::<i64, _>(col).map_err(db)?))
 }
 
-fn opt_ts(row: &SqliteRow, col: &str) -> CoreResult<Option<Timestamp>> {
+fn opt_ts(row: &DbRow, col: &str) -> CoreResult<Option<Timestamp>> {
     Ok(row
         .try_get::<Option<i64>, _>(col)
         .map_err(db)?
         .map(Timestamp))
 }
 
-fn s(row: &SqliteRow, col: &str) -> CoreResult<String> {
+fn s(row: &DbRow, col: &str) -> CoreResult<String> {
     row.try_get::<String, _>(col).map_err(db)
 }
 
-fn opt_s(row: &SqliteRow, col: &str) -> CoreResult<Option<String>> {
+fn opt_s(row: &DbRow, col: &str) -> CoreResult<Option<String>> {
     row.try_get::<Option<String>, _>(col).map_err(db)
 }
 
-fn b(row: &SqliteRow, col: &str) -> CoreResult<bool> {
-    Ok(row.try_get::<i64, _>(col).map_err(db)? != 0)
+fn b(row: &DbRow, col: &str) -> CoreResult<bool> {
+    row.try_get::<bool, _>(col).map_err(db)
 }
 
-fn actor(row: &SqliteRow, prefix: &str) -> CoreResult<ActorRef> {
+fn actor(row: &DbRow, prefix: &str) -> CoreResult<ActorRef> {
     Ok(ActorRef::from_parts(
         &s(row, &format!("{prefix}_type"))?,
         opt_s(row, &format!("{prefix}_id"))?,
@@ -113,11 +109,11 @@ fn actor(row: &SqliteRow, prefix: &str) -> CoreResult<ActorRef> {
     ))
 }
 
-fn role(row: &SqliteRow, col: &str) -> CoreResult<Option<Role>> {
+fn role(row: &DbRow, col: &str) -> CoreResult<Option<Role>> {
     Ok(opt_s(row, col)?.as_deref().and_then(Role::parse))
 }
 
-fn user_row(row: &SqliteRow) -> CoreResult<UserRecord> {
+fn user_row(row: &DbRow) -> CoreResult<UserRecord> {
     Ok(UserRecord {
         id: s(row, "id")?,
         email: s(row, "email")?,
@@ -129,7 +125,7 @@ fn user_row(row: &SqliteRow) -> CoreResult<UserRecord> {
     })
 }
 
-fn org_row(row: &SqliteRow) -> CoreResult<OrgRecord> {
+fn org_row(row: &DbRow) -> CoreResult<OrgRecord> {
     Ok(OrgRecord {
         id: s(row, "id")?,
         slug: s(row, "slug")?,
@@ -138,7 +134,7 @@ fn org_row(row: &SqliteRow) -> CoreResult<OrgRecord> {
     })
 }
 
-fn app_row(row: &SqliteRow) -> CoreResult<AppRecord> {
+fn app_row(row: &DbRow) -> CoreResult<AppRecord> {
     Ok(AppRecord {
         id: s(row, "id")?,
         org_id: s(row, "org_id")?,
@@ -149,7 +145,7 @@ fn app_row(row: &SqliteRow) -> CoreResult<AppRecord> {
     })
 }
 
-fn release_row(row: &SqliteRow) -> CoreResult<ReleaseRecord> {
+fn release_row(row: &DbRow) -> CoreResult<ReleaseRecord> {
     Ok(ReleaseRecord {
         app_id: s(row, "app_id")?,
         version: row.try_get("version").map_err(db)?,
@@ -162,7 +158,7 @@ fn release_row(row: &SqliteRow) -> CoreResult<ReleaseRecord> {
     })
 }
 
-fn env_row(row: &SqliteRow) -> CoreResult<EnvVarRecord> {
+fn env_row(row: &DbRow) -> CoreResult<EnvVarRecord> {
     Ok(EnvVarRecord {
         app_id: s(row, "app_id")?,
         key: s(row, "key")?,
@@ -173,7 +169,7 @@ fn env_row(row: &SqliteRow) -> CoreResult<EnvVarRecord> {
     })
 }
 
-fn config_row(row: &SqliteRow) -> CoreResult<ConfigRecord> {
+fn config_row(row: &DbRow) -> CoreResult<ConfigRecord> {
     Ok(ConfigRecord {
         app_id: s(row, "app_id")?,
         version: row.try_get("version").map_err(db)?,
@@ -183,7 +179,7 @@ fn config_row(row: &SqliteRow) -> CoreResult<ConfigRecord> {
     })
 }
 
-fn alert_row(row: &SqliteRow) -> CoreResult<AlertRecord> {
+fn alert_row(row: &DbRow) -> CoreResult<AlertRecord> {
     Ok(AlertRecord {
         id: s(row, "id")?,
         org_id: s(row, "org_id")?,
@@ -196,12 +192,12 @@ fn alert_row(row: &SqliteRow) -> CoreResult<AlertRecord> {
     })
 }
 
-fn hash_col(row: &SqliteRow, col: &str) -> CoreResult<Option<TokenHash>> {
+fn hash_col(row: &DbRow, col: &str) -> CoreResult<Option<TokenHash>> {
     let bytes: Option<Vec<u8>> = row.try_get(col).map_err(db)?;
     Ok(bytes.as_deref().and_then(TokenHash::from_slice))
 }
 
-fn token_row(row: &SqliteRow) -> CoreResult<TokenRecord> {
+fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
     let kind =
         TokenKind::parse(&s(row, "kind")?).ok_or_else(|| CoreError::internal("bad token kind"))?;
     let lifetime: Option<i64> = row.try_get("lifetime_secs").map_err(db)?;
@@ -232,7 +228,7 @@ fn token_row(row: &SqliteRow) -> CoreResult<TokenRecord> {
     })
 }
 
-fn audit_row(row: &SqliteRow) -> CoreResult<AuditRecord> {
+fn audit_row(row: &DbRow) -> CoreResult<AuditRecord> {
     let detail: String = s(row, "detail")?;
     Ok(AuditRecord {
         id: row.try_get("id").map_err(db)?,
@@ -259,10 +255,10 @@ const TOKEN_SELECT: &str =
 const APP_SELECT: &str =
     "SELECT a.*, o.slug AS org_slug FROM apps a JOIN orgs o ON o.id = a.org_id";
 
-async fn insert_audit(conn: &mut SqliteConnection, a: &AuditRecord) -> CoreResult<()> {
+async fn insert_audit(conn: &mut Conn, a: &AuditRecord) -> CoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_events (at, actor_type, actor_id, actor_name, action, target_type, target_id, \
-         org_id, org_slug, app_id, app_slug, ip, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+         org_id, org_slug, app_id, app_slug, ip, outcome, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
     )
     .bind(a.at.0)
     .bind(a.actor.kind())
@@ -284,21 +280,17 @@ async fn insert_audit(conn: &mut SqliteConnection, a: &AuditRecord) -> CoreResul
     Ok(())
 }
 
-async fn owner_count(conn: &mut SqliteConnection, org_id: &str) -> CoreResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = ? AND role = 'owner'")
+async fn owner_count(conn: &mut Conn, org_id: &str) -> CoreResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
         .bind(org_id)
         .fetch_one(conn)
         .await
         .map_err(db)
 }
 
-async fn member_role(
-    conn: &mut SqliteConnection,
-    org_id: &str,
-    user_id: &str,
-) -> CoreResult<Option<Role>> {
+async fn member_role(conn: &mut Conn, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
     let r: Option<String> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
             .bind(user_id)
             .fetch_optional(conn)
@@ -328,14 +320,14 @@ fn last_owner() -> CoreError {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn close(&self) {
-        SqliteStore::close(self).await;
+        self.pools.close().await;
     }
 
     async fn ping(&self) -> CoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.reader)
+            .execute(self.pools.reader())
             .await
             .map_err(db)?;
         Ok(())
@@ -343,14 +335,14 @@ impl Store for SqliteStore {
 
     async fn count_users(&self) -> CoreResult<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.writer)
+            .fetch_one(self.pools.writer())
             .await
             .map_err(db)
     }
 
     async fn insert_user(&self, u: &UserRecord, audit: &AuditRecord) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("INSERT INTO users (id, email, name, password_hash, is_admin, disabled, created_at) VALUES (?,?,?,?,?,?,?)")
+        let mut tx = self.pools.begin_write().await?;
+        sqlx::query("INSERT INTO users (id, email, name, password_hash, is_admin, disabled, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)")
             .bind(&u.id)
             .bind(&u.email)
             .bind(&u.name)
@@ -366,28 +358,28 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(user_row).transpose()
     }
 
     async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = ?")
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
             .bind(email)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(user_row).transpose()
     }
 
     async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?")
+        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2")
             .bind(limit)
             .bind(offset)
-            .fetch_all(&self.reader)
+            .fetch_all(self.pools.reader())
             .await
             .map_err(db)?;
         rows.iter().map(user_row).collect()
@@ -399,10 +391,10 @@ impl Store for SqliteStore {
         p: &UserPatch,
         audit: &AuditRecord,
     ) -> CoreResult<UserRecord> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         sqlx::query(
-            "UPDATE users SET disabled = COALESCE(?, disabled), is_admin = COALESCE(?, is_admin), \
-             name = COALESCE(?, name), password_hash = COALESCE(?, password_hash) WHERE id = ?",
+            "UPDATE users SET disabled = COALESCE($1, disabled), is_admin = COALESCE($2, is_admin), \
+             name = COALESCE($3, name), password_hash = COALESCE($4, password_hash) WHERE id = $5",
         )
         .bind(p.disabled)
         .bind(p.is_admin)
@@ -415,7 +407,7 @@ impl Store for SqliteStore {
         // Only a change that takes admin rights away can leave the instance without an admin.
         let demotes = p.disabled == Some(true) || p.is_admin == Some(false);
         let admins: i64 = if demotes {
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled = 0")
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin AND NOT disabled")
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db)?
@@ -429,14 +421,15 @@ impl Store for SqliteStore {
             ));
         }
         insert_audit(&mut tx, audit).await?;
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?
             .ok_or_else(|| CoreError::NotFound("user".into()))?;
         let user = user_row(&row)?;
-        tx.commit().await.map_err(db)?;
+        self.commit_invalidating(tx, &[Key::User(id.to_owned())])
+            .await?;
         Ok(user)
     }
 
@@ -446,8 +439,8 @@ impl Store for SqliteStore {
         owner_id: &str,
         audit: &AuditRecord,
     ) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES (?,?,?,?)")
+        let mut tx = self.pools.begin_write().await?;
+        sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES ($1,$2,$3,$4)")
             .bind(&org.id)
             .bind(&org.slug)
             .bind(&org.name)
@@ -456,7 +449,7 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| unique(e, "already_exists", "an org with this slug already exists"))?;
         sqlx::query(
-            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?,?,'owner',?)",
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1,$2,'owner',$3)",
         )
         .bind(&org.id)
         .bind(owner_id)
@@ -465,22 +458,27 @@ impl Store for SqliteStore {
         .await
         .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        // Other nodes may have cached "no such org" for this slug.
+        let keys = [
+            Key::Org(org.id.clone(), org.slug.clone()),
+            Key::Member(org.id.clone(), owner_id.to_owned()),
+        ];
+        self.commit_invalidating(tx, &keys).await
     }
 
     async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE slug = ?")
+        let row = sqlx::query("SELECT * FROM orgs WHERE slug = $1")
             .bind(slug)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(org_row).transpose()
     }
 
     async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM orgs WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(org_row).transpose()
@@ -488,12 +486,12 @@ impl Store for SqliteStore {
 
     async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
         let rows = match user_id {
-            Some(u) => sqlx::query("SELECT o.*, m.role AS role FROM orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.slug")
+            Some(u) => sqlx::query("SELECT o.*, m.role AS role FROM orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 ORDER BY o.slug")
                 .bind(u)
-                .fetch_all(&self.reader)
+                .fetch_all(self.pools.reader())
                 .await,
             None => sqlx::query("SELECT o.*, NULL AS role FROM orgs o ORDER BY o.slug")
-                .fetch_all(&self.reader)
+                .fetch_all(self.pools.reader())
                 .await,
         }
         .map_err(db)?;
@@ -504,19 +502,19 @@ impl Store for SqliteStore {
 
     async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
         let r: Option<String> =
-            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
+            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
                 .bind(org_id)
                 .bind(user_id)
-                .fetch_optional(&self.reader)
+                .fetch_optional(self.pools.reader())
                 .await
                 .map_err(db)?;
         Ok(r.as_deref().and_then(Role::parse))
     }
 
     async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>> {
-        let rows = sqlx::query("SELECT m.*, u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ? ORDER BY u.email")
+        let rows = sqlx::query("SELECT m.*, u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email")
             .bind(org_id)
-            .fetch_all(&self.reader)
+            .fetch_all(self.pools.reader())
             .await
             .map_err(db)?;
         rows.iter()
@@ -542,12 +540,12 @@ impl Store for SqliteStore {
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Option<Role>> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         let current = member_role(&mut tx, org_id, user_id).await?;
         if role.max(current.unwrap_or(Role::Viewer)) > ceiling {
             return Err(beyond_ceiling());
         }
-        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?,?,?,?) ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role")
+        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1,$2,$3,$4) ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role")
             .bind(org_id)
             .bind(user_id)
             .bind(role.as_str())
@@ -560,7 +558,8 @@ impl Store for SqliteStore {
         }
         let audit = with_detail(audit, "previous_role", current.map(Role::as_str).into());
         insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        let keys = [Key::Member(org_id.to_owned(), user_id.to_owned())];
+        self.commit_invalidating(tx, &keys).await?;
         Ok(current)
     }
 
@@ -571,14 +570,14 @@ impl Store for SqliteStore {
         ceiling: Option<Role>,
         audit: &AuditRecord,
     ) -> CoreResult<Option<Role>> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         let Some(current) = member_role(&mut tx, org_id, user_id).await? else {
             return Ok(None);
         };
         if ceiling.is_some_and(|c| current > c) {
             return Err(beyond_ceiling());
         }
-        sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
+        sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
             .bind(user_id)
             .execute(&mut *tx)
@@ -589,31 +588,42 @@ impl Store for SqliteStore {
         }
         let audit = with_detail(audit, "previous_role", current.as_str().into());
         insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        let keys = [Key::Member(org_id.to_owned(), user_id.to_owned())];
+        self.commit_invalidating(tx, &keys).await?;
         Ok(Some(current))
     }
 
     async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("INSERT INTO apps (id, org_id, slug, name, created_at) VALUES (?,?,?,?,?)")
-            .bind(&app.id)
-            .bind(&app.org_id)
-            .bind(&app.slug)
-            .bind(&app.name)
-            .bind(app.created_at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique(e, "already_exists", "an app with this slug already exists (app slugs are unique across the instance)"))?;
+        let mut tx = self.pools.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO apps (id, org_id, slug, name, created_at) VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(&app.id)
+        .bind(&app.org_id)
+        .bind(&app.slug)
+        .bind(&app.name)
+        .bind(app.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            unique(
+                e,
+                "already_exists",
+                "an app with this slug already exists (app slugs are unique across the instance)",
+            )
+        })?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        // Other nodes may have cached "no such app" for this slug.
+        let keys = [Key::App(app.id.clone(), app.slug.clone())];
+        self.commit_invalidating(tx, &keys).await
     }
 
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>> {
         let row = sqlx::query(&format!(
-            "{APP_SELECT} WHERE a.slug = ? AND a.deleted_at IS NULL"
+            "{APP_SELECT} WHERE a.slug = $1 AND a.deleted_at IS NULL"
         ))
         .bind(slug)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.pools.reader())
         .await
         .map_err(db)?;
         row.as_ref().map(app_row).transpose()
@@ -621,10 +631,10 @@ impl Store for SqliteStore {
 
     async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>> {
         let row = sqlx::query(&format!(
-            "{APP_SELECT} WHERE a.id = ? AND a.deleted_at IS NULL"
+            "{APP_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"
         ))
         .bind(id)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.pools.reader())
         .await
         .map_err(db)?;
         row.as_ref().map(app_row).transpose()
@@ -632,31 +642,41 @@ impl Store for SqliteStore {
 
     async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
         let rows = sqlx::query(&format!(
-            "{APP_SELECT} WHERE a.org_id = ? AND a.deleted_at IS NULL ORDER BY a.slug"
+            "{APP_SELECT} WHERE a.org_id = $1 AND a.deleted_at IS NULL ORDER BY a.slug"
         ))
         .bind(org_id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.pools.reader())
         .await
         .map_err(db)?;
         rows.iter().map(app_row).collect()
     }
 
     async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("UPDATE apps SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+        let mut tx = self.pools.begin_write().await?;
+        sqlx::query("UPDATE apps SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(at.0)
             .bind(app_id)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL")
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
             .bind(at.0)
             .bind(app_id)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        // Its deploy tokens were revoked with it: other nodes drop every cached token.
+        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM apps WHERE id = $1")
+            .bind(app_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let keys = [
+            Key::App(app_id.to_owned(), slug.unwrap_or_default()),
+            Key::AllTokens,
+        ];
+        self.commit_invalidating(tx, &keys).await
     }
 
     async fn insert_release(
@@ -664,10 +684,10 @@ impl Store for SqliteStore {
         r: &NewRelease,
         audit: &AuditRecord,
     ) -> CoreResult<(ReleaseRecord, bool)> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         let existing: Option<i64> = match &r.label {
             Some(label) => {
-                sqlx::query_scalar("SELECT version FROM releases WHERE app_id = ? AND label = ?")
+                sqlx::query_scalar("SELECT version FROM releases WHERE app_id = $1 AND label = $2")
                     .bind(&r.app_id)
                     .bind(label)
                     .fetch_optional(&mut *tx)
@@ -684,7 +704,7 @@ impl Store for SqliteStore {
                 ))
             }
             Some(v) => {
-                sqlx::query("DELETE FROM releases WHERE app_id = ? AND version = ?")
+                sqlx::query("DELETE FROM releases WHERE app_id = $1 AND version = $2")
                     .bind(&r.app_id)
                     .bind(v)
                     .execute(&mut *tx)
@@ -694,7 +714,7 @@ impl Store for SqliteStore {
             }
             None => {
                 let max: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(version) FROM releases WHERE app_id = ?")
+                    sqlx::query_scalar("SELECT MAX(version) FROM releases WHERE app_id = $1")
                         .bind(&r.app_id)
                         .fetch_one(&mut *tx)
                         .await
@@ -704,7 +724,7 @@ impl Store for SqliteStore {
         };
         sqlx::query(
             "INSERT INTO releases (app_id, version, label, message, artifact_sha256, artifact_size, \
-             created_by_type, created_by_id, created_by_name, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+             created_by_type, created_by_id, created_by_name, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
         )
         .bind(&r.app_id)
         .bind(version)
@@ -739,38 +759,38 @@ impl Store for SqliteStore {
 
     async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
         let rows =
-            sqlx::query("SELECT * FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT ?")
+            sqlx::query("SELECT * FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT $2")
                 .bind(app_id)
                 .bind(limit)
-                .fetch_all(&self.reader)
+                .fetch_all(self.pools.reader())
                 .await
                 .map_err(db)?;
         rows.iter().map(release_row).collect()
     }
 
     async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>> {
-        let row = sqlx::query("SELECT * FROM releases WHERE app_id = ? AND version = ?")
+        let row = sqlx::query("SELECT * FROM releases WHERE app_id = $1 AND version = $2")
             .bind(app_id)
             .bind(version)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(release_row).transpose()
     }
 
     async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases WHERE artifact_sha256 = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases WHERE artifact_sha256 = $1")
             .bind(sha256)
-            .fetch_one(&self.writer)
+            .fetch_one(self.pools.writer())
             .await
             .map_err(db)?;
         Ok(n > 0)
     }
 
     async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
-        let rows = sqlx::query("SELECT * FROM env_vars WHERE app_id = ? ORDER BY key")
+        let rows = sqlx::query("SELECT * FROM env_vars WHERE app_id = $1 ORDER BY key")
             .bind(app_id)
-            .fetch_all(&self.reader)
+            .fetch_all(self.pools.reader())
             .await
             .map_err(db)?;
         rows.iter().map(env_row).collect()
@@ -782,10 +802,10 @@ impl Store for SqliteStore {
         max_vars: i64,
         audit: &AuditRecord,
     ) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         sqlx::query(
             "INSERT INTO env_vars (app_id, key, value, secret, updated_at, updated_by_type, updated_by_id, updated_by_name) \
-             VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (app_id, key) DO UPDATE SET value = excluded.value, \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (app_id, key) DO UPDATE SET value = excluded.value, \
              secret = excluded.secret, updated_at = excluded.updated_at, updated_by_type = excluded.updated_by_type, \
              updated_by_id = excluded.updated_by_id, updated_by_name = excluded.updated_by_name",
         )
@@ -800,7 +820,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM env_vars WHERE app_id = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM env_vars WHERE app_id = $1")
             .bind(&v.app_id)
             .fetch_one(&mut *tx)
             .await
@@ -816,8 +836,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let n = sqlx::query("DELETE FROM env_vars WHERE app_id = ? AND key = ?")
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query("DELETE FROM env_vars WHERE app_id = $1 AND key = $2")
             .bind(app_id)
             .bind(key)
             .execute(&mut *tx)
@@ -839,16 +859,16 @@ impl Store for SqliteStore {
     ) -> CoreResult<Option<ConfigRecord>> {
         let row = match version {
             Some(v) => {
-                sqlx::query("SELECT * FROM configs WHERE app_id = ? AND version = ?")
+                sqlx::query("SELECT * FROM configs WHERE app_id = $1 AND version = $2")
                     .bind(app_id)
                     .bind(v)
-                    .fetch_optional(&self.reader)
+                    .fetch_optional(self.pools.reader())
                     .await
             }
             None => {
-                sqlx::query("SELECT * FROM configs WHERE app_id = ? ORDER BY version DESC LIMIT 1")
+                sqlx::query("SELECT * FROM configs WHERE app_id = $1 ORDER BY version DESC LIMIT 1")
                     .bind(app_id)
-                    .fetch_optional(&self.reader)
+                    .fetch_optional(self.pools.reader())
                     .await
             }
         }
@@ -864,9 +884,9 @@ impl Store for SqliteStore {
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<ConfigRecord> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         let max: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM configs WHERE app_id = ?")
+            sqlx::query_scalar("SELECT MAX(version) FROM configs WHERE app_id = $1")
                 .bind(app_id)
                 .fetch_one(&mut *tx)
                 .await
@@ -874,7 +894,7 @@ impl Store for SqliteStore {
         let version = max.unwrap_or(0) + 1;
         sqlx::query(
             "INSERT INTO configs (app_id, version, document, updated_at, updated_by_type, updated_by_id, updated_by_name) \
-             VALUES (?,?,?,?,?,?,?)",
+             VALUES ($1,$2,$3,$4,$5,$6,$7)",
         )
         .bind(app_id)
         .bind(version)
@@ -899,10 +919,10 @@ impl Store for SqliteStore {
     }
 
     async fn insert_alert(&self, a: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         sqlx::query(
             "INSERT INTO alerts (id, org_id, name, event, target, created_by_type, created_by_id, created_by_name, created_at) \
-             VALUES (?,?,?,?,?,?,?,?,?)",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
         )
         .bind(&a.id)
         .bind(&a.org_id)
@@ -921,17 +941,17 @@ impl Store for SqliteStore {
     }
 
     async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
-        let rows = sqlx::query("SELECT al.*, o.slug AS org_slug FROM alerts al JOIN orgs o ON o.id = al.org_id WHERE al.org_id = ? ORDER BY al.created_at, al.id")
+        let rows = sqlx::query("SELECT al.*, o.slug AS org_slug FROM alerts al JOIN orgs o ON o.id = al.org_id WHERE al.org_id = $1 ORDER BY al.created_at, al.id")
             .bind(org_id)
-            .fetch_all(&self.reader)
+            .fetch_all(self.pools.reader())
             .await
             .map_err(db)?;
         rows.iter().map(alert_row).collect()
     }
 
     async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let n = sqlx::query("DELETE FROM alerts WHERE org_id = ? AND id = ?")
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query("DELETE FROM alerts WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(id)
             .execute(&mut *tx)
@@ -947,11 +967,11 @@ impl Store for SqliteStore {
     }
 
     async fn insert_token(&self, t: &TokenRecord, audit: &AuditRecord) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
         sqlx::query(
             "INSERT INTO tokens (id, kind, name, description, prefix, hash, user_id, org_id, app_id, role, \
              created_by_type, created_by_id, created_by_name, created_at, expires_at, lifetime_secs) \
-             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
         )
         .bind(&t.id)
         .bind(t.kind.as_str())
@@ -977,9 +997,9 @@ impl Store for SqliteStore {
     }
 
     async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = ?"))
+        let row = sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = $1"))
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(token_row).transpose()
@@ -991,11 +1011,11 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> CoreResult<Option<TokenMatch>> {
         let row = sqlx::query(&format!(
-            "{TOKEN_SELECT} WHERE t.hash = ?1 UNION ALL {TOKEN_SELECT} WHERE t.prev_hash = ?1 AND t.prev_expires_at > ?2 LIMIT 1"
+            "{TOKEN_SELECT} WHERE t.hash = $1 UNION ALL {TOKEN_SELECT} WHERE t.prev_hash = $1 AND t.prev_expires_at > $2 LIMIT 1"
         ))
         .bind(&hash.0[..])
         .bind(now.0)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.pools.reader())
         .await
         .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
@@ -1013,7 +1033,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_tokens(&self, f: &TokenFilter, now: Timestamp) -> CoreResult<Vec<TokenRecord>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(TOKEN_SELECT);
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(TOKEN_SELECT);
         q.push(" WHERE 1=1");
         if !f.kinds.is_empty() {
             q.push(" AND t.kind IN (");
@@ -1072,7 +1092,7 @@ impl Store for SqliteStore {
             .push_bind(f.limit)
             .push(" OFFSET ")
             .push_bind(f.offset);
-        let rows = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        let rows = q.build().fetch_all(self.pools.reader()).await.map_err(db)?;
         rows.iter().map(token_row).collect()
     }
 
@@ -1083,8 +1103,9 @@ impl Store for SqliteStore {
         description: Option<&str>,
         audit: &AuditRecord,
     ) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("UPDATE tokens SET name = ?, description = ? WHERE id = ?")
+        let mut tx = self.pools.begin_write().await?;
+        let keys = self.token_keys(&mut tx, id).await?;
+        sqlx::query("UPDATE tokens SET name = $1, description = $2 WHERE id = $3")
             .bind(name)
             .bind(description)
             .bind(id)
@@ -1092,16 +1113,17 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        self.commit_invalidating(tx, &keys).await
     }
 
     async fn rotate_token(&self, id: &str, r: &Rotation, audit: &AuditRecord) -> CoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut tx = self.pools.begin_write().await?;
+        let keys = self.token_keys(&mut tx, id).await?;
         // With a grace period the current hash becomes the previous one; without, it is dropped.
         let n = sqlx::query(
-            "UPDATE tokens SET prev_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE hash END, prev_expires_at = ?1, \
-             hash = ?2, prefix = ?3, expires_at = ?4, lifetime_secs = ?5, rotated_at = ?6 \
-             WHERE id = ?7 AND revoked_at IS NULL AND hash = ?8",
+            "UPDATE tokens SET prev_hash = CASE WHEN $1 IS NULL THEN NULL ELSE hash END, prev_expires_at = $1, \
+             hash = $2, prefix = $3, expires_at = $4, lifetime_secs = $5, rotated_at = $6 \
+             WHERE id = $7 AND revoked_at IS NULL AND hash = $8",
         )
         .bind(r.prev_expires_at.map(|t| t.0))
         .bind(&r.new_hash.0[..])
@@ -1117,7 +1139,7 @@ impl Store for SqliteStore {
         .rows_affected();
         if n == 0 {
             let revoked: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = ?")
+                sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await
@@ -1133,12 +1155,13 @@ impl Store for SqliteStore {
             });
         }
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        self.commit_invalidating(tx, &keys).await
     }
 
     async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let n = sqlx::query("UPDATE tokens SET revoked_at = ?, prev_hash = NULL, prev_expires_at = NULL WHERE id = ? AND revoked_at IS NULL")
+        let mut tx = self.pools.begin_write().await?;
+        let keys = self.token_keys(&mut tx, id).await?;
+        let n = sqlx::query("UPDATE tokens SET revoked_at = $1, prev_hash = NULL, prev_expires_at = NULL WHERE id = $2 AND revoked_at IS NULL")
             .bind(at.0)
             .bind(id)
             .execute(&mut *tx)
@@ -1149,17 +1172,17 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)?;
+        self.commit_invalidating(tx, &keys).await?;
         Ok(true)
     }
 
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()> {
         // One statement per chunk, not one per token: each sqlx-sqlite statement is a round
         // trip to the connection's worker thread, and a flush can carry 100,000 tokens.
-        // 3 parameters a row; SQLite allows 32766 per statement.
-        let mut tx = self.writer.begin().await.map_err(db)?;
+        // 3 parameters a row; SQLite allows 32766 per statement, PostgreSQL 65535.
+        let mut tx = self.pools.begin_usage().await?;
         for chunk in uses.chunks(8_000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: QueryBuilder<Db> = QueryBuilder::new(
                 "UPDATE tokens SET last_used_at = v.at, last_used_ip = v.ip FROM \
                  (SELECT column1 AS id, column2 AS at, column3 AS ip FROM (",
             );
@@ -1167,7 +1190,7 @@ impl Store for SqliteStore {
                 b.push_bind(&u.token_id).push_bind(u.at.0).push_bind(&u.ip);
             });
             q.push(
-                ")) AS v WHERE tokens.id = v.id \
+                ") AS vals) AS v WHERE tokens.id = v.id \
                  AND (tokens.last_used_at IS NULL OR tokens.last_used_at < v.at)",
             );
             q.build().execute(&mut *tx).await.map_err(db)?;
@@ -1176,12 +1199,12 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
-        let mut conn = self.writer.acquire().await.map_err(db)?;
+        let mut conn = self.pools.writer().acquire().await.map_err(db)?;
         insert_audit(&mut conn, audit).await
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_events WHERE 1=1");
+        let mut q: QueryBuilder<Db> = QueryBuilder::new("SELECT * FROM audit_events WHERE 1=1");
         if let Some(o) = &f.org_id {
             q.push(" AND org_id = ").push_bind(o.clone());
         }
@@ -1210,7 +1233,7 @@ impl Store for SqliteStore {
             q.push(")");
         }
         q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
-        let rows = q.build().fetch_all(&self.reader).await.map_err(db)?;
+        let rows = q.build().fetch_all(self.pools.reader()).await.map_err(db)?;
         rows.iter().map(audit_row).collect()
     }
 }

@@ -1,0 +1,32 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+//! The HTTP API suite of `tests/api`, the same modules, run against PostgreSQL: each test on
+//! its own fresh database, dropped after (`gantry_store::testing`). Without a reachable
+//! server it says so loudly and runs on SQLite, unless `GANTRY_REQUIRE_POSTGRES` is set.
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+/// The store every `spawn_app` of this binary uses.
+pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
+
+#[path = "../api/authority.rs"]
+mod authority;
+#[path = "../api/authz_table.rs"]
+mod authz_table;
+#[path = "../api/bad_input.rs"]
+mod bad_input;
+#[path = "../api/client_flow.rs"]
+mod client_flow;
+#[path = "../api/lifecycle.rs"]
+mod lifecycle;
+#[path = "../api/openapi.rs"]
+mod openapi;
+#[path = "../api/seed_astronomer.rs"]
+mod seed_astronomer;
+#[path = "../api/seed_fastapi.rs"]
+mod seed_fastapi;
+#[path = "../api/seed_fdeploy.rs"]
+mod seed_fdeploy;
+#[path = "../api/seed_flyio.rs"]
+mod seed_flyio;

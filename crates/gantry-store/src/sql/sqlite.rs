@@ -1,0 +1,100 @@
+//! The embedded SQLite backend: one writer connection and a pool of read-only readers.
+
+use super::Key;
+use gantry_core::{CoreError, CoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqlitePool, Transaction};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+type Db = sqlx::Sqlite;
+type DbRow = sqlx::sqlite::SqliteRow;
+type Conn = sqlx::SqliteConnection;
+
+// The same store source, compiled against this backend's types (see `common.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "common.rs"]
+mod common;
+
+use common::db;
+pub use common::SqlStore as SqliteStore;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// One writer, several readers.
+#[derive(Debug, Clone)]
+struct Pools {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl Pools {
+    /// A single process owns the database: nothing to tell other nodes.
+    const PUBLISHES: bool = false;
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// The single writer connection serialises writes.
+    async fn begin_write(&self) -> CoreResult<Transaction<'static, Db>> {
+        self.writer.begin().await.map_err(db)
+    }
+
+    async fn begin_usage(&self) -> CoreResult<Transaction<'static, Db>> {
+        self.begin_write().await
+    }
+
+    async fn publish(&self, _tx: &mut Conn, _keys: &[Key]) -> CoreResult<Option<i64>> {
+        Ok(None)
+    }
+
+    async fn await_acks(&self, _seq: Option<i64>) {}
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> CoreResult<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(CoreError::internal)?;
+            }
+        }
+        let url = format!("sqlite://{}", path.display());
+        let base = SqliteConnectOptions::from_str(&url)
+            .map_err(db)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.clone())
+            .await
+            .map_err(db)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| CoreError::Internal(format!("migrations: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(db)?;
+        Ok(SqliteStore {
+            pools: Pools { writer, reader },
+        })
+    }
+}
