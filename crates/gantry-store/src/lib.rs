@@ -13,6 +13,7 @@ mod disk;
 mod pg_artifacts;
 pub mod sql;
 pub mod testing;
+pub mod transfer;
 mod upload;
 
 pub use cached::{CacheConfig, CachedStore};

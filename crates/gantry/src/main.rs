@@ -39,6 +39,40 @@ enum Command {
     /// Offline administration against the server's database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Apply database migrations and exit (`serve` also applies them on start).
+    #[command(
+        after_help = "Example:\n  GANTRY_DATABASE_URL=postgres://gantry@db/gantry gantry migrate"
+    )]
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Write the whole instance (rows and release artifacts) as JSON lines.
+    #[command(after_help = "\
+Token values are not in the export (the server never had them): only their hashes, so every
+token keeps working after `gantry import`. The export does hold password hashes and env var
+values: keep it as private as the database.
+
+Example (move from the embedded SQLite store to PostgreSQL):
+  gantry export --data-dir /var/lib/gantry --output gantry.jsonl
+  gantry import gantry.jsonl --database-url postgres://gantry@db/gantry")]
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Load an export into a new, empty database (all of it in one transaction).
+    #[command(
+        after_help = "Example:\n  gantry import gantry.jsonl --database-url postgres://gantry@db/gantry"
+    )]
+    Import {
+        /// The file `gantry export` wrote (`-` for standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     #[command(flatten)]
     Client(gantry_cli::Command),
     /// Print shell completions.
@@ -56,8 +90,9 @@ struct StoreArgs {
     /// Directory for the database and release artifacts.
     #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-data")]
     data_dir: PathBuf,
-    /// Database URL (`sqlite://PATH`); default: the embedded SQLite file in the data directory.
-    #[arg(long, env = "GANTRY_DATABASE_URL")]
+    /// Database URL: `postgres://USER@HOST/DB` to run several nodes on one PostgreSQL
+    /// database, or `sqlite://PATH`; default: the embedded SQLite file in the data directory.
+    #[arg(long, env = "GANTRY_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
 }
 
@@ -153,6 +188,11 @@ async fn main() -> ExitCode {
             admin,
             store,
         }) => create_user(store, &email, name.as_deref(), admin).await,
+        Command::Migrate { store } => open_database(&store).await.map(|_| {
+            eprintln!("the database schema is up to date");
+        }),
+        Command::Export { store, output } => export(store, output).await,
+        Command::Import { file, store } => import(store, file).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,16 +232,71 @@ async fn create_user(
         .read_to_string(&mut password)
         .context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\n', '\r']);
-    std::fs::create_dir_all(&store.data_dir)
-        .with_context(|| format!("creating {}", store.data_dir.display()))?;
-    let db = gantry_store::Database::open(store.database_url.as_deref(), &store.data_dir)
-        .await?
-        .store();
+    let db = open_database(&store).await?.store();
     let gantry = Gantry::new(db, Arc::new(SystemClock), Settings::default());
     let user = gantry
         .create_user_as_system(email, password, name, admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", user.id);
+    Ok(())
+}
+
+async fn open_database(store: &StoreArgs) -> anyhow::Result<gantry_store::Database> {
+    if store.database_url.is_none() {
+        std::fs::create_dir_all(&store.data_dir)
+            .with_context(|| format!("creating {}", store.data_dir.display()))?;
+    }
+    gantry_store::Database::open(store.database_url.as_deref(), &store.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the database: {e}"))
+}
+
+async fn export(store: StoreArgs, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let db = open_database(&store).await?;
+    let artifacts = db
+        .artifacts(&store.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match &output {
+        Some(path) => Box::new(tokio::io::BufWriter::new(
+            tokio::fs::File::create(path)
+                .await
+                .with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(tokio::io::BufWriter::new(tokio::io::stdout())),
+    };
+    let summary = gantry_store::transfer::export(&db, artifacts.as_ref(), &mut out)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "exported {} rows and {} artifacts ({} bytes)",
+        summary.rows, summary.artifacts, summary.artifact_bytes
+    );
+    Ok(())
+}
+
+async fn import(store: StoreArgs, file: PathBuf) -> anyhow::Result<()> {
+    let db = open_database(&store).await?;
+    let artifacts = db
+        .artifacts(&store.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut input: Box<dyn tokio::io::AsyncBufRead + Send + Unpin> = if file.as_os_str() == "-" {
+        Box::new(tokio::io::BufReader::new(tokio::io::stdin()))
+    } else {
+        Box::new(tokio::io::BufReader::new(
+            tokio::fs::File::open(&file)
+                .await
+                .with_context(|| format!("opening {}", file.display()))?,
+        ))
+    };
+    let summary = gantry_store::transfer::import(&db, artifacts.as_ref(), &mut input)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "imported {} rows and {} artifacts ({} bytes)",
+        summary.rows, summary.artifacts, summary.artifact_bytes
+    );
     Ok(())
 }

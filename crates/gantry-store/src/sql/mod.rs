@@ -90,3 +90,167 @@ mod tests {
         assert_eq!(Key::decode_all("x"), None);
     }
 }
+
+/// How a column is carried in an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Col {
+    Text,
+    Int,
+    Bool,
+    /// Hex in the export.
+    Bytes,
+}
+
+use Col::{Bool, Bytes, Int, Text};
+
+/// Every table `gantry export` carries, in an order that satisfies foreign keys, with its
+/// columns. The coherence and artifact tables are not data: they are rebuilt by the target.
+pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
+    (
+        "users",
+        &[
+            ("id", Text),
+            ("email", Text),
+            ("name", Text),
+            ("password_hash", Text),
+            ("is_admin", Bool),
+            ("disabled", Bool),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "orgs",
+        &[
+            ("id", Text),
+            ("slug", Text),
+            ("name", Text),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "memberships",
+        &[
+            ("org_id", Text),
+            ("user_id", Text),
+            ("role", Text),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "apps",
+        &[
+            ("id", Text),
+            ("org_id", Text),
+            ("slug", Text),
+            ("name", Text),
+            ("created_at", Int),
+            ("deleted_at", Int),
+        ],
+    ),
+    (
+        "releases",
+        &[
+            ("app_id", Text),
+            ("version", Int),
+            ("label", Text),
+            ("message", Text),
+            ("artifact_sha256", Text),
+            ("artifact_size", Int),
+            ("created_by_type", Text),
+            ("created_by_id", Text),
+            ("created_by_name", Text),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "env_vars",
+        &[
+            ("app_id", Text),
+            ("key", Text),
+            ("value", Text),
+            ("secret", Bool),
+            ("updated_at", Int),
+            ("updated_by_type", Text),
+            ("updated_by_id", Text),
+            ("updated_by_name", Text),
+        ],
+    ),
+    (
+        "configs",
+        &[
+            ("app_id", Text),
+            ("version", Int),
+            ("document", Text),
+            ("updated_at", Int),
+            ("updated_by_type", Text),
+            ("updated_by_id", Text),
+            ("updated_by_name", Text),
+        ],
+    ),
+    (
+        "alerts",
+        &[
+            ("id", Text),
+            ("org_id", Text),
+            ("name", Text),
+            ("event", Text),
+            ("target", Text),
+            ("created_by_type", Text),
+            ("created_by_id", Text),
+            ("created_by_name", Text),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "tokens",
+        &[
+            ("id", Text),
+            ("kind", Text),
+            ("name", Text),
+            ("description", Text),
+            ("prefix", Text),
+            ("hash", Bytes),
+            ("prev_hash", Bytes),
+            ("prev_expires_at", Int),
+            ("user_id", Text),
+            ("org_id", Text),
+            ("app_id", Text),
+            ("role", Text),
+            ("created_by_type", Text),
+            ("created_by_id", Text),
+            ("created_by_name", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("lifetime_secs", Int),
+            ("last_used_at", Int),
+            ("last_used_ip", Text),
+            ("rotated_at", Int),
+            ("revoked_at", Int),
+        ],
+    ),
+    (
+        "audit_events",
+        &[
+            ("id", Int),
+            ("at", Int),
+            ("actor_type", Text),
+            ("actor_id", Text),
+            ("actor_name", Text),
+            ("action", Text),
+            ("target_type", Text),
+            ("target_id", Text),
+            ("org_id", Text),
+            ("org_slug", Text),
+            ("app_id", Text),
+            ("app_slug", Text),
+            ("ip", Text),
+            ("outcome", Text),
+            ("detail", Text),
+        ],
+    ),
+];
+
+/// The columns of `table`, if it is one an export carries.
+pub(crate) fn columns(table: &str) -> Option<&'static [(&'static str, Col)]> {
+    TABLES.iter().find(|(t, _)| *t == table).map(|(_, c)| *c)
+}

@@ -25,7 +25,7 @@ type Conn = sqlx::PgConnection;
 mod common;
 
 use common::db;
-pub use common::SqlStore as PgStore;
+pub use common::{Importer, SqlStore as PgStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -136,6 +136,26 @@ impl Pools {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
         }
+    }
+
+    async fn begin_snapshot(&self) -> CoreResult<Transaction<'static, Db>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        Ok(tx)
+    }
+
+    /// Imported audit events keep their ids; new ones continue after them.
+    async fn after_import(&self, tx: &mut Conn) -> CoreResult<()> {
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('audit_events', 'id'),              COALESCE((SELECT MAX(id) FROM audit_events), 0) + 1, false)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn close(&self) {

@@ -18,7 +18,7 @@ type Conn = sqlx::SqliteConnection;
 mod common;
 
 use common::db;
-pub use common::SqlStore as SqliteStore;
+pub use common::{Importer, SqlStore as SqliteStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -55,6 +55,16 @@ impl Pools {
     }
 
     async fn await_acks(&self, _seq: Option<i64>) {}
+
+    /// Reads in one transaction see one snapshot (WAL).
+    async fn begin_snapshot(&self) -> CoreResult<Transaction<'static, Db>> {
+        self.reader.begin().await.map_err(db)
+    }
+
+    /// AUTOINCREMENT follows the largest id inserted by itself.
+    async fn after_import(&self, _tx: &mut Conn) -> CoreResult<()> {
+        Ok(())
+    }
 
     async fn close(&self) {
         self.reader.close().await;
@@ -96,5 +106,38 @@ impl SqliteStore {
         Ok(SqliteStore {
             pools: Pools { writer, reader },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::TABLES;
+
+    #[tokio::test]
+    async fn export_carries_every_table_and_column_of_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let pool = store.pools.reader();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let mut exported: Vec<String> = TABLES.iter().map(|(t, _)| t.to_string()).collect();
+        exported.sort();
+        assert_eq!(tables, exported);
+        for (table, cols) in TABLES {
+            let names: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+                    .bind(table)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+            let expected: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+            assert_eq!(names, expected, "{table}");
+        }
     }
 }

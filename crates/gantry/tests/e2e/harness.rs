@@ -16,11 +16,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let server = Server::spawn(data_dir, envs);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts the process without waiting for it to listen.
+    pub fn spawn(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        let port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gantry"));
@@ -37,21 +40,23 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        let server = Server {
+        Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
-        };
-        server.wait_ready();
-        server
+        }
+    }
+
+    /// The address it listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             // The server binds only after migrations and first-run bootstrap are done.
-            let addr = self.base.trim_start_matches("http://");
-            if std::net::TcpStream::connect(addr).is_ok() {
+            if std::net::TcpStream::connect(self.addr()).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -143,4 +148,84 @@ pub fn create_user_offline(
         .write_all(format!("{password}\n").as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// nginx from Debian, if present; `GANTRY_REQUIRE_NGINX` (set by .ci/run) makes it mandatory.
+pub fn nginx(test: &str) -> Option<&'static str> {
+    let path = "/usr/sbin/nginx";
+    if Path::new(path).exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("GANTRY_REQUIRE_NGINX").is_none(),
+        "GANTRY_REQUIRE_NGINX is set but {path} is missing (apt-get install nginx-light)"
+    );
+    use std::io::Write;
+    // Straight to the terminal, past the test harness's output capture.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!! SKIPPING {test}: {path} not installed !!!\n"
+    );
+    None
+}
+
+/// A foreground nginx with `http_block` as its `http {}` contents; killed on drop.
+pub struct Nginx {
+    child: Child,
+    /// Its configuration, logs and temp files; removed with it.
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn start(binary: &str, listen_port: u16, http_block: &str) -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().display();
+        // One process, no workers: killing it kills nginx whole (an orphaned worker would keep
+        // the test's output pipes open and hang whoever reads them).
+        let conf = format!(
+            "master_process off;\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+             events {{ worker_connections 256; }}\nhttp {{\n access_log off;\n\
+             client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fastcgi;\n\
+             uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n{http_block}\n}}\n"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut child = Command::new(binary)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", listen_port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "nginx exited: {status}: {}",
+                    std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx { child, _dir: dir }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -4,7 +4,11 @@
 //!
 //! - `serve`: `gantry serve` itself — bootstrap, offline admin, shutdown, no leaked secrets.
 //! - `cli`: the client commands against a real server, as a person or a CI job runs them.
+//! - `multinode`: three nodes on one PostgreSQL database behind nginx.
+//! - `transfer`: `gantry export` from SQLite, `gantry import` into PostgreSQL.
 
 mod cli;
 mod harness;
+mod multinode;
 mod serve;
+mod transfer;

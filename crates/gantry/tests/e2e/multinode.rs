@@ -1,0 +1,325 @@
+//! Three `gantry serve` nodes on one PostgreSQL database behind a real nginx, round-robin.
+//! What one node writes is in force on every node before the call that wrote it answers:
+//! each check below warms the other nodes' caches first, then changes something through one
+//! node and immediately asks the others, many times.
+
+use crate::harness::*;
+use gantry_store::testing::TestDatabase;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "admin@example.com";
+
+async fn get(base: &str, path: &str, token: &str) -> u16 {
+    call("GET", &format!("{base}{path}"), Some(token), None)
+        .await
+        .0
+}
+
+/// Asks every node in `bases` `rounds` times and returns the statuses seen.
+async fn statuses(bases: &[&str], path: &str, token: &str, rounds: usize) -> Vec<u16> {
+    let mut seen = Vec::new();
+    for _ in 0..rounds {
+        for base in bases {
+            seen.push(get(base, path, token).await);
+        }
+    }
+    seen
+}
+
+async fn personal_token(base: &str, email: &str) -> String {
+    let (status, body) = login(base, email, PASSWORD).await;
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn deploy_token(base: &str, admin: &str, name: &str) -> (String, String) {
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/apps/web/tokens"),
+        Some(admin),
+        Some(json!({"name": name})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    (
+        body["id"].as_str().unwrap().to_owned(),
+        body["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn member(base: &str, admin: &str, email: &str, role: &str) -> String {
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/users"),
+        Some(admin),
+        Some(json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        "PUT",
+        &format!("{base}/v1/orgs/acme/members/{id}"),
+        Some(admin),
+        Some(json!({"role": role})),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
+    let Some(nginx) = nginx("three_nodes_on_one_postgres_behind_nginx") else {
+        return;
+    };
+    let Some(db) = TestDatabase::create().await.unwrap() else {
+        return;
+    };
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let envs = [
+        ("GANTRY_DATABASE_URL", db.url.as_str()),
+        ("GANTRY_ADMIN_EMAIL", ADMIN),
+        ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+    ];
+    // All three start at once on the empty database: migrations and the first administrator
+    // must not race.
+    let mut nodes: Vec<Server> = dirs
+        .iter()
+        .map(|d| Server::spawn(&d.path().join("data"), &envs))
+        .collect();
+    for n in &nodes {
+        n.wait_ready();
+    }
+    let front = free_port();
+    let upstreams: String = nodes
+        .iter()
+        .map(|n| format!("server {} max_fails=1 fail_timeout=30s;", n.addr()))
+        .collect();
+    let _nginx = Nginx::start(
+        nginx,
+        front,
+        &format!(
+            "upstream gantry {{ {upstreams} }}\n\
+             server {{ listen 127.0.0.1:{front};\n\
+               location / {{ proxy_pass http://gantry; proxy_next_upstream error timeout;\n\
+                 proxy_connect_timeout 1s; proxy_set_header X-Forwarded-For $remote_addr; }} }}"
+        ),
+    );
+    let lb = format!("http://127.0.0.1:{front}");
+    let (n1, n2, n3) = (
+        nodes[0].base.clone(),
+        nodes[1].base.clone(),
+        nodes[2].base.clone(),
+    );
+    let others = [n1.as_str(), n3.as_str()];
+
+    // Set up through the load balancer: whichever node answers, all share one database.
+    let admin = personal_token(&lb, ADMIN).await;
+    let (s, b) = call(
+        "POST",
+        &format!("{lb}/v1/orgs"),
+        Some(&admin),
+        Some(json!({"slug": "acme"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = call(
+        "POST",
+        &format!("{lb}/v1/orgs/acme/apps"),
+        Some(&admin),
+        Some(json!({"slug": "web"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+
+    // An app node 2 has already been asked about (and cached as missing) exists there as
+    // soon as node 1 has created it.
+    assert_eq!(get(&n2, "/v1/apps/api", &admin).await, 404);
+    let (s, b) = call(
+        "POST",
+        &format!("{n1}/v1/orgs/acme/apps"),
+        Some(&admin),
+        Some(json!({"slug": "api"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(get(&n2, "/v1/apps/api", &admin).await, 200);
+
+    // A token created on node 1 works on nodes 2 and 3.
+    let (revoke_id, revoke_me) = deploy_token(&n1, &admin, "to revoke").await;
+    for base in [&n1, &n2, &n3] {
+        assert_eq!(get(base, "/v1/apps/web", &revoke_me).await, 200, "{base}");
+    }
+
+    // Revoke on node 2: refused by nodes 1 and 3 from the very next request.
+    for _ in 0..3 {
+        assert!(statuses(&others, "/v1/apps/web", &revoke_me, 1)
+            .await
+            .iter()
+            .all(|s| *s == 200));
+    }
+    let (s, b) = call(
+        "DELETE",
+        &format!("{n2}/v1/tokens/{revoke_id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let seen = statuses(&others, "/v1/apps/web", &revoke_me, 50).await;
+    assert!(
+        seen.iter().all(|s| *s == 401),
+        "revoked token accepted: {seen:?}"
+    );
+
+    // Rotate on node 2 (no grace period): the old value is refused everywhere at once and the
+    // new one works everywhere.
+    let (rotate_id, old_value) = deploy_token(&n1, &admin, "to rotate").await;
+    assert!(statuses(&others, "/v1/apps/web", &old_value, 3)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+    let (s, b) = call(
+        "POST",
+        &format!("{n2}/v1/tokens/{rotate_id}/rotate"),
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let new_value = b["token"].as_str().unwrap().to_owned();
+    let seen = statuses(&others, "/v1/apps/web", &old_value, 50).await;
+    assert!(
+        seen.iter().all(|s| *s == 401),
+        "rotated-away value accepted: {seen:?}"
+    );
+    let seen = statuses(&others, "/v1/apps/web", &new_value, 5).await;
+    assert!(
+        seen.iter().all(|s| *s == 200),
+        "new value refused: {seen:?}"
+    );
+
+    // Disable a user on node 2: their personal token stops on nodes 1 and 3 at once.
+    let dana = member(&n1, &admin, "dana@example.com", "operator").await;
+    let dana_token = personal_token(&n1, "dana@example.com").await;
+    assert!(statuses(&others, "/v1/apps/web", &dana_token, 3)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+    let (s, b) = call(
+        "PATCH",
+        &format!("{n2}/v1/users/{dana}"),
+        Some(&admin),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let seen = statuses(&others, "/v1/apps/web", &dana_token, 50).await;
+    assert!(
+        seen.iter().all(|s| *s == 401),
+        "disabled user accepted: {seen:?}"
+    );
+
+    // Remove a membership on node 2: the app disappears for that user on nodes 1 and 3 at once.
+    let eli = member(&n1, &admin, "eli@example.com", "operator").await;
+    let eli_token = personal_token(&n1, "eli@example.com").await;
+    assert!(statuses(&others, "/v1/apps/web", &eli_token, 3)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+    let (s, b) = call(
+        "DELETE",
+        &format!("{n2}/v1/orgs/acme/members/{eli}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert!(s == 200 || s == 204, "{s} {b}");
+    let seen = statuses(&others, "/v1/apps/web", &eli_token, 50).await;
+    assert!(
+        seen.iter().all(|s| *s == 404 || *s == 403),
+        "removed member still sees the app: {seen:?}"
+    );
+
+    // Last used, recorded on node 3, is visible through node 1 within a few seconds.
+    let (used_id, used) = deploy_token(&n1, &admin, "used on node 3").await;
+    assert_eq!(get(&n3, "/v1/apps/web", &used).await, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, t) = call(
+            "GET",
+            &format!("{n1}/v1/tokens/{used_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        if !t["last_used_at"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "last use never recorded: {t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Kill node 3 mid-load: every acknowledged write survives, the other two keep serving.
+    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (lb, admin, acknowledged, stop) = (
+            lb.clone(),
+            admin.clone(),
+            acknowledged.clone(),
+            stop.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let (s, b): (u16, Value) = call(
+                    "POST",
+                    &format!("{lb}/v1/apps/web/tokens"),
+                    Some(&admin),
+                    Some(json!({"name": format!("load {w}-{i}")})),
+                )
+                .await;
+                if s == 201 {
+                    acknowledged.lock().unwrap().push((
+                        b["id"].as_str().unwrap().to_owned(),
+                        b["token"].as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed = nodes.pop().unwrap();
+    let before_kill = acknowledged.lock().unwrap().len();
+    drop(killed); // SIGKILL
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(before_kill > 0, "no writes before the kill");
+    assert!(
+        acknowledged.len() > before_kill,
+        "no writes acknowledged after the kill ({before_kill} before)"
+    );
+    for (id, value) in &acknowledged {
+        let (s, _) = call("GET", &format!("{n1}/v1/tokens/{id}"), Some(&admin), None).await;
+        assert_eq!(s, 200, "acknowledged token {id} lost");
+        assert_eq!(
+            get(&n2, "/v1/apps/web", value).await,
+            200,
+            "token {id} refused"
+        );
+    }
+    // The survivors serve everything through the load balancer.
+    let seen = statuses(&[lb.as_str()], "/v1/apps/web", &new_value, 20).await;
+    assert!(seen.iter().all(|s| *s == 200), "after the kill: {seen:?}");
+}
