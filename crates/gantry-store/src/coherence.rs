@@ -224,10 +224,16 @@ mod tests {
     #[test]
     fn gate_opens_only_until_the_bound_after_a_check_in() {
         let gate = Gate::closed();
-        assert!(!gate.trusted(), "a new node trusts nothing before its first check-in");
+        assert!(
+            !gate.trusted(),
+            "a new node trusts nothing before its first check-in"
+        );
         gate.trust_until(Instant::now() + Duration::from_millis(40));
         assert!(gate.trusted());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(!gate.trusted(), "no check-in since: the caches must not be used");
+        assert!(
+            !gate.trusted(),
+            "no check-in since: the caches must not be used"
+        );
     }
 }

@@ -267,17 +267,20 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // Kill node 3 mid-load: every acknowledged write survives, the other two keep serving.
-    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    // Kill node 3 mid-load (creations and revocations through nginx): every acknowledged
+    // write survives, and the other two keep serving. A revocation right after the kill waits
+    // for node 3 only until its heartbeat is older than the staleness bound.
+    #[derive(Default)]
+    struct Acks {
+        created: Vec<(String, String)>,
+        revoked: Vec<(String, String)>,
+        slowest_revoke: Duration,
+    }
+    let acks: Arc<Mutex<Acks>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..4 {
-        let (lb, admin, acknowledged, stop) = (
-            lb.clone(),
-            admin.clone(),
-            acknowledged.clone(),
-            stop.clone(),
-        );
+        let (lb, admin, acks, stop) = (lb.clone(), admin.clone(), acks.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -289,31 +292,51 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
                     Some(json!({"name": format!("load {w}-{i}")})),
                 )
                 .await;
-                if s == 201 {
-                    acknowledged.lock().unwrap().push((
-                        b["id"].as_str().unwrap().to_owned(),
-                        b["token"].as_str().unwrap().to_owned(),
-                    ));
+                if s != 201 {
+                    continue;
+                }
+                let token = (
+                    b["id"].as_str().unwrap().to_owned(),
+                    b["token"].as_str().unwrap().to_owned(),
+                );
+                if i % 3 != 0 {
+                    acks.lock().unwrap().created.push(token);
+                    continue;
+                }
+                let started = Instant::now();
+                let (s, _) = call(
+                    "DELETE",
+                    &format!("{lb}/v1/tokens/{}", token.0),
+                    Some(&admin),
+                    None,
+                )
+                .await;
+                // Not acknowledged (the node died under it): it may or may not have happened.
+                if s == 200 {
+                    let mut acks = acks.lock().unwrap();
+                    acks.revoked.push(token);
+                    acks.slowest_revoke = acks.slowest_revoke.max(started.elapsed());
                 }
             }
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let killed = nodes.pop().unwrap();
-    let before_kill = acknowledged.lock().unwrap().len();
+    let before_kill = acks.lock().unwrap().created.len();
     drop(killed); // SIGKILL
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(6000)).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
     }
-    let acknowledged = acknowledged.lock().unwrap().clone();
+    let acks = std::mem::take(&mut *acks.lock().unwrap());
     assert!(before_kill > 0, "no writes before the kill");
     assert!(
-        acknowledged.len() > before_kill,
+        acks.created.len() > before_kill,
         "no writes acknowledged after the kill ({before_kill} before)"
     );
-    for (id, value) in &acknowledged {
+    assert!(!acks.revoked.is_empty(), "no revocation acknowledged");
+    for (id, value) in &acks.created {
         let (s, _) = call("GET", &format!("{n1}/v1/tokens/{id}"), Some(&admin), None).await;
         assert_eq!(s, 200, "acknowledged token {id} lost");
         assert_eq!(
@@ -322,6 +345,25 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
             "token {id} refused"
         );
     }
+    for (id, value) in &acks.revoked {
+        for base in [&n1, &n2] {
+            assert_eq!(
+                get(base, "/v1/apps/web", value).await,
+                401,
+                "revoked token {id} accepted"
+            );
+        }
+    }
+    println!(
+        "under load with a node killed: {} creations and {} revocations acknowledged, slowest revocation {:?}",
+        acks.created.len(),
+        acks.revoked.len(),
+        acks.slowest_revoke
+    );
+    assert!(
+        acks.slowest_revoke < gantry_store::STALENESS_BOUND + Duration::from_secs(2),
+        "a revocation waited past the staleness bound for a dead node"
+    );
     // The survivors serve everything through the load balancer.
     let seen = statuses(&[lb.as_str()], "/v1/apps/web", &new_value, 20).await;
     assert!(seen.iter().all(|s| *s == 200), "after the kill: {seen:?}");
