@@ -11,9 +11,15 @@ use gantry_core::ids::new_id;
 use gantry_core::store::Store;
 use gantry_core::{CoreError, CoreResult};
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 const CHUNK: usize = 1024 * 1024;
+
+/// Uploads in progress at once on one node. Each holds a pooled connection (its transaction)
+/// for as long as the client takes; the rest of the pool stays free for everything else.
+pub const MAX_CONCURRENT_UPLOADS: usize = 6;
 
 fn db(e: sqlx::Error) -> CoreError {
     CoreError::Internal(format!("database: {e}"))
@@ -23,12 +29,16 @@ fn db(e: sqlx::Error) -> CoreError {
 #[derive(Debug, Clone)]
 pub struct PgArtifacts {
     pool: PgPool,
+    uploads: Arc<Semaphore>,
 }
 
 impl PgArtifacts {
     /// Uses the store's pool (the tables come with its migrations).
     pub fn new(pool: PgPool) -> PgArtifacts {
-        PgArtifacts { pool }
+        PgArtifacts {
+            pool,
+            uploads: Arc::new(Semaphore::new(MAX_CONCURRENT_UPLOADS)),
+        }
     }
 }
 
@@ -39,6 +49,12 @@ impl ArtifactStore for PgArtifacts {
         reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
         limit: u64,
     ) -> CoreResult<StoredArtifact> {
+        // Further uploads queue here instead of starving the pool.
+        let _slot = self
+            .uploads
+            .acquire()
+            .await
+            .map_err(|_| CoreError::internal("upload slots closed"))?;
         let blob_id = new_id("blob");
         let mut upload = Upload::new(reader, limit);
         // Dropped without commit on any error: the chunks written so far vanish with it.

@@ -667,15 +667,18 @@ impl Store for SqlStore {
             .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
         // Its deploy tokens were revoked with it: other nodes drop every cached token.
-        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM apps WHERE id = $1")
-            .bind(app_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let keys = [
-            Key::App(app_id.to_owned(), slug.unwrap_or_default()),
-            Key::AllTokens,
-        ];
+        let mut keys = Vec::new();
+        if Pools::PUBLISHES {
+            let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM apps WHERE id = $1")
+                .bind(app_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            keys = vec![
+                Key::App(app_id.to_owned(), slug.unwrap_or_default()),
+                Key::AllTokens,
+            ];
+        }
         self.commit_invalidating(tx, &keys).await
     }
 
