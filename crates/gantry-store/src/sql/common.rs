@@ -659,6 +659,9 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        // Many token rows at once: queue with last-used flushes instead of interleaving row
+        // locks with one (which could deadlock).
+        self.pools.exclude_usage_flush(&mut tx).await?;
         sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
             .bind(at.0)
             .bind(app_id)

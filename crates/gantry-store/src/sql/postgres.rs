@@ -58,13 +58,19 @@ impl Pools {
         &self.pool
     }
 
-    async fn begin_locked(&self, key: i64) -> CoreResult<Transaction<'static, Db>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+    /// Takes advisory lock `key` until `tx` ends.
+    async fn lock(tx: &mut Conn, key: i64) -> CoreResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(key)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        Ok(())
+    }
+
+    async fn begin_locked(&self, key: i64) -> CoreResult<Transaction<'static, Db>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        Self::lock(&mut tx, key).await?;
         Ok(tx)
     }
 
@@ -75,6 +81,12 @@ impl Pools {
     /// Last-used flushes from several nodes queue behind each other, not behind writes.
     async fn begin_usage(&self) -> CoreResult<Transaction<'static, Db>> {
         self.begin_locked(USAGE_LOCK).await
+    }
+
+    /// For a write that updates many token rows: waits for (and blocks) last-used flushes,
+    /// so the two never hold row locks the other needs. Lock order is always write, then usage.
+    async fn exclude_usage_flush(&self, tx: &mut Conn) -> CoreResult<()> {
+        Self::lock(tx, USAGE_LOCK).await
     }
 
     async fn publish(&self, tx: &mut Conn, keys: &[Key]) -> CoreResult<Option<i64>> {

@@ -50,6 +50,11 @@ impl Pools {
         self.begin_write().await
     }
 
+    /// The single writer already excludes everything.
+    async fn exclude_usage_flush(&self, _tx: &mut Conn) -> CoreResult<()> {
+        Ok(())
+    }
+
     async fn publish(&self, _tx: &mut Conn, _keys: &[Key]) -> CoreResult<Option<i64>> {
         Ok(None)
     }
