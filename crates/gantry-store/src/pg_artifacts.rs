@@ -4,6 +4,7 @@
 //! known, so an interrupted or refused upload leaves nothing behind, and identical bytes
 //! uploaded twice are stored once.
 
+use crate::sql::db;
 use crate::upload::Upload;
 use async_trait::async_trait;
 use gantry_core::artifacts::{ArtifactReader, ArtifactStore, StoredArtifact};
@@ -20,10 +21,6 @@ const CHUNK: usize = 1024 * 1024;
 /// Uploads in progress at once on one node. Each holds a pooled connection (its transaction)
 /// for as long as the client takes; the rest of the pool stays free for everything else.
 pub const MAX_CONCURRENT_UPLOADS: usize = 6;
-
-fn db(e: sqlx::Error) -> CoreError {
-    CoreError::Internal(format!("database: {e}"))
-}
 
 /// Artifacts in the database.
 #[derive(Debug, Clone)]

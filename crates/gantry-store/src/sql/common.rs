@@ -9,7 +9,7 @@
 //! lock), so the invariants checked inside a transaction hold across nodes too.
 
 use super::{Conn, Db, DbRow, Pools};
-use crate::sql::Key;
+use crate::sql::{db, Key};
 use async_trait::async_trait;
 use gantry_api::{Role, TokenKind, TokenStatus};
 use gantry_core::model::*;
@@ -24,10 +24,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pub(super) pools: Pools,
-}
-
-pub(super) fn db(e: sqlx::Error) -> CoreError {
-    CoreError::Internal(format!("database: {e}"))
 }
 
 /// Maps a unique violation to a Conflict with `code`/`message`, anything else to Internal.

@@ -14,6 +14,12 @@ pub mod postgres;
 pub mod sqlite;
 
 use gantry_core::token::TokenHash;
+use gantry_core::CoreError;
+
+/// A database error the domain cannot act on: Internal (500), with the driver's message.
+pub(crate) fn db(e: sqlx::Error) -> CoreError {
+    CoreError::Internal(format!("database: {e}"))
+}
 
 /// A cache entry another node must drop after a write.
 #[derive(Debug, Clone, PartialEq, Eq)]

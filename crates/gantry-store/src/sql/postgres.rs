@@ -7,7 +7,7 @@
 //! wakes the other nodes with `NOTIFY`; it then returns only once every live node has read the
 //! log past it (`crate::coherence` runs the reading side).
 
-use super::Key;
+use super::{db, Key};
 use gantry_core::ids::new_id;
 use gantry_core::{CoreError, CoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -24,7 +24,6 @@ type Conn = sqlx::PgConnection;
 #[path = "common.rs"]
 mod common;
 
-use common::db;
 pub use common::{Importer, SqlStore as PgStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -1,6 +1,6 @@
 //! The embedded SQLite backend: one writer connection and a pool of read-only readers.
 
-use super::Key;
+use super::{db, Key};
 use gantry_core::{CoreError, CoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqlitePool, Transaction};
@@ -17,7 +17,6 @@ type Conn = sqlx::SqliteConnection;
 #[path = "common.rs"]
 mod common;
 
-use common::db;
 pub use common::{Importer, SqlStore as SqliteStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
