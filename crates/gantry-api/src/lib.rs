@@ -88,6 +88,17 @@ pub enum TokenStatus {
     Revoked,
 }
 
+impl TokenStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
+}
+
 /// The error envelope of every non-2xx answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {

@@ -17,7 +17,7 @@ mod commands;
 pub mod output;
 pub mod settings;
 
-pub use commands::Command;
+pub use commands::{Command, ConfigCmd};
 
 use clap::Args;
 use gantry_client::{Client, ClientError};

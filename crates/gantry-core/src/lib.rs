@@ -7,6 +7,7 @@ pub mod artifacts;
 pub mod error;
 pub mod expiry;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod password;
 pub mod policy;

@@ -255,6 +255,8 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool>;
     /// Writes a batch of uses (latest per token wins) in one transaction.
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()>;
+    /// Tokens by kind and status at `now`, and the active ones expiring within 7 days.
+    async fn token_counts(&self, now: Timestamp) -> CoreResult<crate::metrics::TokenCounts>;
 
     // --- audit
     /// Appends an event that has no state change of its own (failed authentication).

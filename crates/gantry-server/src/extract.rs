@@ -2,6 +2,7 @@
 //! bearer-token extractor every `/v1` route takes.
 
 use crate::error::ApiError;
+use crate::observe::{AccessNote, ClientAddr};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
@@ -24,12 +25,16 @@ pub struct AppQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
 
-/// The client's IP: the TCP peer. (Trusting `X-Forwarded-For` is an operations setting to come.)
+/// The client's IP: as `observe` worked it out (trusted proxies' `X-Forwarded-For`), else the
+/// TCP peer.
 pub fn client_ip(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+    match parts.extensions.get::<ClientAddr>() {
+        Some(ClientAddr(ip)) => Some(ip.to_string()),
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+    }
 }
 
 /// The peer address, for handlers without [`Auth`].
@@ -73,7 +78,11 @@ impl FromRequestParts<AppState> for Auth {
         let token = match bearer(parts) {
             Ok(t) => t,
             Err(AuthFailure::Missing) => {
-                return Err(CoreError::Unauthenticated(AuthFailure::Missing).into())
+                state
+                    .gantry
+                    .metrics()
+                    .verification(gantry_core::metrics::Outcome::missing);
+                return Err(CoreError::Unauthenticated(AuthFailure::Missing).into());
             }
             Err(f) => {
                 return Err(state
@@ -87,6 +96,9 @@ impl FromRequestParts<AppState> for Auth {
             .gantry
             .authenticate_bearer(token, ip.as_deref())
             .await?;
+        if let (Some(note), Some(t)) = (parts.extensions.get::<AccessNote>(), principal.token()) {
+            note.token_id(&t.id);
+        }
         Ok(Auth(Caller { principal, ip }))
     }
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod observe;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -25,6 +26,8 @@ use tokio::task::JoinHandle;
 pub struct Started {
     /// The address actually bound (useful with port 0).
     pub local_addr: SocketAddr,
+    /// Where `/metrics` is served, if it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// The domain service, shared with the handlers.
     pub gantry: Arc<Gantry>,
     stop: watch::Sender<bool>,
@@ -79,14 +82,29 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let (stop, mut stopped) = watch::channel(false);
     // Other nodes' writes must keep reaching the caches until the last request has drained.
     let (coherence_stop, coherence_stopped) = watch::channel(false);
-    let (store, coherence) = database.serve(&config.cache, coherence_stopped);
-    let gantry = Arc::new(Gantry::new(store, clock, config.settings.clone()));
+    let metrics = Arc::new(gantry_core::metrics::Metrics::new());
+    let (store, coherence) = database.serve(&config.cache, metrics.clone(), coherence_stopped);
+    let gantry = Arc::new(Gantry::with_metrics(
+        store,
+        clock,
+        config.settings.clone(),
+        metrics,
+    ));
     bootstrap_admin(&gantry, &config).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
     let state = AppState {
         gantry: gantry.clone(),
@@ -94,14 +112,19 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
     };
-    let app = routes::router(state).layer(
-        tower_http::trace::TraceLayer::new_for_http().make_span_with(
-            |req: &axum::http::Request<_>| {
-                // Method and path only: never headers (Authorization) or query strings.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            },
-        ),
-    );
+    let app = routes::router(state.clone());
+    let metrics_server = metrics_listener.map(|listener| {
+        let mut stopped = stop.subscribe();
+        let app = routes::metrics_router(state);
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "metrics server error");
+            }
+        })
+    });
 
     let flusher = {
         let gantry = gantry.clone();
@@ -156,6 +179,9 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             }
             let _ = flusher.await;
             let _ = sweeper.await;
+            if let Some(m) = metrics_server {
+                let _ = m.await;
+            }
             let _ = coherence_stop.send(true);
             if let Some(coherence) = coherence {
                 let _ = coherence.await;
@@ -170,8 +196,12 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         })
     };
     tracing::info!(addr = %local_addr, "gantry listening");
+    if let Some(addr) = metrics_addr {
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+    }
     Ok(Started {
         local_addr,
+        metrics_addr,
         gantry,
         stop,
         server,

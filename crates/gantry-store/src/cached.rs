@@ -20,6 +20,7 @@ use crate::coherence::Gate;
 use crate::sql::Key;
 use async_trait::async_trait;
 use gantry_api::Role;
+use gantry_core::metrics::Metrics;
 use gantry_core::model::*;
 use gantry_core::store::*;
 use gantry_core::time::Timestamp;
@@ -30,7 +31,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Cache sizes and staleness bound.
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ impl Default for CacheConfig {
 /// A `Store` with the hot reads cached.
 pub struct CachedStore {
     inner: Arc<dyn Store>,
+    /// Where the time spent in `inner` (the database) is recorded.
+    metrics: Arc<Metrics>,
     /// None: a single node, always coherent.
     gate: Option<Arc<Gate>>,
     generation: AtomicU64,
@@ -82,8 +85,8 @@ where
 
 impl CachedStore {
     /// Wraps `inner`, the only writer to its database.
-    pub fn new(inner: Arc<dyn Store>, config: &CacheConfig) -> CachedStore {
-        Self::gated(inner, config, None)
+    pub fn new(inner: Arc<dyn Store>, config: &CacheConfig, metrics: Arc<Metrics>) -> CachedStore {
+        Self::gated(inner, config, metrics, None)
     }
 
     /// Wraps `inner`, one of several nodes on its database: the caches are used only while
@@ -91,11 +94,13 @@ impl CachedStore {
     pub fn gated(
         inner: Arc<dyn Store>,
         config: &CacheConfig,
+        metrics: Arc<Metrics>,
         gate: Option<Arc<Gate>>,
     ) -> CachedStore {
         let d = config.directory;
         CachedStore {
             inner,
+            metrics,
             gate,
             generation: AtomicU64::new(0),
             tokens: cache(config.tokens, config.ttl),
@@ -132,6 +137,14 @@ impl CachedStore {
             }
         }
         Ok(value)
+    }
+
+    /// Runs one call to the database, recording how long it took.
+    async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = T>) -> T {
+        let start = Instant::now();
+        let r = call.await;
+        self.metrics.store_operation(operation, start.elapsed());
+        r
     }
 
     /// Marks that something changed; call after the write committed, then invalidate keys.
@@ -198,11 +211,12 @@ impl Store for CachedStore {
     }
 
     async fn count_users(&self) -> CoreResult<i64> {
-        self.inner.count_users().await
+        self.timed("count_users", self.inner.count_users()).await
     }
 
     async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.inner.insert_user(user, audit).await?;
+        self.timed("insert_user", self.inner.insert_user(user, audit))
+            .await?;
         self.bump();
         self.users.invalidate(&user.id);
         Ok(())
@@ -211,18 +225,23 @@ impl Store for CachedStore {
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
         let v = self
             .through(&self.users, id.to_owned(), async {
-                Ok(self.inner.get_user(id).await?.map(Arc::new))
+                Ok(self
+                    .timed("get_user", self.inner.get_user(id))
+                    .await?
+                    .map(Arc::new))
             })
             .await?;
         Ok(v.map(|u| (*u).clone()))
     }
 
     async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>> {
-        self.inner.get_user_by_email(email).await
+        self.timed("get_user_by_email", self.inner.get_user_by_email(email))
+            .await
     }
 
     async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>> {
-        self.inner.list_users(limit, offset).await
+        self.timed("list_users", self.inner.list_users(limit, offset))
+            .await
     }
 
     async fn update_user(
@@ -231,7 +250,9 @@ impl Store for CachedStore {
         patch: &UserPatch,
         audit: &AuditRecord,
     ) -> CoreResult<UserRecord> {
-        let r = self.inner.update_user(id, patch, audit).await;
+        let r = self
+            .timed("update_user", self.inner.update_user(id, patch, audit))
+            .await;
         self.bump();
         self.users.invalidate(id);
         r
@@ -243,7 +264,8 @@ impl Store for CachedStore {
         owner_id: &str,
         audit: &AuditRecord,
     ) -> CoreResult<()> {
-        self.inner.insert_org(org, owner_id, audit).await?;
+        self.timed("insert_org", self.inner.insert_org(org, owner_id, audit))
+            .await?;
         self.bump();
         self.orgs_by_slug.invalidate(&org.slug);
         self.orgs_by_id.invalidate(&org.id);
@@ -255,7 +277,10 @@ impl Store for CachedStore {
     async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
         let v = self
             .through(&self.orgs_by_slug, slug.to_owned(), async {
-                Ok(self.inner.get_org_by_slug(slug).await?.map(Arc::new))
+                Ok(self
+                    .timed("get_org_by_slug", self.inner.get_org_by_slug(slug))
+                    .await?
+                    .map(Arc::new))
             })
             .await?;
         Ok(v.map(|o| (*o).clone()))
@@ -264,27 +289,37 @@ impl Store for CachedStore {
     async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
         let v = self
             .through(&self.orgs_by_id, id.to_owned(), async {
-                Ok(self.inner.get_org(id).await?.map(Arc::new))
+                Ok(self
+                    .timed("get_org", self.inner.get_org(id))
+                    .await?
+                    .map(Arc::new))
             })
             .await?;
         Ok(v.map(|o| (*o).clone()))
     }
 
     async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
-        self.inner.list_orgs(user_id).await
+        self.timed("list_orgs", self.inner.list_orgs(user_id)).await
     }
 
     async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
         self.through(
             &self.members,
             (org_id.to_owned(), user_id.to_owned()),
-            async { self.inner.get_member_role(org_id, user_id).await },
+            async {
+                self.timed(
+                    "get_member_role",
+                    self.inner.get_member_role(org_id, user_id),
+                )
+                .await
+            },
         )
         .await
     }
 
     async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>> {
-        self.inner.list_members(org_id).await
+        self.timed("list_members", self.inner.list_members(org_id))
+            .await
     }
 
     async fn put_member(
@@ -297,8 +332,11 @@ impl Store for CachedStore {
         audit: &AuditRecord,
     ) -> CoreResult<Option<Role>> {
         let r = self
-            .inner
-            .put_member(org_id, user_id, role, ceiling, at, audit)
+            .timed(
+                "put_member",
+                self.inner
+                    .put_member(org_id, user_id, role, ceiling, at, audit),
+            )
             .await;
         self.bump();
         self.members
@@ -314,8 +352,10 @@ impl Store for CachedStore {
         audit: &AuditRecord,
     ) -> CoreResult<Option<Role>> {
         let r = self
-            .inner
-            .delete_member(org_id, user_id, ceiling, audit)
+            .timed(
+                "delete_member",
+                self.inner.delete_member(org_id, user_id, ceiling, audit),
+            )
             .await;
         self.bump();
         self.members
@@ -324,7 +364,8 @@ impl Store for CachedStore {
     }
 
     async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.inner.insert_app(app, audit).await?;
+        self.timed("insert_app", self.inner.insert_app(app, audit))
+            .await?;
         self.forget_app(app);
         Ok(())
     }
@@ -332,7 +373,10 @@ impl Store for CachedStore {
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>> {
         let v = self
             .through(&self.apps_by_slug, slug.to_owned(), async {
-                Ok(self.inner.get_app_by_slug(slug).await?.map(Arc::new))
+                Ok(self
+                    .timed("get_app_by_slug", self.inner.get_app_by_slug(slug))
+                    .await?
+                    .map(Arc::new))
             })
             .await?;
         Ok(v.map(|a| (*a).clone()))
@@ -341,18 +385,21 @@ impl Store for CachedStore {
     async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>> {
         let v = self
             .through(&self.apps_by_id, id.to_owned(), async {
-                Ok(self.inner.get_app(id).await?.map(Arc::new))
+                Ok(self
+                    .timed("get_app", self.inner.get_app(id))
+                    .await?
+                    .map(Arc::new))
             })
             .await?;
         Ok(v.map(|a| (*a).clone()))
     }
 
     async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
-        self.inner.list_apps(org_id).await
+        self.timed("list_apps", self.inner.list_apps(org_id)).await
     }
 
     async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()> {
-        let app = self.inner.get_app(app_id).await?;
+        let app = self.timed("get_app", self.inner.get_app(app_id)).await?;
         // Its deploy tokens are revoked with it: forget every one of them.
         let filter = TokenFilter {
             app_id: Some(app_id.to_owned()),
@@ -360,8 +407,12 @@ impl Store for CachedStore {
             limit: i64::MAX,
             ..Default::default()
         };
-        let tokens = self.inner.list_tokens(&filter, at).await?;
-        let r = self.inner.delete_app(app_id, at, audit).await;
+        let tokens = self
+            .timed("list_tokens", self.inner.list_tokens(&filter, at))
+            .await?;
+        let r = self
+            .timed("delete_app", self.inner.delete_app(app_id, at, audit))
+            .await;
         for t in &tokens {
             self.forget_token(t);
         }
@@ -376,23 +427,27 @@ impl Store for CachedStore {
         release: &NewRelease,
         audit: &AuditRecord,
     ) -> CoreResult<(ReleaseRecord, bool)> {
-        self.inner.insert_release(release, audit).await
+        self.timed("insert_release", self.inner.insert_release(release, audit))
+            .await
     }
 
     async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
-        self.inner.list_releases(app_id, limit).await
+        self.timed("list_releases", self.inner.list_releases(app_id, limit))
+            .await
     }
 
     async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>> {
-        self.inner.get_release(app_id, version).await
+        self.timed("get_release", self.inner.get_release(app_id, version))
+            .await
     }
 
     async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool> {
-        self.inner.artifact_in_use(sha256).await
+        self.timed("artifact_in_use", self.inner.artifact_in_use(sha256))
+            .await
     }
 
     async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
-        self.inner.list_env(app_id).await
+        self.timed("list_env", self.inner.list_env(app_id)).await
     }
 
     async fn put_env(
@@ -401,11 +456,13 @@ impl Store for CachedStore {
         max_vars: i64,
         audit: &AuditRecord,
     ) -> CoreResult<()> {
-        self.inner.put_env(var, max_vars, audit).await
+        self.timed("put_env", self.inner.put_env(var, max_vars, audit))
+            .await
     }
 
     async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
-        self.inner.delete_env(app_id, key, audit).await
+        self.timed("delete_env", self.inner.delete_env(app_id, key, audit))
+            .await
     }
 
     async fn get_config(
@@ -413,7 +470,8 @@ impl Store for CachedStore {
         app_id: &str,
         version: Option<i64>,
     ) -> CoreResult<Option<ConfigRecord>> {
-        self.inner.get_config(app_id, version).await
+        self.timed("get_config", self.inner.get_config(app_id, version))
+            .await
     }
 
     async fn put_config(
@@ -424,29 +482,37 @@ impl Store for CachedStore {
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<ConfigRecord> {
-        self.inner.put_config(app_id, document, by, at, audit).await
+        self.timed(
+            "put_config",
+            self.inner.put_config(app_id, document, by, at, audit),
+        )
+        .await
     }
 
     async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.inner.insert_alert(alert, audit).await
+        self.timed("insert_alert", self.inner.insert_alert(alert, audit))
+            .await
     }
 
     async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
-        self.inner.list_alerts(org_id).await
+        self.timed("list_alerts", self.inner.list_alerts(org_id))
+            .await
     }
 
     async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
-        self.inner.delete_alert(org_id, id, audit).await
+        self.timed("delete_alert", self.inner.delete_alert(org_id, id, audit))
+            .await
     }
 
     async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.inner.insert_token(token, audit).await?;
+        self.timed("insert_token", self.inner.insert_token(token, audit))
+            .await?;
         self.forget_token(token);
         Ok(())
     }
 
     async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
-        self.inner.get_token(id).await
+        self.timed("get_token", self.inner.get_token(id)).await
     }
 
     async fn find_token_by_hash(
@@ -457,8 +523,10 @@ impl Store for CachedStore {
         let cached = self
             .through(&self.tokens, *hash, async {
                 Ok(self
-                    .inner
-                    .find_token_by_hash(hash, now)
+                    .timed(
+                        "find_token_by_hash",
+                        self.inner.find_token_by_hash(hash, now),
+                    )
                     .await?
                     .map(|m| m.token))
             })
@@ -491,7 +559,8 @@ impl Store for CachedStore {
         filter: &TokenFilter,
         now: Timestamp,
     ) -> CoreResult<Vec<TokenRecord>> {
-        self.inner.list_tokens(filter, now).await
+        self.timed("list_tokens", self.inner.list_tokens(filter, now))
+            .await
     }
 
     async fn update_token(
@@ -501,8 +570,13 @@ impl Store for CachedStore {
         description: Option<&str>,
         audit: &AuditRecord,
     ) -> CoreResult<()> {
-        let before = self.inner.get_token(id).await?;
-        let r = self.inner.update_token(id, name, description, audit).await;
+        let before = self.timed("get_token", self.inner.get_token(id)).await?;
+        let r = self
+            .timed(
+                "update_token",
+                self.inner.update_token(id, name, description, audit),
+            )
+            .await;
         if let Some(t) = before {
             self.forget_token(&t);
         }
@@ -515,8 +589,10 @@ impl Store for CachedStore {
         rotation: &Rotation,
         audit: &AuditRecord,
     ) -> CoreResult<()> {
-        let before = self.inner.get_token(id).await?;
-        let r = self.inner.rotate_token(id, rotation, audit).await;
+        let before = self.timed("get_token", self.inner.get_token(id)).await?;
+        let r = self
+            .timed("rotate_token", self.inner.rotate_token(id, rotation, audit))
+            .await;
         if let Some(t) = before {
             self.forget_token(&t);
         }
@@ -525,8 +601,10 @@ impl Store for CachedStore {
     }
 
     async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool> {
-        let before = self.inner.get_token(id).await?;
-        let r = self.inner.revoke_token(id, at, audit).await;
+        let before = self.timed("get_token", self.inner.get_token(id)).await?;
+        let r = self
+            .timed("revoke_token", self.inner.revoke_token(id, at, audit))
+            .await;
         if let Some(t) = before {
             self.forget_token(&t);
         }
@@ -534,14 +612,22 @@ impl Store for CachedStore {
     }
 
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()> {
-        self.inner.record_token_uses(uses).await
+        self.timed("record_token_uses", self.inner.record_token_uses(uses))
+            .await
+    }
+
+    async fn token_counts(&self, now: Timestamp) -> CoreResult<gantry_core::metrics::TokenCounts> {
+        self.timed("token_counts", self.inner.token_counts(now))
+            .await
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
-        self.inner.append_audit(audit).await
+        self.timed("append_audit", self.inner.append_audit(audit))
+            .await
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
-        self.inner.list_audit(filter).await
+        self.timed("list_audit", self.inner.list_audit(filter))
+            .await
     }
 }

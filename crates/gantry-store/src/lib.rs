@@ -6,7 +6,9 @@
 //!   PostgreSQL nodes by `coherence`.
 //! - [`DiskArtifacts`] (SQLite) and [`PgArtifacts`] (PostgreSQL: nodes share no disk).
 //! - [`transfer`]: `gantry export` / `gantry import`, rows and artifacts between the two.
+//! - [`backup`]: `gantry backup` / `gantry restore` of the embedded store, online.
 
+pub mod backup;
 mod cached;
 mod coherence;
 mod disk;
@@ -25,6 +27,7 @@ pub use sql::sqlite::SqliteStore;
 pub use upload::UPLOAD_IDLE_TIMEOUT;
 
 use gantry_core::artifacts::ArtifactStore;
+use gantry_core::metrics::Metrics;
 use gantry_core::store::Store;
 use gantry_core::{CoreError, CoreResult};
 use std::path::Path;
@@ -95,13 +98,22 @@ impl Database {
     pub fn serve(
         &self,
         cache: &CacheConfig,
+        metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
     ) -> (Arc<CachedStore>, Option<JoinHandle<()>>) {
         match self {
-            Database::Sqlite(_) => (Arc::new(CachedStore::new(self.store(), cache)), None),
+            Database::Sqlite(_) => (
+                Arc::new(CachedStore::new(self.store(), cache, metrics)),
+                None,
+            ),
             Database::Postgres(pg) => {
                 let gate = Arc::new(Gate::closed());
-                let cached = Arc::new(CachedStore::gated(self.store(), cache, Some(gate.clone())));
+                let cached = Arc::new(CachedStore::gated(
+                    self.store(),
+                    cache,
+                    metrics,
+                    Some(gate.clone()),
+                ));
                 let task = coherence::spawn(pg, cached.clone(), gate, stop);
                 (cached, Some(task))
             }

@@ -1,22 +1,28 @@
 //! `gantry`: one binary, server and client.
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, Parser, Subcommand};
-use gantry_core::expiry::{parse_duration, TokenPolicy};
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gantry_core::service::Settings;
 use gantry_core::time::SystemClock;
 use gantry_core::Gantry;
-use gantry_server::ServerConfig;
+use gantry_server::config::{self as server_config, Kind, LogFormat, SETTINGS};
+use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+
+/// `gantry --version`: the crate version and the git revision it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("GANTRY_GIT_REVISION"),
+    ")"
+);
 
 /// gantry: scoped, expiring, revocable deploy credentials for your apps.
 #[derive(Parser)]
-#[command(name = "gantry", version, about, long_about = None, after_help = "\
+#[command(name = "gantry", version = VERSION, about, long_about = None, after_help = "\
 Examples:
   gantry serve                                  # embedded SQLite under ./gantry-data
   gantry login                                  # save a personal token for the commands below
@@ -73,6 +79,31 @@ Example (move from the embedded SQLite store to PostgreSQL):
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Take a consistent backup of the embedded SQLite store while the server runs.
+    #[command(after_help = "\
+Writes PATH/gantry.db (an online snapshot: VACUUM INTO), PATH/artifacts/ (every release artifact
+the snapshot points at, each checked against its SHA-256) and PATH/backup.json. PATH must be new
+or empty. The backup holds password hashes and env var values: keep it as private as the data
+directory. PostgreSQL: use pg_dump (README, Backups).
+
+Example:
+  gantry backup --data-dir /var/lib/gantry /backups/gantry-$(date +%F)")]
+    Backup {
+        /// A new or empty directory to write the backup into.
+        path: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Restore a `gantry backup` into an empty data directory (the server must not run on it).
+    #[command(
+        after_help = "Example:\n  gantry restore /backups/gantry-2026-12-01 --data-dir /var/lib/gantry\n  gantry serve --data-dir /var/lib/gantry"
+    )]
+    Restore {
+        /// The directory `gantry backup` wrote.
+        path: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     #[command(flatten)]
     Client(gantry_cli::Command),
     /// Print shell completions.
@@ -96,38 +127,97 @@ struct StoreArgs {
     database_url: Option<String>,
 }
 
-#[derive(Args)]
-#[command(after_help = "\
+/// `gantry serve`'s flags: `--config`, `--print-config`, and one flag per setting of
+/// [`SETTINGS`] (the same table the config file and the environment are read with).
+struct ServeArgs {
+    config: Option<PathBuf>,
+    print_config: bool,
+    /// Settings given as flags, by setting key.
+    flags: BTreeMap<&'static str, String>,
+}
+
+const SERVE_HELP: &str = "\
+Every setting is a flag, an environment variable and a key of the config file: a flag beats
+the environment, which beats the file, which beats the default. `gantry config example` prints
+a commented file with every setting; `--print-config` shows what is in force and why.
+
 On first start with an empty database an instance administrator is created from
-GANTRY_ADMIN_EMAIL and GANTRY_ADMIN_PASSWORD; without them, admin@localhost gets a generated
-password written to <data-dir>/initial-admin-password (mode 0600; removed once changed).
+GANTRY_ADMIN_EMAIL and GANTRY_ADMIN_PASSWORD; without a password, admin@localhost gets a generated
+one written to <data-dir>/initial-admin-password (mode 0600; removed once changed).
 
 Examples:
   gantry serve
-  gantry serve --listen 0.0.0.0:8080 --data-dir /var/lib/gantry --max-token-lifetime 365d")]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    #[command(flatten)]
-    store: StoreArgs,
-    /// Longest lifetime any token may have (e.g. 365d); off by default. Also forbids tokens
-    /// that never expire.
-    #[arg(long, env = "GANTRY_MAX_TOKEN_LIFETIME", value_parser = duration)]
-    max_token_lifetime: Option<Duration>,
-    /// Refuse tokens that never expire.
-    #[arg(long, env = "GANTRY_FORBID_NON_EXPIRING_TOKENS")]
-    forbid_non_expiring_tokens: bool,
-    /// Largest release artifact in bytes.
-    #[arg(long, env = "GANTRY_MAX_ARTIFACT_BYTES", default_value_t = 512 * 1024 * 1024)]
-    max_artifact_bytes: u64,
-    /// Email of the first instance administrator (empty database only).
-    #[arg(long, env = "GANTRY_ADMIN_EMAIL")]
-    admin_email: Option<String>,
-    /// Password of the first instance administrator (empty database only). Prefer the
-    /// environment variable to the flag, which other users can see in `ps`.
-    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: Option<String>,
+  gantry serve --config /etc/gantry/gantry.toml
+  gantry serve --listen 0.0.0.0:8080 --data-dir /var/lib/gantry --max-token-lifetime 365d
+  GANTRY_METRICS_LISTEN=127.0.0.1:9100 gantry serve --print-config";
+
+impl FromArgMatches for ServeArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let flags = SETTINGS
+            .iter()
+            .filter_map(|s| m.get_one::<String>(s.key).map(|v| (s.key, v.clone())))
+            .collect();
+        Ok(ServeArgs {
+            config: m.get_one::<PathBuf>("config").cloned(),
+            print_config: m.get_flag("print-config"),
+            flags,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for ServeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let mut cmd = cmd
+            .after_help(SERVE_HELP)
+            .arg(
+                Arg::new("config")
+                    .long("config")
+                    .short('c')
+                    .value_name("FILE")
+                    .env("GANTRY_SERVER_CONFIG")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help("TOML configuration file (see `gantry config example`)"),
+            )
+            .arg(
+                Arg::new("print-config")
+                    .long("print-config")
+                    .action(ArgAction::SetTrue)
+                    .help("Print the settings in force (secrets redacted) with where each came from, and exit"),
+            );
+        for s in SETTINGS {
+            let default = s.default.filter(|d| !d.is_empty()).unwrap_or("unset");
+            let mut arg = Arg::new(s.key)
+                .long(s.flag)
+                .value_name(match s.kind {
+                    Kind::Bool => "BOOL",
+                    Kind::Integer => "N",
+                    Kind::List => "LIST",
+                    Kind::Text => "VALUE",
+                })
+                .help(format!(
+                    "{} [env: {}] [file: {}] [default: {default}]",
+                    s.help, s.env, s.key
+                ))
+                .action(ArgAction::Set);
+            if s.kind == Kind::Bool {
+                arg = arg
+                    .num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value("true");
+            }
+            cmd = cmd.arg(arg);
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[derive(Subcommand)]
@@ -151,25 +241,42 @@ enum AdminCommand {
     },
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration such as 90d, 720h or 1d12h"))
-}
-
-fn init_logging() {
+/// Installs the log subscriber: text on a terminal (or when asked), JSON lines otherwise.
+fn init_logging(format: LogFormat, filter: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("GANTRY_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Client(gantry_cli::Command::Config(gantry_cli::ConfigCmd::Example)) => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stdout(),
+                server_config::example().as_bytes(),
+            );
+            return ExitCode::SUCCESS;
+        }
         Command::Client(command) => return gantry_cli::run(&cli.globals, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -178,10 +285,9 @@ async fn main() -> ExitCode {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             return ExitCode::SUCCESS;
         }
-        Command::Serve(args) => {
-            init_logging();
-            serve(args).await
-        }
+        Command::Serve(args) => return serve(args).await,
+        Command::Backup { path, store } => backup(store, path).await,
+        Command::Restore { path, store } => restore(store, path).await,
         Command::Admin(AdminCommand::CreateUser {
             email,
             name,
@@ -203,21 +309,90 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = ServerConfig::for_data_dir(&args.store.data_dir);
-    config.listen = args.listen;
-    config.database_url = args.store.database_url;
-    config.admin_email = args.admin_email;
-    config.admin_password = args.admin_password;
-    config.settings = Settings {
-        token_policy: TokenPolicy {
-            max_lifetime: args.max_token_lifetime,
-            forbid_non_expiring: args.forbid_non_expiring_tokens,
-        },
-        max_artifact_bytes: args.max_artifact_bytes,
+/// The environment as the settings table reads it (`RUST_LOG` stands in for `GANTRY_LOG`).
+fn environment(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .or_else(|| (name == "GANTRY_LOG").then(|| std::env::var("RUST_LOG").ok())?)
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let effective = match server_config::resolve(&args.flags, environment, args.config.as_deref()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let started = gantry_server::start(config, Arc::new(SystemClock)).await?;
+    if args.print_config {
+        let text = server_config::render_effective(&effective);
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let config = effective.config.clone();
+    init_logging(config.log_format, &config.log_filter);
+    tracing::info!(version = VERSION, "starting gantry");
+    for (setting, value, source) in &effective.values {
+        if *source != server_config::Source::Default {
+            let shown = value
+                .as_deref()
+                .map(|v| server_config::shown(setting, v))
+                .unwrap_or_default();
+            tracing::info!(setting = setting.key, value = %shown, source = ?source, "setting");
+        }
+    }
+    let started = match gantry_server::start(config, Arc::new(SystemClock)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     started.run_until_signal().await;
+    ExitCode::SUCCESS
+}
+
+async fn backup(store: StoreArgs, path: PathBuf) -> anyhow::Result<()> {
+    if store.database_url.is_some() {
+        anyhow::bail!(
+            "gantry backup copies the embedded store of --data-dir; back up PostgreSQL with pg_dump (README, Backups)"
+        );
+    }
+    let data_dir = store.data_dir;
+    let s = gantry_store::backup::backup(&data_dir, &path)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "backed up {} tokens, {} releases and {} artifacts ({} bytes) as of {} into {}",
+        s.tokens,
+        s.releases,
+        s.artifacts,
+        s.artifact_bytes,
+        s.taken_at,
+        path.display()
+    );
+    Ok(())
+}
+
+async fn restore(store: StoreArgs, path: PathBuf) -> anyhow::Result<()> {
+    if store.database_url.is_some() {
+        anyhow::bail!(
+            "gantry restore writes the embedded SQLite store of --data-dir; restore PostgreSQL with pg_restore (README, Backups)"
+        );
+    }
+    let s = gantry_store::backup::restore(&path, &store.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "restored {} tokens, {} releases and {} artifacts ({} bytes) as of {} into {}",
+        s.tokens,
+        s.releases,
+        s.artifacts,
+        s.artifact_bytes,
+        s.taken_at,
+        store.data_dir.display()
+    );
     Ok(())
 }
 

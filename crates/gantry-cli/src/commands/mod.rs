@@ -49,7 +49,8 @@ pub enum Command {
     /// An app's environment variables.
     #[command(subcommand)]
     Env(EnvCmd),
-    /// An app's deployment configuration (a JSON document, versioned).
+    /// An app's deployment configuration (a JSON document, versioned); `example` prints a
+    /// server configuration file.
     #[command(subcommand)]
     Config(ConfigCmd),
     /// The audit log.

@@ -286,11 +286,22 @@ pub enum ConfigCmd {
         #[arg(short, long)]
         app: Option<String>,
     },
+    /// Print a commented server configuration file (`gantry serve --config`) with every
+    /// setting at its default.
+    #[command(after_help = "Example:\n  gantry config example > /etc/gantry/gantry.toml")]
+    Example,
 }
 
 pub async fn config(ctx: &Ctx, cmd: ConfigCmd) -> Result<u8, CliError> {
+    if let ConfigCmd::Example = cmd {
+        // Rendered by the binary, which knows the server's settings.
+        return Err(CliError::failure(
+            "`gantry config example` is served by the gantry binary",
+        ));
+    }
     let client = ctx.client()?;
     match cmd {
+        ConfigCmd::Example => {}
         ConfigCmd::Get { app, version } => {
             let app = app_of(app)?;
             let doc = match version {

@@ -2,6 +2,7 @@
 
 use super::{Caller, Gantry};
 use crate::error::{AuthFailure, CoreError, CoreResult};
+use crate::metrics::Outcome;
 use crate::model::{ActorRef, AuditRecord, TokenRecord};
 use crate::password;
 use crate::policy::Principal;
@@ -93,6 +94,7 @@ impl Gantry {
         if let Some(t) = principal.token() {
             self.usage.record(&t.id, now, ip);
         }
+        self.metrics.verification(Outcome::ok);
         Ok(principal)
     }
 
@@ -138,15 +140,16 @@ impl Gantry {
         token: Option<&TokenRecord>,
         ip: Option<&str>,
     ) -> CoreError {
-        let reason = match &failure {
-            AuthFailure::Missing => "missing",
-            AuthFailure::BadScheme => "bad_scheme",
-            AuthFailure::Malformed(_) => "malformed",
-            AuthFailure::Unknown => "unknown",
-            AuthFailure::Expired { .. } => "expired",
-            AuthFailure::Revoked { .. } => "revoked",
-            AuthFailure::UserDisabled => "user_disabled",
+        let (reason, outcome) = match &failure {
+            AuthFailure::Missing => ("missing", Outcome::missing),
+            AuthFailure::BadScheme => ("bad_scheme", Outcome::malformed),
+            AuthFailure::Malformed(_) => ("malformed", Outcome::malformed),
+            AuthFailure::Unknown => ("unknown", Outcome::unknown),
+            AuthFailure::Expired { .. } => ("expired", Outcome::expired),
+            AuthFailure::Revoked { .. } => ("revoked", Outcome::revoked),
+            AuthFailure::UserDisabled => ("user_disabled", Outcome::user_disabled),
         };
+        self.metrics.verification(outcome);
         let mut detail = serde_json::json!({ "reason": reason });
         if let Some(p) = prefix.or_else(|| token.map(|t| t.prefix.clone())) {
             detail["prefix"] = p.into();

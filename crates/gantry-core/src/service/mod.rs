@@ -17,6 +17,7 @@ pub use tokens::TokenQuery;
 
 use crate::error::{CoreError, CoreResult};
 use crate::expiry::TokenPolicy;
+use crate::metrics::{Metrics, Outcome};
 use crate::model::{ActorRef, AppRecord, AuditRecord, OrgRecord};
 use crate::policy::{self, Access, Capability, Principal, Target};
 use crate::store::Store;
@@ -71,17 +72,40 @@ pub struct Gantry {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: Settings,
     pub(crate) usage: Arc<UsageTracker>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Gantry {
     /// Builds the service over a store and a clock.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Gantry {
+        Self::with_metrics(store, clock, settings, Arc::new(Metrics::new()))
+    }
+
+    /// Builds the service, counting into `metrics` (shared with the store and the server).
+    pub fn with_metrics(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Gantry {
         Gantry {
             store,
             clock,
             settings,
             usage: Arc::new(UsageTracker::default()),
+            metrics,
         }
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// `GET /metrics`: the registry with the token gauges read from the store now.
+    pub async fn render_metrics(&self) -> CoreResult<String> {
+        let counts = self.store.token_counts(self.now()).await?;
+        Ok(self.metrics.render(&counts, self.usage.len()))
     }
 
     /// The store (for readiness checks and background flushing).
@@ -139,10 +163,15 @@ impl Gantry {
         let role = self.role_in(caller, target.org_id).await?;
         match policy::check(&caller.principal, role, target, cap) {
             Access::Allow => Ok(role),
-            Access::Forbidden => Err(CoreError::Forbidden(format!(
-                "this credential may not {}",
-                cap.describe()
-            ))),
+            Access::Forbidden => {
+                if caller.principal.token().is_some() {
+                    self.metrics.verification(Outcome::insufficient_scope);
+                }
+                Err(CoreError::Forbidden(format!(
+                    "this credential may not {}",
+                    cap.describe()
+                )))
+            }
             Access::Hidden => Err(CoreError::NotFound(what())),
         }
     }

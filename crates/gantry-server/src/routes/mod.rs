@@ -178,7 +178,6 @@ pub fn router(state: AppState) -> Router {
         .merge(upload_routes(state.gantry.settings().max_artifact_bytes))
         .split_for_parts();
     router
-        .with_state(state)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -187,4 +186,16 @@ pub fn router(state: AppState) -> Router {
                 "this route does not accept that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::observe::observe,
+        ))
+        .with_state(state)
+}
+
+/// The metrics listener's router: `GET /metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(system::metrics))
+        .with_state(state)
 }

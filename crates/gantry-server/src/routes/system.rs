@@ -32,3 +32,22 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json((*state.openapi).clone())
 }
+
+/// Prometheus metrics, served on the metrics listener only (`metrics.listen`).
+pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    match state.gantry.render_metrics().await {
+        Ok(text) => (
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read token counts for /metrics");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}

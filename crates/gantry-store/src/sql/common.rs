@@ -1200,6 +1200,41 @@ impl Store for SqlStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn token_counts(&self, now: Timestamp) -> CoreResult<gantry_core::metrics::TokenCounts> {
+        let week = now.0.saturating_add(7 * 24 * 3600 * 1000);
+        let rows = sqlx::query(
+            "SELECT kind, \
+               SUM(CASE WHEN revoked_at IS NOT NULL THEN 1 ELSE 0 END) AS revoked, \
+               SUM(CASE WHEN revoked_at IS NULL AND expires_at <= $1 THEN 1 ELSE 0 END) AS expired, \
+               SUM(CASE WHEN revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) THEN 1 ELSE 0 END) AS active, \
+               SUM(CASE WHEN revoked_at IS NULL AND expires_at > $1 AND expires_at <= $2 THEN 1 ELSE 0 END) AS expiring \
+             FROM tokens GROUP BY kind",
+        )
+        .bind(now.0)
+        .bind(week)
+        .fetch_all(self.pools.reader())
+        .await
+        .map_err(db)?;
+        let mut counts = gantry_core::metrics::TokenCounts::default();
+        for row in rows {
+            let Some(kind) = TokenKind::parse(&s(&row, "kind")?) else {
+                continue;
+            };
+            for status in [
+                TokenStatus::Active,
+                TokenStatus::Expired,
+                TokenStatus::Revoked,
+            ] {
+                let n: i64 = row.try_get(status.as_str()).map_err(db)?;
+                counts
+                    .by_kind_status
+                    .push((kind.as_str(), status.as_str(), n));
+            }
+            counts.expiring_within_7d += row.try_get::<i64, _>("expiring").map_err(db)?;
+        }
+        Ok(counts)
+    }
+
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
         let mut conn = self.pools.writer().acquire().await.map_err(db)?;
         insert_audit(&mut conn, audit).await

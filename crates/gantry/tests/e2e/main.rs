@@ -6,9 +6,11 @@
 //! - `cli`: the client commands against a real server, as a person or a CI job runs them.
 //! - `multinode`: three nodes on one PostgreSQL database behind nginx.
 //! - `transfer`: `gantry export` from SQLite, `gantry import` into PostgreSQL.
+//! - `ops`: layered configuration, `/metrics`, request logs, backup and restore.
 
 mod cli;
 mod harness;
 mod multinode;
+mod ops;
 mod serve;
 mod transfer;

@@ -1,0 +1,125 @@
+//! Per-request observation: the client's address (believing `X-Forwarded-For` only from
+//! trusted proxies), a request id (taken from a proxy's `X-Request-Id` or made here, and
+//! answered in `X-Request-Id`), one access-log line and the request metrics.
+
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// The header a request id travels in, both ways.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The client's address as this request's handlers should see it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Filled in by the `Auth` extractor so the access log can name the token (never its value).
+#[derive(Debug, Clone, Default)]
+pub struct AccessNote(Arc<OnceLock<String>>);
+
+impl AccessNote {
+    /// Records the id of the token that authenticated the request.
+    pub fn token_id(&self, id: &str) {
+        let _ = self.0.set(id.to_owned());
+    }
+}
+
+/// The client address: the TCP peer, or — when the peer is a trusted proxy — the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_addr(peer: Option<IpAddr>, headers: &HeaderMap, state: &AppState) -> Option<IpAddr> {
+    let peer = peer?;
+    if !state.config.is_trusted_proxy(peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    // Later proxies append, so walk from the right and stop at the first untrusted hop.
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !state.config.is_trusted_proxy(ip) {
+                    break;
+                }
+            }
+            // Garbage in the chain: trust nothing further left of it.
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+/// A proxy's request id is kept if it is short and plain; otherwise one is made.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let given = headers.get(REQUEST_ID).filter(|v| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:/+=".contains(c))
+    });
+    match given {
+        Some(v) => v.clone(),
+        None => {
+            let n: u128 = rand::random();
+            // 32 hex digits from the CSPRNG; always a valid header value.
+            HeaderValue::from_str(&format!("{n:032x}"))
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        }
+    }
+}
+
+/// The middleware around every route.
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    let client = client_addr(peer, req.headers(), &state);
+    if let Some(ip) = client {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
+    let id = request_id(req.headers());
+    let note = AccessNote::default();
+    req.extensions_mut().insert(note.clone());
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", |m| m.as_str())
+        .to_owned();
+
+    let mut resp = next.run(req).await;
+
+    let took = start.elapsed();
+    let status = resp.status().as_u16();
+    state
+        .gantry
+        .metrics()
+        .request(method.as_str(), &route, status, took);
+    let token_id = note.0.get().map(String::as_str).unwrap_or("");
+    let request_id = id.to_str().unwrap_or("");
+    let latency_ms = took.as_secs_f64() * 1000.0;
+    // Field values are only evaluated when the line is enabled.
+    let ip = || client.map(|ip| ip.to_string()).unwrap_or_default();
+    if route == "/healthz" || route == "/readyz" {
+        // Probes hit these every few seconds; they would drown the log at info.
+        tracing::debug!(target: "gantry::access", request_id, method = %method, route, status, latency_ms, client_ip = ip(), "request");
+    } else {
+        tracing::info!(target: "gantry::access", request_id, method = %method, route, status, latency_ms, token_id, client_ip = ip(), "request");
+    }
+    resp.headers_mut().insert(REQUEST_ID, id);
+    resp
+}

@@ -1,0 +1,283 @@
+//! `gantry backup` / `gantry restore` for the embedded store: a consistent online copy of the
+//! SQLite database (`VACUUM INTO`, a snapshot taken while the server keeps writing) and of
+//! every artifact a release in that snapshot points at, each verified against its SHA-256.
+//!
+//! A backup is a directory: `gantry.db`, `artifacts/<aa>/<sha256>` and `backup.json` (what
+//! it holds). Restore checks all of it before it writes anything, and writes the database
+//! last, under its final name only once complete, so an interrupted restore never leaves a
+//! data directory that looks usable.
+
+use crate::sql::db;
+use gantry_core::{CoreError, CoreResult};
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The database file inside a data directory and inside a backup.
+pub const DB_FILE: &str = "gantry.db";
+const MANIFEST: &str = "backup.json";
+
+/// What a backup holds.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct BackupSummary {
+    /// When the snapshot was taken (RFC 3339).
+    pub taken_at: String,
+    /// The gantry version that took it.
+    pub gantry_version: String,
+    pub tokens: i64,
+    pub releases: i64,
+    pub artifacts: usize,
+    pub artifact_bytes: u64,
+}
+
+async fn connect(path: &Path, read_only: bool) -> CoreResult<SqliteConnection> {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(read_only)
+        .busy_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .map_err(db)
+}
+
+/// Whether `dir` is missing or empty.
+async fn is_empty_dir(dir: &Path) -> CoreResult<bool> {
+    match tokio::fs::read_dir(dir).await {
+        Ok(mut entries) => Ok(entries
+            .next_entry()
+            .await
+            .map_err(CoreError::internal)?
+            .is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(CoreError::internal(format!("{}: {e}", dir.display()))),
+    }
+}
+
+fn blob_path(root: &Path, sha256: &str) -> CoreResult<PathBuf> {
+    let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(CoreError::internal(format!(
+            "release points at a malformed digest {sha256:?}"
+        )));
+    }
+    Ok(root.join("artifacts").join(&sha256[..2]).join(sha256))
+}
+
+/// Copies `from` to `to` (via a temp file, fsync'd, renamed), checking its SHA-256.
+async fn copy_verified(from: &Path, to: &Path, sha256: &str) -> CoreResult<u64> {
+    let mut src = tokio::fs::File::open(from).await.map_err(|e| {
+        CoreError::internal(format!(
+            "artifact {sha256} is missing ({}: {e}); if the server swept it during the backup, run the backup again",
+            from.display()
+        ))
+    })?;
+    if let Some(dir) = to.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(CoreError::internal)?;
+    }
+    let tmp = to.with_extension("partial");
+    let mut dst = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(CoreError::internal)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = src.read(&mut buf).await.map_err(CoreError::internal)?;
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        hasher.update(chunk);
+        dst.write_all(chunk).await.map_err(CoreError::internal)?;
+        size += n as u64;
+    }
+    dst.sync_all().await.map_err(CoreError::internal)?;
+    drop(dst);
+    if hex::encode(hasher.finalize()) != sha256 {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(CoreError::internal(format!(
+            "artifact {} does not match its SHA-256 {sha256}: the copy is damaged",
+            from.display()
+        )));
+    }
+    tokio::fs::rename(&tmp, to)
+        .await
+        .map_err(CoreError::internal)?;
+    Ok(size)
+}
+
+async fn fsync_dir(dir: &Path) {
+    if let Ok(f) = tokio::fs::File::open(dir).await {
+        let _ = f.sync_all().await;
+    }
+}
+
+/// Counts and artifact digests of the database at `path`.
+async fn contents(path: &Path) -> CoreResult<(i64, i64, Vec<String>)> {
+    let mut conn = connect(path, true).await?;
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(db)?;
+    let releases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(db)?;
+    let shas: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT artifact_sha256 FROM releases ORDER BY 1")
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db)?;
+    let _ = conn.close().await;
+    Ok((tokens, releases, shas))
+}
+
+/// Takes a consistent backup of the SQLite data directory `data_dir` into `dest` (a new or
+/// empty directory) while the server may be running.
+pub async fn backup(data_dir: &Path, dest: &Path) -> CoreResult<BackupSummary> {
+    let source = data_dir.join(DB_FILE);
+    if !tokio::fs::try_exists(&source).await.unwrap_or(false) {
+        return Err(CoreError::invalid(
+            "data_dir",
+            format!("{} holds no gantry database", data_dir.display()),
+        ));
+    }
+    if !is_empty_dir(dest).await? {
+        return Err(CoreError::invalid(
+            "destination",
+            format!(
+                "{} is not empty; back up into a new directory",
+                dest.display()
+            ),
+        ));
+    }
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(CoreError::internal)?;
+    let taken_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let target = dest.join(DB_FILE);
+    let target_text = target
+        .to_str()
+        .ok_or_else(|| CoreError::invalid("destination", "must be a UTF-8 path"))?
+        .to_owned();
+    // One read transaction over the live database: the copy is the state as of one instant,
+    // whatever the server commits meanwhile.
+    let mut conn = connect(&source, false).await?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(&target_text)
+        .execute(&mut conn)
+        .await
+        .map_err(db)?;
+    let _ = conn.close().await;
+
+    // Blobs are immutable and never deleted while a release points at them, so copying the
+    // ones this snapshot names after the snapshot is consistent with it.
+    let (tokens, releases, shas) = contents(&target).await?;
+    let mut artifact_bytes = 0;
+    for sha in &shas {
+        artifact_bytes +=
+            copy_verified(&blob_path(data_dir, sha)?, &blob_path(dest, sha)?, sha).await?;
+    }
+    let summary = BackupSummary {
+        taken_at,
+        gantry_version: env!("CARGO_PKG_VERSION").to_owned(),
+        tokens,
+        releases,
+        artifacts: shas.len(),
+        artifact_bytes,
+    };
+    let manifest = serde_json::to_vec_pretty(&summary).map_err(CoreError::internal)?;
+    let mut f = tokio::fs::File::create(dest.join(MANIFEST))
+        .await
+        .map_err(CoreError::internal)?;
+    f.write_all(&manifest).await.map_err(CoreError::internal)?;
+    f.sync_all().await.map_err(CoreError::internal)?;
+    if let Ok(db_file) = tokio::fs::File::open(&target).await {
+        let _ = db_file.sync_all().await;
+    }
+    fsync_dir(dest).await;
+    Ok(summary)
+}
+
+/// Restores the backup in `src` into `data_dir`, which must hold no gantry state yet. Every
+/// artifact is verified against its digest and the database's integrity is checked before
+/// the database is put in place.
+pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
+    let source = src.join(DB_FILE);
+    let manifest: BackupSummary = match tokio::fs::read(src.join(MANIFEST)).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            CoreError::invalid("backup", format!("{MANIFEST} is not readable: {e}"))
+        })?,
+        Err(_) => {
+            return Err(CoreError::invalid(
+                "backup",
+                format!("{} is not a gantry backup (no {MANIFEST})", src.display()),
+            ))
+        }
+    };
+    if !tokio::fs::try_exists(&source).await.unwrap_or(false) {
+        return Err(CoreError::invalid(
+            "backup",
+            format!("{} has no {DB_FILE}", src.display()),
+        ));
+    }
+    let occupied = tokio::fs::try_exists(data_dir.join(DB_FILE))
+        .await
+        .unwrap_or(false)
+        || !is_empty_dir(&data_dir.join("artifacts")).await?;
+    if occupied {
+        return Err(CoreError::invalid(
+            "data_dir",
+            format!(
+                "{} already holds gantry state; restore into an empty directory",
+                data_dir.display()
+            ),
+        ));
+    }
+    {
+        let mut conn = connect(&source, true).await?;
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db)?;
+        let _ = conn.close().await;
+        if check != "ok" {
+            return Err(CoreError::invalid(
+                "backup",
+                format!("the database in the backup is damaged: {check}"),
+            ));
+        }
+    }
+    tokio::fs::create_dir_all(data_dir)
+        .await
+        .map_err(CoreError::internal)?;
+    let (tokens, releases, shas) = contents(&source).await?;
+    let mut artifact_bytes = 0;
+    for sha in &shas {
+        artifact_bytes +=
+            copy_verified(&blob_path(src, sha)?, &blob_path(data_dir, sha)?, sha).await?;
+    }
+    let partial = data_dir.join(format!("{DB_FILE}.restoring"));
+    tokio::fs::copy(&source, &partial)
+        .await
+        .map_err(CoreError::internal)?;
+    if let Ok(f) = tokio::fs::File::open(&partial).await {
+        f.sync_all().await.map_err(CoreError::internal)?;
+    }
+    tokio::fs::rename(&partial, data_dir.join(DB_FILE))
+        .await
+        .map_err(CoreError::internal)?;
+    fsync_dir(data_dir).await;
+    Ok(BackupSummary {
+        taken_at: manifest.taken_at,
+        gantry_version: manifest.gantry_version,
+        tokens,
+        releases,
+        artifacts: shas.len(),
+        artifact_bytes,
+    })
+}
