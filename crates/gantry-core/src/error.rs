@@ -47,6 +47,9 @@ pub enum CoreError {
     /// Payload too large (HTTP 413).
     #[error("{0}")]
     TooLarge(String),
+    /// Too many failed attempts from this client (or at this token or email) (HTTP 429).
+    #[error("too many failed attempts; try again in {} s", retry_after.as_secs())]
+    RateLimited { retry_after: std::time::Duration },
     /// The store or the disk failed. The detail is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod password;
 pub mod policy;
+pub mod ratelimit;
 pub mod service;
 pub mod store;
 pub mod time;

@@ -9,6 +9,7 @@ use crate::time::Timestamp;
 use crate::token::TokenHash;
 use async_trait::async_trait;
 use gantry_api::{Role, TokenKind, TokenStatus};
+use std::sync::Arc;
 
 /// Which tokens a listing wants.
 #[derive(Debug, Clone, Default)]
@@ -174,8 +175,9 @@ pub trait Store: Send + Sync + 'static {
 
     // --- apps
     async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()>;
-    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>>;
-    async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>>;
+    /// Shared (`Arc`): the in-memory index hands out its copy without cloning the record.
+    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>>;
+    async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>>;
     async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>>;
     /// Deletes the app and revokes its deploy tokens (kept for the audit trail).
     async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()>;

@@ -279,6 +279,24 @@ pub static SETTINGS: &[Setting] = &[
         "Longest a request may take (uploads are bounded by size and a 60 s idle timeout instead).",
     ),
     setting(
+        "rate_limits.failed_auth",
+        "GANTRY_RATE_LIMIT_FAILED_AUTH",
+        "rate-limit-failed-auth",
+        Some("30/1m"),
+        Kind::Text,
+        "N/DURATION, such as 30/1m (N from 1, a window up to 1d)",
+        "Unknown or malformed bearer tokens allowed per client IP and per token prefix; past that, 429 with Retry-After until the window ends. Valid tokens are never counted or slowed.",
+    ),
+    setting(
+        "rate_limits.failed_login",
+        "GANTRY_RATE_LIMIT_FAILED_LOGIN",
+        "rate-limit-failed-login",
+        Some("10/5m"),
+        Kind::Text,
+        "N/DURATION, such as 10/5m (N from 1, a window up to 1d)",
+        "Failed logins allowed per client IP and per email; past that, logins from that IP or for that email are refused with 429 until the window ends.",
+    ),
+    setting(
         "cache.tokens",
         "GANTRY_CACHE_TOKENS",
         "cache-tokens",
@@ -538,6 +556,14 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         }
         "limits.request_timeout" => {
             config.request_timeout = duration_within(v, 1, 3600).ok_or(accepts)?
+        }
+        "rate_limits.failed_auth" => {
+            config.settings.failed_auth_limit =
+                gantry_core::ratelimit::Limit::parse(v).ok_or(accepts)?
+        }
+        "rate_limits.failed_login" => {
+            config.settings.failed_login_limit =
+                gantry_core::ratelimit::Limit::parse(v).ok_or(accepts)?
         }
         "cache.tokens" => {
             config.cache.tokens = integer_within(v, 1_000, 100_000_000).ok_or(accepts)?

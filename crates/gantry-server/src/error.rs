@@ -18,9 +18,26 @@ pub struct ApiError {
     pub field: Option<String>,
     /// The RFC 6750 `error` attribute for 401/403.
     bearer_error: Option<&'static str>,
+    /// Seconds for `Retry-After` (429).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// 429 with `Retry-After`.
+    fn rate_limited(retry_after: std::time::Duration) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after.as_secs().max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many failed attempts; try again in {} s",
+                    retry_after.as_secs().max(1)
+                ),
+            )
+        }
+    }
+
     /// An error with no field.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         let bearer_error = match status {
@@ -33,6 +50,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             bearer_error,
+            retry_after: None,
         }
     }
 
@@ -116,6 +134,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
             CoreError::Malformed(m) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", m),
+            CoreError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             CoreError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::new(
@@ -238,6 +257,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if matches!(
             self.status,
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN

@@ -106,12 +106,12 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
         artifacts: artifacts.clone(),
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
-    };
+    });
     let app = routes::router(state.clone());
     let metrics_server = metrics_listener.map(|listener| {
         let mut stopped = stop.subscribe();
@@ -186,7 +186,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             if let Some(coherence) = coherence {
                 let _ = coherence.await;
             }
-            match gantry.flush_usage().await {
+            match gantry.flush_all_usage().await {
                 Ok(n) => tracing::info!(tokens = n, "flushed last-used records"),
                 Err(e) => {
                     tracing::error!(error = %e, "could not flush last-used records at shutdown")

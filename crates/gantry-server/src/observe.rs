@@ -4,11 +4,12 @@
 
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 /// The header a request id travels in, both ways.
@@ -60,6 +61,43 @@ pub fn client_addr(peer: Option<IpAddr>, headers: &HeaderMap, state: &AppState) 
     Some(client)
 }
 
+/// The route template as a `&'static str` for metric labels: templates are the router's
+/// finite set, so each is leaked once and a request allocates nothing for it.
+fn route_label(path: Option<&MatchedPath>) -> &'static str {
+    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let Some(path) = path.map(MatchedPath::as_str) else {
+        return "(unmatched)";
+    };
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(r) = routes.read().ok().and_then(|set| set.get(path).copied()) {
+        return r;
+    }
+    let Ok(mut set) = routes.write() else {
+        return "(unknown)";
+    };
+    match set.get(path) {
+        Some(r) => r,
+        None => {
+            let r: &'static str = Box::leak(path.to_owned().into_boxed_str());
+            set.insert(r);
+            r
+        }
+    }
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// A proxy's request id is kept if it is short and plain; otherwise one is made.
 fn request_id(headers: &HeaderMap) -> HeaderValue {
     let given = headers.get(REQUEST_ID).filter(|v| {
@@ -72,10 +110,14 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     match given {
         Some(v) => v.clone(),
         None => {
-            let n: u128 = rand::random();
             // 32 hex digits from the CSPRNG; always a valid header value.
-            HeaderValue::from_str(&format!("{n:032x}"))
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let n: u128 = rand::random();
+            let mut buf = [0u8; 32];
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = HEX[((n >> (4 * i)) & 0xf) as usize];
+            }
+            HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
         }
     }
 }
@@ -94,21 +136,14 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let id = request_id(req.headers());
     let note = AccessNote::default();
     req.extensions_mut().insert(note.clone());
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(unmatched)", |m| m.as_str())
-        .to_owned();
+    let method = method_label(req.method());
+    let route = route_label(req.extensions().get::<MatchedPath>());
 
     let mut resp = next.run(req).await;
 
     let took = start.elapsed();
     let status = resp.status().as_u16();
-    state
-        .gantry
-        .metrics()
-        .request(method.as_str(), &route, status, took);
+    state.gantry.metrics().request(method, route, status, took);
     let token_id = note.0.get().map(String::as_str).unwrap_or("");
     let request_id = id.to_str().unwrap_or("");
     let latency_ms = took.as_secs_f64() * 1000.0;
@@ -116,9 +151,9 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let ip = || client.map(|ip| ip.to_string()).unwrap_or_default();
     if route == "/healthz" || route == "/readyz" {
         // Probes hit these every few seconds; they would drown the log at info.
-        tracing::debug!(target: "gantry::access", request_id, method = %method, route, status, latency_ms, client_ip = ip(), "request");
+        tracing::debug!(target: "gantry::access", request_id, method, route, status, latency_ms, client_ip = ip(), "request");
     } else {
-        tracing::info!(target: "gantry::access", request_id, method = %method, route, status, latency_ms, token_id, client_ip = ip(), "request");
+        tracing::info!(target: "gantry::access", request_id, method, route, status, latency_ms, token_id, client_ip = ip(), "request");
     }
     resp.headers_mut().insert(REQUEST_ID, id);
     resp

@@ -5,9 +5,27 @@ use gantry_core::artifacts::ArtifactStore;
 use gantry_core::Gantry;
 use std::sync::Arc;
 
-/// Shared state of the router.
+/// Shared state of the router: one `Arc`, so the per-request clones (middleware, `State`
+/// extractors) are one atomic increment each.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler can reach.
+pub struct Shared {
     pub gantry: Arc<Gantry>,
     pub artifacts: Arc<dyn ArtifactStore>,
     pub config: Arc<ServerConfig>,

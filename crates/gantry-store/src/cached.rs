@@ -2,7 +2,7 @@
 //!
 //! Verifying a request needs the token (by SHA-256), for personal tokens the user, the caller's
 //! membership role, and the app or org the route names. On a warm node all of these come from
-//! bounded in-memory caches (moka), so a verified request does no database read and no write
+//! bounded in-memory caches (quick_cache), so a verified request does no database read and no write
 //! (last use is coalesced in memory by `UsageTracker`). Unknown tokens and slugs are cached too
 //! (as `None`), so a flood of well-formed unknown tokens does not reach the database either.
 //!
@@ -26,7 +26,6 @@ use gantry_core::store::*;
 use gantry_core::time::Timestamp;
 use gantry_core::token::TokenHash;
 use gantry_core::CoreResult;
-use moka::sync::Cache;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,16 +70,52 @@ pub struct CachedStore {
     orgs_by_id: Cache<String, Option<Arc<OrgRecord>>>,
 }
 
-fn cache<K, V>(capacity: u64, ttl: Option<Duration>) -> Cache<K, V>
+/// A bounded concurrent map (quick_cache: S3-FIFO eviction, lock-striped), with an optional
+/// time-to-live checked on read.
+struct Cache<K, V> {
+    map: quick_cache::sync::Cache<K, Stamped<V>>,
+    ttl: Option<Duration>,
+}
+
+#[derive(Clone)]
+struct Stamped<V> {
+    value: V,
+    /// Set only when a time-to-live is configured (no clock read otherwise).
+    at: Option<Instant>,
+}
+
+impl<K, V> Cache<K, V>
 where
-    K: Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone,
+    V: Clone,
 {
-    let mut b = Cache::builder().max_capacity(capacity);
-    if let Some(ttl) = ttl {
-        b = b.time_to_live(ttl);
+    fn new(capacity: u64, ttl: Option<Duration>) -> Cache<K, V> {
+        Cache {
+            map: quick_cache::sync::Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX)),
+            ttl,
+        }
     }
-    b.build()
+
+    fn get<Q: Hash + quick_cache::Equivalent<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let hit = self.map.get(key)?;
+        match (self.ttl, hit.at) {
+            (Some(ttl), Some(at)) if at.elapsed() > ttl => None,
+            _ => Some(hit.value),
+        }
+    }
+
+    fn insert(&self, key: K, value: V) {
+        let at = self.ttl.map(|_| Instant::now());
+        self.map.insert(key, Stamped { value, at });
+    }
+
+    fn invalidate<Q: Hash + quick_cache::Equivalent<K> + ?Sized>(&self, key: &Q) {
+        self.map.remove(key);
+    }
+
+    fn invalidate_all(&self) {
+        self.map.clear();
+    }
 }
 
 impl CachedStore {
@@ -103,33 +138,42 @@ impl CachedStore {
             metrics,
             gate,
             generation: AtomicU64::new(0),
-            tokens: cache(config.tokens, config.ttl),
-            users: cache(d, config.ttl),
-            members: cache(d, config.ttl),
-            apps_by_slug: cache(d, config.ttl),
-            apps_by_id: cache(d, config.ttl),
-            orgs_by_slug: cache(d, config.ttl),
-            orgs_by_id: cache(d, config.ttl),
+            tokens: Cache::new(config.tokens, config.ttl),
+            users: Cache::new(d, config.ttl),
+            members: Cache::new(d, config.ttl),
+            apps_by_slug: Cache::new(d, config.ttl),
+            apps_by_id: Cache::new(d, config.ttl),
+            orgs_by_slug: Cache::new(d, config.ttl),
+            orgs_by_id: Cache::new(d, config.ttl),
         }
     }
 
     /// Reads through `cache`: a hit is returned; a miss is fetched and inserted unless an
     /// invalidation happened meanwhile.
-    async fn through<K, V, F>(&self, cache: &Cache<K, V>, key: K, fetch: F) -> CoreResult<V>
+    async fn through<K, Q, V, F>(
+        &self,
+        cache: &Cache<K, V>,
+        key: &Q,
+        owned: impl FnOnce() -> K,
+        fetch: F,
+    ) -> CoreResult<V>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
+        Q: Hash + quick_cache::Equivalent<K> + ?Sized,
         V: Clone + Send + Sync + 'static,
         F: Future<Output = CoreResult<V>>,
     {
         if self.gate.as_ref().is_some_and(|g| !g.trusted()) {
             return fetch.await;
         }
-        if let Some(v) = cache.get(&key) {
+        // The lookup borrows the key: a hit allocates nothing.
+        if let Some(v) = cache.get(key) {
             return Ok(v);
         }
         let before = self.generation.load(Ordering::SeqCst);
         let value = fetch.await?;
         if self.generation.load(Ordering::SeqCst) == before {
+            let key = owned();
             cache.insert(key.clone(), value.clone());
             // An invalidation between the check and the insert would be lost: undo.
             if self.generation.load(Ordering::SeqCst) != before {
@@ -224,7 +268,7 @@ impl Store for CachedStore {
 
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
         let v = self
-            .through(&self.users, id.to_owned(), async {
+            .through(&self.users, id, || id.to_owned(), async {
                 Ok(self
                     .timed("get_user", self.inner.get_user(id))
                     .await?
@@ -276,7 +320,7 @@ impl Store for CachedStore {
 
     async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
         let v = self
-            .through(&self.orgs_by_slug, slug.to_owned(), async {
+            .through(&self.orgs_by_slug, slug, || slug.to_owned(), async {
                 Ok(self
                     .timed("get_org_by_slug", self.inner.get_org_by_slug(slug))
                     .await?
@@ -288,7 +332,7 @@ impl Store for CachedStore {
 
     async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
         let v = self
-            .through(&self.orgs_by_id, id.to_owned(), async {
+            .through(&self.orgs_by_id, id, || id.to_owned(), async {
                 Ok(self
                     .timed("get_org", self.inner.get_org(id))
                     .await?
@@ -305,7 +349,8 @@ impl Store for CachedStore {
     async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
         self.through(
             &self.members,
-            (org_id.to_owned(), user_id.to_owned()),
+            &(org_id.to_owned(), user_id.to_owned()),
+            || (org_id.to_owned(), user_id.to_owned()),
             async {
                 self.timed(
                     "get_member_role",
@@ -370,28 +415,19 @@ impl Store for CachedStore {
         Ok(())
     }
 
-    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>> {
-        let v = self
-            .through(&self.apps_by_slug, slug.to_owned(), async {
-                Ok(self
-                    .timed("get_app_by_slug", self.inner.get_app_by_slug(slug))
-                    .await?
-                    .map(Arc::new))
-            })
-            .await?;
-        Ok(v.map(|a| (*a).clone()))
+    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>> {
+        self.through(&self.apps_by_slug, slug, || slug.to_owned(), async {
+            self.timed("get_app_by_slug", self.inner.get_app_by_slug(slug))
+                .await
+        })
+        .await
     }
 
-    async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>> {
-        let v = self
-            .through(&self.apps_by_id, id.to_owned(), async {
-                Ok(self
-                    .timed("get_app", self.inner.get_app(id))
-                    .await?
-                    .map(Arc::new))
-            })
-            .await?;
-        Ok(v.map(|a| (*a).clone()))
+    async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>> {
+        self.through(&self.apps_by_id, id, || id.to_owned(), async {
+            self.timed("get_app", self.inner.get_app(id)).await
+        })
+        .await
     }
 
     async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
@@ -521,7 +557,7 @@ impl Store for CachedStore {
         now: Timestamp,
     ) -> CoreResult<Option<TokenMatch>> {
         let cached = self
-            .through(&self.tokens, *hash, async {
+            .through(&self.tokens, hash, || *hash, async {
                 Ok(self
                     .timed(
                         "find_token_by_hash",

@@ -10,6 +10,7 @@ use crate::policy::{Capability, Principal};
 use crate::store::NewRelease;
 use crate::validate;
 use gantry_api::{CreateAlertRequest, CreateAppRequest};
+use std::sync::Arc;
 
 /// Most releases one listing returns.
 pub const MAX_RELEASE_PAGE: i64 = 1000;
@@ -67,7 +68,7 @@ impl Gantry {
     }
 
     /// `GET /v1/apps/{app}`.
-    pub async fn get_app(&self, caller: &Caller, slug: &str) -> CoreResult<AppRecord> {
+    pub async fn get_app(&self, caller: &Caller, slug: &str) -> CoreResult<Arc<AppRecord>> {
         self.app_for(caller, slug, Capability::ReadApp).await
     }
 
@@ -156,7 +157,7 @@ impl Gantry {
         caller: &Caller,
         slug: &str,
         version: i64,
-    ) -> CoreResult<(AppRecord, ReleaseRecord)> {
+    ) -> CoreResult<(Arc<AppRecord>, ReleaseRecord)> {
         let app = self.app_for(caller, slug, Capability::ReadApp).await?;
         let release = self
             .store
@@ -237,7 +238,7 @@ impl Gantry {
         match self.store.get_config(&app.id, version).await? {
             Some(c) => Ok(c),
             None if version.is_none() || version == Some(0) => Ok(ConfigRecord {
-                app_id: app.id,
+                app_id: app.id.clone(),
                 version: 0,
                 document: "{}".into(),
                 updated_at: app.created_at,

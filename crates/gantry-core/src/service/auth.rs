@@ -151,7 +151,35 @@ impl Gantry {
         };
         self.metrics.verification(outcome);
         let mut detail = serde_json::json!({ "reason": reason });
-        if let Some(p) = prefix.or_else(|| token.map(|t| t.prefix.clone())) {
+        let prefix = prefix.or_else(|| token.map(|t| t.prefix.clone()));
+        // Guesses — unknown or malformed tokens — count against the client's IP and the
+        // prefix tried. Expired and revoked tokens are real ones whose holder needs to rotate,
+        // not guesses, and a valid token is never counted, so it is never slowed.
+        let mut limited = None;
+        if matches!(
+            failure,
+            AuthFailure::Unknown | AuthFailure::Malformed(_) | AuthFailure::BadScheme
+        ) {
+            let now = self.now();
+            let by_ip = ip.and_then(|ip| self.limits.auth_ip.fail(ip, now).map(|l| (l, "auth_ip")));
+            let by_prefix = prefix.as_deref().and_then(|p| {
+                self.limits
+                    .auth_prefix
+                    .fail(p, now)
+                    .map(|l| (l, "auth_prefix"))
+            });
+            limited = by_ip.or(by_prefix);
+        }
+        if let Some(((retry_after, crossed), scope)) = limited {
+            self.metrics.rate_limited(scope);
+            // One audit record when the limit is crossed, not one per refused attempt: a flood
+            // of guesses must not become a flood of writes.
+            if !crossed {
+                return CoreError::RateLimited { retry_after };
+            }
+            detail["rate_limited"] = scope.into();
+        }
+        if let Some(p) = prefix {
             detail["prefix"] = p.into();
         }
         let record = AuditRecord {
@@ -172,7 +200,10 @@ impl Gantry {
         if let Err(e) = self.store.append_audit(&record).await {
             tracing::warn!(error = %e, "could not audit a failed authentication");
         }
-        CoreError::Unauthenticated(failure)
+        match limited {
+            Some(((retry_after, _), _)) => CoreError::RateLimited { retry_after },
+            None => CoreError::Unauthenticated(failure),
+        }
     }
 
     /// `gantry login`: checks email and password and issues a personal token.
@@ -187,9 +218,22 @@ impl Gantry {
         let token_name = token_name
             .map(|n| crate::validate::name("token_name", n))
             .transpose()?;
+        // Checked before the password: a guess from a blocked client or at a blocked email is
+        // refused without telling whether it was right.
+        let key = email.trim().to_lowercase();
+        let now = self.now();
+        let blocked = ip
+            .and_then(|ip| self.limits.login_ip.blocked(ip, now))
+            .or_else(|| self.limits.login_email.blocked(&key, now));
+        if let Some(retry_after) = blocked {
+            self.metrics.rate_limited("login");
+            return Err(CoreError::RateLimited { retry_after });
+        }
         let user = match self.verify_credentials(email, password_attempt).await? {
             Some(u) => u,
             None => {
+                let by_ip = ip.and_then(|ip| self.limits.login_ip.fail(ip, now));
+                let by_email = self.limits.login_email.fail(&key, now);
                 let record = AuditRecord {
                     id: 0,
                     at: self.now(),
@@ -207,6 +251,10 @@ impl Gantry {
                 };
                 if let Err(e) = self.store.append_audit(&record).await {
                     tracing::warn!(error = %e, "could not audit a failed login");
+                }
+                if let Some((retry_after, _)) = by_ip.or(by_email) {
+                    self.metrics.rate_limited("login");
+                    return Err(CoreError::RateLimited { retry_after });
                 }
                 return Err(CoreError::Unauthenticated(AuthFailure::Unknown));
             }

@@ -20,6 +20,7 @@ use crate::expiry::TokenPolicy;
 use crate::metrics::{Metrics, Outcome};
 use crate::model::{ActorRef, AppRecord, AuditRecord, OrgRecord};
 use crate::policy::{self, Access, Capability, Principal, Target};
+use crate::ratelimit::{FailureLimiter, Limit};
 use crate::store::Store;
 use crate::time::{Clock, Timestamp};
 use crate::usage::UsageTracker;
@@ -32,6 +33,10 @@ pub struct Settings {
     pub token_policy: TokenPolicy,
     /// Largest release artifact, in bytes.
     pub max_artifact_bytes: u64,
+    /// Unknown or malformed bearer tokens allowed per client IP and per token prefix.
+    pub failed_auth_limit: Limit,
+    /// Failed logins allowed per client IP and per email.
+    pub failed_login_limit: Limit,
 }
 
 impl Default for Settings {
@@ -39,8 +44,25 @@ impl Default for Settings {
         Settings {
             token_policy: TokenPolicy::default(),
             max_artifact_bytes: 512 * 1024 * 1024,
+            failed_auth_limit: Limit {
+                max: 30,
+                window: std::time::Duration::from_secs(60),
+            },
+            failed_login_limit: Limit {
+                max: 10,
+                window: std::time::Duration::from_secs(300),
+            },
         }
     }
+}
+
+/// The failure limiters of one process.
+#[derive(Debug)]
+pub(crate) struct Limiters {
+    pub(crate) auth_ip: FailureLimiter,
+    pub(crate) auth_prefix: FailureLimiter,
+    pub(crate) login_ip: FailureLimiter,
+    pub(crate) login_email: FailureLimiter,
 }
 
 /// The authenticated caller of one request and where it came from.
@@ -73,6 +95,7 @@ pub struct Gantry {
     pub(crate) settings: Settings,
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limiters,
 }
 
 impl Gantry {
@@ -88,12 +111,19 @@ impl Gantry {
         settings: Settings,
         metrics: Arc<Metrics>,
     ) -> Gantry {
+        let limits = Limiters {
+            auth_ip: FailureLimiter::new(settings.failed_auth_limit),
+            auth_prefix: FailureLimiter::new(settings.failed_auth_limit),
+            login_ip: FailureLimiter::new(settings.failed_login_limit),
+            login_email: FailureLimiter::new(settings.failed_login_limit),
+        };
         Gantry {
             store,
             clock,
             settings,
             usage: Arc::new(UsageTracker::default()),
             metrics,
+            limits,
         }
     }
 
@@ -128,17 +158,27 @@ impl Gantry {
         &self.usage
     }
 
-    /// Writes pending last-used records in one batch. Called on an interval and at shutdown.
+    /// Writes the last-used records that are due in one batch (called on an interval).
     pub async fn flush_usage(&self) -> CoreResult<usize> {
-        let Some(batch) = self.usage.begin_flush() else {
+        self.write_usage(false).await
+    }
+
+    /// Writes every last-used record not yet written (graceful shutdown, tests).
+    pub async fn flush_all_usage(&self) -> CoreResult<usize> {
+        self.write_usage(true).await
+    }
+
+    async fn write_usage(&self, everything: bool) -> CoreResult<usize> {
+        let Some(batch) = self.usage.begin_flush(everything) else {
+            self.usage.prune_due(self.now());
             return Ok(0);
         };
-        let uses: Vec<_> = batch.values().cloned().collect();
-        // On failure the batch stays in flight (still visible to reads) and the next flush
-        // retries it together with whatever arrived meanwhile.
-        self.store.record_token_uses(&uses).await?;
-        self.usage.end_flush();
-        Ok(uses.len())
+        let result = self.store.record_token_uses(&batch.uses).await;
+        // On failure the uses are due again and the next flush retries them.
+        self.usage.end_flush(&batch, result.is_ok());
+        result?;
+        self.usage.prune_due(self.now());
+        Ok(batch.uses.len())
     }
 
     /// The caller's role in an org: live membership for users, the token's role for org tokens.
@@ -203,7 +243,7 @@ impl Gantry {
         caller: &Caller,
         slug: &str,
         cap: Capability,
-    ) -> CoreResult<AppRecord> {
+    ) -> CoreResult<Arc<AppRecord>> {
         let what = || format!("app '{}'", printable(slug));
         let app = self
             .store

@@ -38,7 +38,7 @@ impl Gantry {
         caller: &Caller,
         app: Option<&str>,
         capability: Option<&str>,
-    ) -> CoreResult<Option<AppRecord>> {
+    ) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
         let cap = capability.map(check_capability).transpose()?;
         let Some(slug) = app else {
             if cap.is_some() {

@@ -247,7 +247,7 @@ impl Gantry {
             .await?;
         let now = self.now();
         let mut f = q.to_filter(now)?;
-        f.app_id = Some(app.id);
+        f.app_id = Some(app.id.clone());
         f.kinds = vec![TokenKind::Deploy];
         self.store.list_tokens(&f, now).await
     }

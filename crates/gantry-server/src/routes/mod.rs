@@ -86,6 +86,12 @@ impl Modify for Conventions {
                     add("422", "Invalid input; `error.field` names the field");
                     add("413", "Body too large");
                 }
+                if !public || path == "/v1/auth/login" {
+                    add(
+                        "429",
+                        "Too many failed attempts from this client (or at this token prefix or email); see `Retry-After`",
+                    );
+                }
                 if !public {
                     add("401", "No, malformed, unknown, expired or revoked token");
                     add("403", "Authenticated but not allowed");

@@ -283,7 +283,7 @@ impl TestApp {
 
     /// Writes pending last-used records now (instead of waiting for the interval).
     pub async fn flush_usage(&self) {
-        self.started.gantry.flush_usage().await.unwrap();
+        self.started.gantry.flush_all_usage().await.unwrap();
     }
 
     pub fn advance(&self, d: Duration) {

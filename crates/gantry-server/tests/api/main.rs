@@ -9,6 +9,7 @@
 //! - `authz_table`: every route of DESIGN §3 against every kind of caller.
 //! - `bad_input`: every write route against malformed, oversized and mistyped input.
 //! - `client_flow`, `openapi`: the typed client end to end; the OpenAPI document.
+//! - `hardening`: brute force against tokens and passwords is rate limited.
 //!
 //! This binary runs the suite on SQLite; `tests/api_postgres` compiles the same modules and
 //! runs them on PostgreSQL.
@@ -22,6 +23,7 @@ mod authority;
 mod authz_table;
 mod bad_input;
 mod client_flow;
+mod hardening;
 mod lifecycle;
 mod openapi;
 mod seed_astronomer;

@@ -37,6 +37,13 @@ fn unique(e: sqlx::Error, code: &'static str, message: &str) -> CoreError {
 }
 
 impl SqlStore {
+    /// Commits a write and returns once it is durable (SQLite: a WAL fsync shared with every
+    /// write that committed meanwhile — group commit; PostgreSQL: its own commit).
+    async fn commit(&self, tx: Transaction<'static, Db>) -> CoreResult<()> {
+        tx.commit().await.map_err(db)?;
+        self.pools.durable().await
+    }
+
     /// Commits a write that changed what other nodes may have cached: `keys` are published
     /// in the same transaction, and the call returns once every live node has dropped them.
     async fn commit_invalidating(
@@ -45,7 +52,7 @@ impl SqlStore {
         keys: &[Key],
     ) -> CoreResult<()> {
         let seq = self.pools.publish(&mut tx, keys).await?;
-        tx.commit().await.map_err(db)?;
+        self.commit(tx).await?;
         self.pools.await_acks(seq).await;
         Ok(())
     }
@@ -350,7 +357,7 @@ impl Store for SqlStore {
             .await
             .map_err(|e| unique(e, "already_exists", "a user with this email already exists"))?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        self.commit(tx).await
     }
 
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
@@ -614,7 +621,7 @@ impl Store for SqlStore {
         self.commit_invalidating(tx, &keys).await
     }
 
-    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<AppRecord>> {
+    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
         let row = sqlx::query(&format!(
             "{APP_SELECT} WHERE a.slug = $1 AND a.deleted_at IS NULL"
         ))
@@ -622,10 +629,14 @@ impl Store for SqlStore {
         .fetch_optional(self.pools.reader())
         .await
         .map_err(db)?;
-        row.as_ref().map(app_row).transpose()
+        Ok(row
+            .as_ref()
+            .map(app_row)
+            .transpose()?
+            .map(std::sync::Arc::new))
     }
 
-    async fn get_app(&self, id: &str) -> CoreResult<Option<AppRecord>> {
+    async fn get_app(&self, id: &str) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
         let row = sqlx::query(&format!(
             "{APP_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"
         ))
@@ -633,7 +644,11 @@ impl Store for SqlStore {
         .fetch_optional(self.pools.reader())
         .await
         .map_err(db)?;
-        row.as_ref().map(app_row).transpose()
+        Ok(row
+            .as_ref()
+            .map(app_row)
+            .transpose()?
+            .map(std::sync::Arc::new))
     }
 
     async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
@@ -743,7 +758,7 @@ impl Store for SqlStore {
         .map_err(|e| unique(e, "duplicate_label", "a release with this label exists"))?;
         let audit = with_detail(audit, "version", version.into());
         insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        self.commit(tx).await?;
         Ok((
             ReleaseRecord {
                 app_id: r.app_id.clone(),
@@ -834,7 +849,7 @@ impl Store for SqlStore {
             ));
         }
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        self.commit(tx).await
     }
 
     async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
@@ -850,7 +865,7 @@ impl Store for SqlStore {
             return Ok(false);
         }
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -910,7 +925,7 @@ impl Store for SqlStore {
         .map_err(db)?;
         let audit = with_detail(audit, "version", version.into());
         insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        self.commit(tx).await?;
         Ok(ConfigRecord {
             app_id: app_id.to_owned(),
             version,
@@ -939,7 +954,7 @@ impl Store for SqlStore {
         .await
         .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        self.commit(tx).await
     }
 
     async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
@@ -964,7 +979,7 @@ impl Store for SqlStore {
             return Ok(false);
         }
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -995,7 +1010,7 @@ impl Store for SqlStore {
         .await
         .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        self.commit(tx).await
     }
 
     async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
@@ -1237,7 +1252,9 @@ impl Store for SqlStore {
 
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
         let mut conn = self.pools.writer().acquire().await.map_err(db)?;
-        insert_audit(&mut conn, audit).await
+        insert_audit(&mut conn, audit).await?;
+        drop(conn);
+        self.pools.durable().await
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
@@ -1445,6 +1462,7 @@ impl Importer {
     /// Commits everything inserted.
     pub async fn finish(mut self) -> CoreResult<()> {
         self.pools.after_import(&mut self.tx).await?;
-        self.tx.commit().await.map_err(db)
+        self.tx.commit().await.map_err(db)?;
+        self.pools.durable().await
     }
 }

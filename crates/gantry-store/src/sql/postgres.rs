@@ -77,6 +77,12 @@ impl Pools {
         self.begin_locked(WRITE_LOCK).await
     }
 
+    /// A PostgreSQL COMMIT is durable when it returns (`synchronous_commit`, the server's
+    /// business).
+    async fn durable(&self) -> CoreResult<()> {
+        Ok(())
+    }
+
     /// Last-used flushes from several nodes queue behind each other, not behind writes.
     async fn begin_usage(&self) -> CoreResult<Transaction<'static, Db>> {
         self.begin_locked(USAGE_LOCK).await
