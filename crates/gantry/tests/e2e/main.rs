@@ -3,12 +3,14 @@
 //! End-to-end tests of the one `gantry` binary: one test binary (it links once).
 //!
 //! - `serve`: `gantry serve` itself — bootstrap, offline admin, shutdown, no leaked secrets.
+//! - `crash`: SIGKILL under a mixed write load loses no acknowledged write.
 //! - `cli`: the client commands against a real server, as a person or a CI job runs them.
 //! - `multinode`: three nodes on one PostgreSQL database behind nginx.
 //! - `transfer`: `gantry export` from SQLite, `gantry import` into PostgreSQL.
 //! - `ops`: layered configuration, `/metrics`, request logs, backup and restore.
 
 mod cli;
+mod crash;
 mod harness;
 mod multinode;
 mod ops;
