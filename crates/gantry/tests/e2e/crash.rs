@@ -2,7 +2,7 @@
 //! back with every acknowledged write, every acknowledged revocation still in force, and no
 //! half-written artifact.
 
-use crate::harness::{call, login, Server, PASSWORD};
+use crate::harness::{call, Server};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -90,31 +90,9 @@ fn blobs_are_whole(artifacts: &Path) {
 async fn sigkill_under_write_load_keeps_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut server = Server::start(
-        &data,
-        &[
-            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
-            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-            ("GANTRY_LOG", "warn"),
-        ],
-    );
+    let mut server = Server::start_with_admin(&data, &[("GANTRY_LOG", "warn")]);
     let b = server.base.clone();
-    let (_, l) = login(&b, "ops@example.com", PASSWORD).await;
-    let admin = l["token"].as_str().unwrap().to_owned();
-    call(
-        "POST",
-        &format!("{b}/v1/orgs"),
-        Some(&admin),
-        Some(json!({"slug": "acme"})),
-    )
-    .await;
-    call(
-        "POST",
-        &format!("{b}/v1/orgs/acme/apps"),
-        Some(&admin),
-        Some(json!({"slug": "web"})),
-    )
-    .await;
+    let admin = crate::harness::admin_with_app(&b, "ops@example.com").await;
 
     let acked = Arc::new(Mutex::new(Acked::default()));
     let stop = Arc::new(AtomicBool::new(false));

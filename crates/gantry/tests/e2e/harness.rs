@@ -21,6 +21,16 @@ impl Server {
         server
     }
 
+    /// Starts with `ops@example.com` / [`PASSWORD`] as the first administrator, plus `envs`.
+    pub fn start_with_admin(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        let mut all = vec![
+            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+        ];
+        all.extend_from_slice(envs);
+        Server::start(data_dir, &all)
+    }
+
     /// Starts the process without waiting for it to listen.
     pub fn spawn(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
         let port = free_port();
@@ -117,6 +127,25 @@ pub async fn login(base: &str, email: &str, password: &str) -> (u16, Value) {
         Some(json!({"email": email, "password": password})),
     )
     .await
+}
+
+/// Logs in as `email` (with [`PASSWORD`]) and creates org `acme` with app `web`: the personal
+/// token.
+pub async fn admin_with_app(base: &str, email: &str) -> String {
+    let (status, body) = login(base, email, PASSWORD).await;
+    assert_eq!(status, 201, "{body}");
+    let admin = body["token"].as_str().unwrap().to_owned();
+    for (path, slug) in [("/v1/orgs", "acme"), ("/v1/orgs/acme/apps", "web")] {
+        let (status, body) = call(
+            "POST",
+            &format!("{base}{path}"),
+            Some(&admin),
+            Some(json!({ "slug": slug })),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    admin
 }
 
 /// Runs `gantry admin create-user --email EMAIL [--admin] --data-dir DATA` with `password` on

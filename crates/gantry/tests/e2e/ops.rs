@@ -246,14 +246,7 @@ async fn metrics_parse_and_move_as_requests_are_made() {
     let data = dir.path().join("data");
     let mport = free_port();
     let maddr = format!("127.0.0.1:{mport}");
-    let server = Server::start(
-        &data,
-        &[
-            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
-            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-            ("GANTRY_METRICS_LISTEN", &maddr),
-        ],
-    );
+    let server = Server::start_with_admin(&data, &[("GANTRY_METRICS_LISTEN", &maddr)]);
     let b = &server.base;
     let murl = format!("http://{maddr}/metrics");
     // Not on the public listener.
@@ -261,22 +254,7 @@ async fn metrics_parse_and_move_as_requests_are_made() {
     assert_eq!(status, 404);
 
     let before = scrape(&murl).await;
-    let (_, login) = crate::harness::login(b, "ops@example.com", PASSWORD).await;
-    let admin = login["token"].as_str().unwrap().to_owned();
-    call(
-        "POST",
-        &format!("{b}/v1/orgs"),
-        Some(&admin),
-        Some(json!({"slug": "acme"})),
-    )
-    .await;
-    call(
-        "POST",
-        &format!("{b}/v1/orgs/acme/apps"),
-        Some(&admin),
-        Some(json!({"slug": "web"})),
-    )
-    .await;
+    let admin = crate::harness::admin_with_app(b, "ops@example.com").await;
     let (_, t) = call(
         "POST",
         &format!("{b}/v1/apps/web/tokens"),
@@ -409,11 +387,9 @@ fn log_lines(log: &str) -> Vec<Value> {
 async fn every_request_logs_one_json_line_with_its_request_id() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(
+    let server = Server::start_with_admin(
         &data,
         &[
-            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
-            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
             ("GANTRY_LOG", "info"),
             ("GANTRY_LOG_FORMAT", "json"),
             ("GANTRY_TRUSTED_PROXIES", "127.0.0.1"),
@@ -528,31 +504,9 @@ fn backup_cmd(args: &[&str], data: &Path) -> Output {
 async fn a_backup_taken_under_write_load_restores_every_token_created_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(
-        &data,
-        &[
-            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
-            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-            ("GANTRY_LOG", "warn"),
-        ],
-    );
+    let server = Server::start_with_admin(&data, &[("GANTRY_LOG", "warn")]);
     let b = server.base.clone();
-    let (_, login) = crate::harness::login(&b, "ops@example.com", PASSWORD).await;
-    let admin = login["token"].as_str().unwrap().to_owned();
-    call(
-        "POST",
-        &format!("{b}/v1/orgs"),
-        Some(&admin),
-        Some(json!({"slug": "acme"})),
-    )
-    .await;
-    call(
-        "POST",
-        &format!("{b}/v1/orgs/acme/apps"),
-        Some(&admin),
-        Some(json!({"slug": "web"})),
-    )
-    .await;
+    let admin = crate::harness::admin_with_app(&b, "ops@example.com").await;
     // A release, so the backup carries an artifact.
     let artifact: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let form = reqwest::multipart::Form::new()

@@ -194,23 +194,8 @@ async fn raw_tokens_never_reach_the_database_files_or_the_logs() {
     let b = server.base.clone();
     let mut issued: Vec<String> = Vec::new();
 
-    let (_, body) = login(&b, "ops@example.com", PASSWORD).await;
-    let admin = body["token"].as_str().unwrap().to_owned();
+    let admin = crate::harness::admin_with_app(&b, "ops@example.com").await;
     issued.push(admin.clone());
-    call(
-        "POST",
-        &format!("{b}/v1/orgs"),
-        Some(&admin),
-        Some(json!({"slug": "acme"})),
-    )
-    .await;
-    call(
-        "POST",
-        &format!("{b}/v1/orgs/acme/apps"),
-        Some(&admin),
-        Some(json!({"slug": "web"})),
-    )
-    .await;
     call(
         "PUT",
         &format!("{b}/v1/apps/web/env/DB_PASSWORD"),
