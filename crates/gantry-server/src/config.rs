@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// The in-memory index of tokens, users, memberships, apps and orgs.
     pub cache: CacheConfig,
+    /// Slow clients, request heads, open connections.
+    pub conn_limits: crate::listen::ConnLimits,
     /// Where `GET /metrics` is served (a listener of its own); None: not at all.
     pub metrics_listen: Option<SocketAddr>,
     /// Peers whose `X-Forwarded-For` is believed (reverse proxies, load balancers).
@@ -75,6 +77,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_json_bytes", &self.max_json_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("cache", &self.cache)
+            .field("conn_limits", &self.conn_limits)
             .field("metrics_listen", &self.metrics_listen)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("log_format", &self.log_format)
@@ -97,6 +100,7 @@ impl ServerConfig {
             max_json_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             cache: CacheConfig::default(),
+            conn_limits: crate::listen::ConnLimits::default(),
             metrics_listen: None,
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Auto,
@@ -277,6 +281,33 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Text,
         "a duration between 1s and 1h, such as 60s or 5m",
         "Longest a request may take (uploads are bounded by size and a 60 s idle timeout instead).",
+    ),
+    setting(
+        "limits.header_read_timeout",
+        "GANTRY_HEADER_READ_TIMEOUT",
+        "header-read-timeout",
+        Some("10s"),
+        Kind::Text,
+        "a duration between 1s and 5m",
+        "Longest a client may take to send a request's head; slower clients (slowloris) are disconnected.",
+    ),
+    setting(
+        "limits.max_header_size",
+        "GANTRY_MAX_HEADER_BYTES",
+        "max-header-bytes",
+        Some("64KiB"),
+        Kind::Text,
+        "a size between 8KiB and 1MiB",
+        "Largest request head (request line and headers).",
+    ),
+    setting(
+        "limits.max_connections",
+        "GANTRY_MAX_CONNECTIONS",
+        "max-connections",
+        Some("10000"),
+        Kind::Integer,
+        "a whole number from 16 to 1000000",
+        "Most client connections open at once; further ones are closed as they arrive.",
     ),
     setting(
         "rate_limits.failed_auth",
@@ -556,6 +587,19 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         }
         "limits.request_timeout" => {
             config.request_timeout = duration_within(v, 1, 3600).ok_or(accepts)?
+        }
+        "limits.header_read_timeout" => {
+            config.conn_limits.header_read_timeout = duration_within(v, 1, 300).ok_or(accepts)?
+        }
+        "limits.max_header_size" => {
+            let n = parse_size(v)
+                .filter(|n| (8 * 1024..=1024 * 1024).contains(n))
+                .ok_or(accepts)?;
+            config.conn_limits.max_header_bytes = usize::try_from(n).map_err(|_| accepts)?;
+        }
+        "limits.max_connections" => {
+            let n = integer_within(v, 16, 1_000_000).ok_or(accepts)?;
+            config.conn_limits.max_connections = usize::try_from(n).map_err(|_| accepts)?;
         }
         "rate_limits.failed_auth" => {
             config.settings.failed_auth_limit =

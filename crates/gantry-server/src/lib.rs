@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod listen;
 pub mod observe;
 pub mod routes;
 pub mod state;
@@ -79,7 +80,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         .artifacts(&config.data_dir)
         .await
         .context("opening the artifact store")?;
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     // Other nodes' writes must keep reaching the caches until the last request has drained.
     let (coherence_stop, coherence_stopped) = watch::channel(false);
     let metrics = Arc::new(gantry_core::metrics::Metrics::new());
@@ -106,6 +107,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
+    let conn_limits = config.conn_limits;
     let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
         artifacts: artifacts.clone(),
@@ -167,16 +169,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let server = {
         let gantry = gantry.clone();
         tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.changed().await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "server error");
-            }
+            listen::serve(listener, app, conn_limits, stopped).await;
             let _ = flusher.await;
             let _ = sweeper.await;
             if let Some(m) = metrics_server {

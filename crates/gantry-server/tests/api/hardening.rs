@@ -117,3 +117,94 @@ async fn rate_limited_requests_are_counted_in_the_metrics() {
         "{text}"
     );
 }
+
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+            Err(_) => return false,                // still open, nothing said
+            Ok(Ok(0)) | Ok(Err(_)) => return true, // closed (or reset)
+            Ok(Ok(_)) => continue,                 // an error answer, then the close
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_do_not_starve_others() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| {
+        c.conn_limits.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Fifty clients start a request head and never finish it.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /v1/user HTTP/1.1\r\nHost: gantry\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // Everyone else is served meanwhile, promptly.
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        assert_eq!(app.get("/v1/user", &app.admin_token).await.status, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // And the slow ones are disconnected once their second is up.
+    for s in &mut slow {
+        assert!(
+            closed_within(s, Duration::from_secs(3)).await,
+            "a slow client still holds its connection"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let app = spawn_app_with(|c| c.conn_limits.max_header_bytes = 16 * 1024).await;
+    let r = app
+        .http
+        .get(format!("{}/v1/user", app.base))
+        .bearer_auth(&app.admin_token)
+        .header("x-padding", "a".repeat(32 * 1024))
+        .send()
+        .await;
+    match r {
+        // hyper answers 431, or closes the connection mid-head.
+        Ok(r) => assert_eq!(r.status().as_u16(), 431),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
+    }
+    // A normal request still works.
+    assert_eq!(app.get("/v1/user", &app.admin_token).await.status, 200);
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_closed_at_once() {
+    let app = spawn_app_with(|c| c.conn_limits.max_connections = 16).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Give the server a moment to account for them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(closed_within(&mut extra, Duration::from_secs(2)).await);
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fresh = reqwest::Client::new();
+    let r = fresh
+        .get(format!("{}/v1/user", app.base))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "slots come back when connections close");
+}
