@@ -6,6 +6,7 @@
 //! - `crash`: SIGKILL under a mixed write load loses no acknowledged write.
 //! - `cli`: the client commands against a real server, as a person or a CI job runs them.
 //! - `multinode`: three nodes on one PostgreSQL database behind nginx.
+//! - `schemathesis`: generated requests from the OpenAPI description: no 5xx, documented answers.
 //! - `transfer`: `gantry export` from SQLite, `gantry import` into PostgreSQL.
 //! - `ops`: layered configuration, `/metrics`, request logs, backup and restore.
 
@@ -14,5 +15,6 @@ mod crash;
 mod harness;
 mod multinode;
 mod ops;
+mod schemathesis;
 mod serve;
 mod transfer;
