@@ -3,6 +3,7 @@
 //! End-to-end tests of the one `gantry` binary: one test binary (it links once).
 //!
 //! - `serve`: `gantry serve` itself — bootstrap, offline admin, shutdown, no leaked secrets.
+//! - `fuzz`: a bounded libFuzzer run of every `cargo fuzz` target.
 //! - `crash`: SIGKILL under a mixed write load loses no acknowledged write.
 //! - `cli`: the client commands against a real server, as a person or a CI job runs them.
 //! - `multinode`: three nodes on one PostgreSQL database behind nginx.
@@ -12,6 +13,7 @@
 
 mod cli;
 mod crash;
+mod fuzz;
 mod harness;
 mod multinode;
 mod ops;
