@@ -12,6 +12,7 @@ pub mod model;
 pub mod password;
 pub mod policy;
 pub mod ratelimit;
+pub mod sealing;
 pub mod service;
 pub mod store;
 pub mod time;

@@ -205,6 +205,10 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> CoreResult<()>;
     async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool>;
+    /// Every env var marked secret, of every app (re-sealing after a key rotation).
+    async fn secret_env_vars(&self) -> CoreResult<Vec<EnvVarRecord>>;
+    /// Replaces a secret's stored value if it is still `old` (a concurrent write wins).
+    async fn reseal_env(&self, app_id: &str, key: &str, old: &str, new: &str) -> CoreResult<bool>;
     /// The latest config, or the given version.
     async fn get_config(
         &self,

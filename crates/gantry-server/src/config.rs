@@ -6,6 +6,7 @@
 //! the same table, so neither can drift from what the server reads.
 
 use gantry_core::expiry::parse_duration;
+use gantry_core::sealing::SecretKey;
 use gantry_core::service::Settings;
 use gantry_store::CacheConfig;
 use ipnet::IpNet;
@@ -48,6 +49,10 @@ pub struct ServerConfig {
     pub cache: CacheConfig,
     /// Slow clients, request heads, open connections.
     pub conn_limits: crate::listen::ConnLimits,
+    /// Seals env values marked secret; None: `<data_dir>/secret.key` (created if missing).
+    pub secret_key: Option<SecretKey>,
+    /// Keys that only open (during a rotation).
+    pub previous_secret_keys: Vec<SecretKey>,
     /// Where `GET /metrics` is served (a listener of its own); None: not at all.
     pub metrics_listen: Option<SocketAddr>,
     /// Peers whose `X-Forwarded-For` is believed (reverse proxies, load balancers).
@@ -78,6 +83,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("request_timeout", &self.request_timeout)
             .field("cache", &self.cache)
             .field("conn_limits", &self.conn_limits)
+            .field("secret_key", &self.secret_key)
+            .field("previous_secret_keys", &self.previous_secret_keys)
             .field("metrics_listen", &self.metrics_listen)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("log_format", &self.log_format)
@@ -101,11 +108,18 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(60),
             cache: CacheConfig::default(),
             conn_limits: crate::listen::ConnLimits::default(),
+            secret_key: None,
+            previous_secret_keys: Vec::new(),
             metrics_listen: None,
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Auto,
             log_filter: "info".to_owned(),
         }
+    }
+
+    /// Where the secret-sealing key lives when `secret_key` is not given.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
     }
 
     /// The file the generated first-run password is written to.
@@ -234,6 +248,30 @@ pub static SETTINGS: &[Setting] = &[
             Kind::Text,
             "a password of 12 to 1024 characters",
             "Password of the first administrator (empty database only); unset: generated into <data_dir>/initial-admin-password. Prefer the environment to the flag, which `ps` shows.",
+        ),
+        Secrecy::Secret,
+    ),
+    secret(
+        setting(
+            "secrets.key",
+            "GANTRY_SECRET_KEY",
+            "secret-key",
+            None,
+            Kind::Text,
+            "64 hex digits (openssl rand -hex 32)",
+            "Key that seals env values marked secret at rest. Unset: <data_dir>/secret.key, created on first start. Set the same key on every node of a PostgreSQL deployment.",
+        ),
+        Secrecy::Secret,
+    ),
+    secret(
+        setting(
+            "secrets.previous_keys",
+            "GANTRY_SECRET_KEY_PREVIOUS",
+            "secret-key-previous",
+            Some(""),
+            Kind::List,
+            "keys of 64 hex digits",
+            "Former keys during a rotation: they only open; at start every secret is re-sealed with the current key, after which they can go.",
         ),
         Secrecy::Secret,
     ),
@@ -568,6 +606,16 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         "admin.email" if v.contains('@') => config.admin_email = Some(v.to_owned()),
         "admin.password" if (12..=1024).contains(&v.chars().count()) => {
             config.admin_password = Some(v.to_owned())
+        }
+        "secrets.key" => config.secret_key = Some(SecretKey::parse(v).ok_or(accepts)?),
+        "secrets.previous_keys" => {
+            config.previous_secret_keys = v
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(SecretKey::parse)
+                .collect::<Option<_>>()
+                .ok_or(accepts)?
         }
         "tokens.max_lifetime" => {
             let d = parse_duration(v).filter(|d| !d.is_zero()).ok_or(accepts)?;

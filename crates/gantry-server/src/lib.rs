@@ -83,6 +83,15 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let (stop, stopped) = watch::channel(false);
     // Other nodes' writes must keep reaching the caches until the last request has drained.
     let (coherence_stop, coherence_stopped) = watch::channel(false);
+    let mut config = config;
+    let key = match &config.secret_key {
+        Some(k) => k.clone(),
+        None => load_or_create_key(&config.secret_key_file()).await?,
+    };
+    config.settings.sealer = Some(gantry_core::sealing::Sealer::new(
+        key,
+        config.previous_secret_keys.clone(),
+    ));
     let metrics = Arc::new(gantry_core::metrics::Metrics::new());
     let (store, coherence) = database.serve(&config.cache, metrics.clone(), coherence_stopped);
     let gantry = Arc::new(Gantry::with_metrics(
@@ -92,6 +101,16 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         metrics,
     ));
     bootstrap_admin(&gantry, &config).await?;
+    match gantry.reseal_secrets().await {
+        Ok((0, _, 0)) => {}
+        Ok((sealed, _, 0)) => tracing::info!(sealed, "sealed secrets with the current key"),
+        Ok((sealed, _, unknown)) => tracing::warn!(
+            sealed,
+            unknown,
+            "some secrets are sealed with a key this node does not have (set secrets.previous_keys)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not re-seal secrets"),
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -242,6 +261,24 @@ async fn bootstrap_admin(gantry: &Gantry, config: &ServerConfig) -> anyhow::Resu
         Err(e) => anyhow::bail!("creating the first administrator: {e}"),
     }
     Ok(())
+}
+
+/// The sealing key in `path` (64 hex digits), created (mode 0600) when missing.
+async fn load_or_create_key(
+    path: &std::path::Path,
+) -> anyhow::Result<gantry_core::sealing::SecretKey> {
+    use gantry_core::sealing::SecretKey;
+    match tokio::fs::read_to_string(path).await {
+        Ok(text) => SecretKey::parse(&text)
+            .with_context(|| format!("{} does not hold a key of 64 hex digits", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            write_private(path, &key.to_hex()).await?;
+            tracing::info!(path = %path.display(), "created the key that seals secrets at rest; back it up with the data");
+            Ok(key)
+        }
+        Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+    }
 }
 
 async fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {

@@ -2,8 +2,8 @@
 //! SQLite database (`VACUUM INTO`, a snapshot taken while the server keeps writing) and of
 //! every artifact a release in that snapshot points at, each verified against its SHA-256.
 //!
-//! A backup is a directory: `gantry.db`, `artifacts/<aa>/<sha256>` and `backup.json` (what
-//! it holds). Restore checks all of it before it writes anything, and writes the database
+//! A backup is a directory: `gantry.db`, `artifacts/<aa>/<sha256>`, `secret.key` (the key
+//! that seals secrets, when it lives in the data directory) and `backup.json` (what it holds). Restore checks all of it before it writes anything, and writes the database
 //! last, under its final name only once complete, so an interrupted restore never leaves a
 //! data directory that looks usable.
 
@@ -18,6 +18,27 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The database file inside a data directory and inside a backup.
 pub const DB_FILE: &str = "gantry.db";
+/// The key that seals secrets at rest, when it lives in the data directory.
+const KEY_FILE: &str = "secret.key";
+
+/// Copies the sealing key along (mode 0600), if there is one: sealed secrets are no use
+/// without it.
+async fn copy_key(from_dir: &Path, to_dir: &Path) -> CoreResult<()> {
+    let from = from_dir.join(KEY_FILE);
+    let Ok(key) = tokio::fs::read(&from).await else {
+        return Ok(());
+    };
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(to_dir.join(KEY_FILE))
+        .await
+        .map_err(CoreError::internal)?;
+    f.write_all(&key).await.map_err(CoreError::internal)?;
+    f.sync_all().await.map_err(CoreError::internal)
+}
 const MANIFEST: &str = "backup.json";
 
 /// What a backup holds.
@@ -190,6 +211,7 @@ pub async fn backup(data_dir: &Path, dest: &Path) -> CoreResult<BackupSummary> {
         artifacts: shas.len(),
         artifact_bytes,
     };
+    copy_key(data_dir, dest).await?;
     let manifest = serde_json::to_vec_pretty(&summary).map_err(CoreError::internal)?;
     let mut f = tokio::fs::File::create(dest.join(MANIFEST))
         .await
@@ -260,6 +282,12 @@ pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
     for sha in &shas {
         artifact_bytes +=
             copy_verified(&blob_path(src, sha)?, &blob_path(data_dir, sha)?, sha).await?;
+    }
+    if !tokio::fs::try_exists(data_dir.join(KEY_FILE))
+        .await
+        .unwrap_or(false)
+    {
+        copy_key(src, data_dir).await?;
     }
     let partial = data_dir.join(format!("{DB_FILE}.restoring"));
     tokio::fs::copy(&source, &partial)

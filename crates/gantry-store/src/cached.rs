@@ -496,6 +496,16 @@ impl Store for CachedStore {
             .await
     }
 
+    async fn secret_env_vars(&self) -> CoreResult<Vec<EnvVarRecord>> {
+        self.timed("secret_env_vars", self.inner.secret_env_vars())
+            .await
+    }
+
+    async fn reseal_env(&self, app_id: &str, key: &str, old: &str, new: &str) -> CoreResult<bool> {
+        self.timed("reseal_env", self.inner.reseal_env(app_id, key, old, new))
+            .await
+    }
+
     async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
         self.timed("delete_env", self.inner.delete_env(app_id, key, audit))
             .await

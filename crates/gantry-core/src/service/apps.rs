@@ -7,6 +7,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::new_id;
 use crate::model::*;
 use crate::policy::{Capability, Principal};
+use crate::sealing::Sealer;
 use crate::store::NewRelease;
 use crate::validate;
 use gantry_api::{CreateAlertRequest, CreateAppRequest};
@@ -188,7 +189,15 @@ impl Gantry {
     ) -> CoreResult<EnvVarRecord> {
         let app = self.app_for(caller, slug, Capability::Deploy).await?;
         let key = validate::env_key("key", key)?;
-        let value = validate::env_value("value", value)?;
+        let mut value = validate::env_value("value", value)?;
+        if secret {
+            let sealer = self
+                .settings
+                .sealer
+                .as_ref()
+                .ok_or_else(|| CoreError::internal("no secret key is configured"))?;
+            value = sealer.seal(&app.id, &key, &value)?;
+        }
         let var = EnvVarRecord {
             app_id: app.id.clone(),
             key: key.clone(),
@@ -210,6 +219,43 @@ impl Gantry {
             shown.value.clear();
         }
         Ok(shown)
+    }
+
+    /// Seals every secret env var with the current key: values stored in plain text by an
+    /// earlier version, and values sealed with a previous key (a rotation). Returns (sealed
+    /// now, already current, sealed with a key this node does not have). Safe to run on
+    /// several nodes at once: each replacement is conditional on the value it read.
+    pub async fn reseal_secrets(&self) -> CoreResult<(usize, usize, usize)> {
+        let Some(sealer) = self.settings.sealer.as_ref() else {
+            return Ok((0, 0, 0));
+        };
+        let (mut sealed, mut current, mut unknown) = (0, 0, 0);
+        for var in self.store.secret_env_vars().await? {
+            if sealer.sealed_with_current(&var.value) {
+                current += 1;
+                continue;
+            }
+            let plain = if Sealer::is_sealed(&var.value) {
+                match sealer.open(&var.app_id, &var.key, &var.value) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        unknown += 1;
+                        continue;
+                    }
+                }
+            } else {
+                var.value.clone()
+            };
+            let new = sealer.seal(&var.app_id, &var.key, &plain)?;
+            if self
+                .store
+                .reseal_env(&var.app_id, &var.key, &var.value, &new)
+                .await?
+            {
+                sealed += 1;
+            }
+        }
+        Ok((sealed, current, unknown))
     }
 
     /// `DELETE /v1/apps/{app}/env/{KEY}`.

@@ -21,6 +21,7 @@ use crate::metrics::{Metrics, Outcome};
 use crate::model::{ActorRef, AppRecord, AuditRecord, OrgRecord};
 use crate::policy::{self, Access, Capability, Principal, Target};
 use crate::ratelimit::{FailureLimiter, Limit};
+use crate::sealing::Sealer;
 use crate::store::Store;
 use crate::time::{Clock, Timestamp};
 use crate::usage::UsageTracker;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub failed_auth_limit: Limit,
     /// Failed logins allowed per client IP and per email.
     pub failed_login_limit: Limit,
+    /// Seals env values marked secret (None: secrets cannot be set — offline tools).
+    pub sealer: Option<Sealer>,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
                 max: 10,
                 window: std::time::Duration::from_secs(300),
             },
+            sealer: None,
         }
     }
 }

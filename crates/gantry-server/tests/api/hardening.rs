@@ -208,3 +208,45 @@ async fn connections_past_the_limit_are_closed_at_once() {
         .unwrap();
     assert_eq!(r.status(), 200, "slots come back when connections close");
 }
+
+#[tokio::test]
+async fn secret_env_values_are_sealed_at_rest() {
+    let app = spawn_app().await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let secret = "postgres://app:s3cr3t-sealed-value@db.internal/prod";
+    let plain = "plain-value-visible-at-rest";
+    let r = app
+        .put(
+            "/v1/apps/web/env/DATABASE_URL",
+            &app.admin_token,
+            json!({"value": secret, "secret": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .put(
+            "/v1/apps/web/env/LOG_LEVEL",
+            &app.admin_token,
+            json!({"value": plain}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let listed = app.get("/v1/apps/web/env", &app.admin_token).await;
+    assert!(!listed.text.contains(secret), "write-only: {}", listed.text);
+    app.started.gantry.flush_all_usage().await.unwrap();
+    let stored = app.stored().await;
+    let contains = |needle: &str| {
+        stored
+            .iter()
+            .any(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    assert!(
+        contains(plain),
+        "the scan sees what is stored in plain text"
+    );
+    assert!(
+        !contains("s3cr3t-sealed-value"),
+        "a secret is stored in plain text"
+    );
+    assert!(contains("sealed:v1:"), "no sealed value found");
+}

@@ -852,6 +852,33 @@ impl Store for SqlStore {
         self.commit(tx).await
     }
 
+    async fn secret_env_vars(&self) -> CoreResult<Vec<EnvVarRecord>> {
+        let rows = sqlx::query("SELECT * FROM env_vars WHERE secret = $1 ORDER BY app_id, key")
+            .bind(true)
+            .fetch_all(self.pools.reader())
+            .await
+            .map_err(db)?;
+        rows.iter().map(env_row).collect()
+    }
+
+    async fn reseal_env(&self, app_id: &str, key: &str, old: &str, new: &str) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE env_vars SET value = $1 WHERE app_id = $2 AND key = $3 AND value = $4 AND secret = $5",
+        )
+        .bind(new)
+        .bind(app_id)
+        .bind(key)
+        .bind(old)
+        .bind(true)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        self.commit(tx).await?;
+        Ok(n == 1)
+    }
+
     async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
         let mut tx = self.pools.begin_write().await?;
         let n = sqlx::query("DELETE FROM env_vars WHERE app_id = $1 AND key = $2")

@@ -634,3 +634,55 @@ fn the_systemd_unit_example_verifies() {
     let said = text(&out.stdout) + &text(&out.stderr);
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
 }
+
+#[tokio::test]
+async fn rotating_the_secret_key_reseals_every_secret_at_start() {
+    use gantry_core::sealing::SecretKey;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (old, new) = (SecretKey::generate(), SecretKey::generate());
+    let server = Server::start_with_admin(&data, &[("GANTRY_SECRET_KEY", &old.to_hex())]);
+    let b = server.base.clone();
+    let admin = crate::harness::admin_with_app(&b, "ops@example.com").await;
+    for key in ["DATABASE_URL", "API_KEY"] {
+        let (s, _) = call(
+            "PUT",
+            &format!("{b}/v1/apps/web/env/{key}"),
+            Some(&admin),
+            Some(json!({"value": "hush", "secret": true})),
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    server.stop();
+    assert!(
+        !data.join("secret.key").exists(),
+        "a configured key is not written to disk"
+    );
+
+    let sealed_with = || async {
+        let db = gantry_store::Database::open(None, &data).await.unwrap();
+        let vars = db.store().secret_env_vars().await.unwrap();
+        db.store().close().await;
+        vars.into_iter()
+            .map(|v| v.value.split(':').nth(2).unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sealed_with().await, vec![old.id(), old.id()]);
+
+    // The new key, with the old one still able to open: every secret is re-sealed at start.
+    let server = Server::start(
+        &data,
+        &[
+            ("GANTRY_SECRET_KEY", &new.to_hex()),
+            ("GANTRY_SECRET_KEY_PREVIOUS", &old.to_hex()),
+        ],
+    );
+    let log = server.stop();
+    assert!(log.contains("sealed secrets with the current key"), "{log}");
+    assert!(
+        !log.contains(&new.to_hex()) && !log.contains(&old.to_hex()),
+        "a key was logged"
+    );
+    assert_eq!(sealed_with().await, vec![new.id(), new.id()]);
+}
