@@ -470,13 +470,7 @@ async fn every_request_logs_one_json_line_with_its_request_id() {
 async fn an_untrusted_peer_cannot_choose_its_client_ip() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(
-        &data,
-        &[
-            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
-            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-        ],
-    );
+    let server = Server::start_with_admin(&data, &[]);
     let b = server.base.clone();
     let (_, login) = crate::harness::login(&b, "ops@example.com", PASSWORD).await;
     let admin = login["token"].as_str().unwrap().to_owned();

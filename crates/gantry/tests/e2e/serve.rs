@@ -65,13 +65,7 @@ async fn first_run_without_credentials_writes_a_private_generated_password() {
 async fn first_run_uses_admin_credentials_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(
-        &data,
-        &[
-            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
-            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-        ],
-    );
+    let server = Server::start_with_admin(&data, &[]);
     assert!(!data.join("initial-admin-password").exists());
     assert_eq!(
         login(&server.base, "ops@example.com", PASSWORD).await.0,
@@ -184,13 +178,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn raw_tokens_never_reach_the_database_files_or_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(
-        &data,
-        &[
-            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
-            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-        ],
-    );
+    let server = Server::start_with_admin(&data, &[]);
     let b = server.base.clone();
     let mut issued: Vec<String> = Vec::new();
 
