@@ -3,7 +3,9 @@
 //! is never slowed: a token that verifies is accepted whatever its IP did before.
 //!
 //! Fixed windows per key, in one map bounded to [`MAX_KEYS`]; when it is full, expired windows
-//! are dropped first and, failing that, the oldest window goes.
+//! are swept (at most once per window) and, failing that, new keys go uncounted until the next
+//! sweep: a flood of distinct keys costs neither a scan per request nor the windows that
+//! already block.
 
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -51,7 +53,14 @@ struct Window {
 #[derive(Debug)]
 pub struct FailureLimiter {
     limit: Limit,
-    windows: Mutex<HashMap<String, Window, foldhash::fast::RandomState>>,
+    windows: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    map: HashMap<String, Window, foldhash::fast::RandomState>,
+    /// When a full map was last swept of expired windows.
+    swept: Option<Timestamp>,
 }
 
 impl FailureLimiter {
@@ -77,7 +86,7 @@ impl FailureLimiter {
     /// If `key` has used up its failures in the current window: how long until it may try again.
     pub fn blocked(&self, key: &str, now: Timestamp) -> Option<Duration> {
         let windows = self.windows.lock().ok()?;
-        let w = windows.get(key)?;
+        let w = windows.map.get(key)?;
         let current = now.0.saturating_sub(w.start.0) < self.window_ms();
         (current && w.failures >= self.limit.max).then(|| self.retry_after(w, now))
     }
@@ -87,19 +96,25 @@ impl FailureLimiter {
     pub fn fail(&self, key: &str, now: Timestamp) -> Option<(Duration, bool)> {
         let mut windows = self.windows.lock().ok()?;
         let window_ms = self.window_ms();
-        if windows.len() >= MAX_KEYS && !windows.contains_key(key) {
-            windows.retain(|_, w| now.0.saturating_sub(w.start.0) < window_ms);
-            if windows.len() >= MAX_KEYS {
-                let oldest = windows
-                    .iter()
-                    .min_by_key(|(_, w)| w.start)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    windows.remove(&k);
-                }
+        if windows.map.len() >= MAX_KEYS && !windows.map.contains_key(key) {
+            // Full: sweep expired windows at most once per window; if that frees nothing, new
+            // keys go uncounted until the next sweep rather than costing a scan per call or
+            // evicting windows that still block.
+            let due = windows
+                .swept
+                .is_none_or(|at| now.0.saturating_sub(at.0) >= window_ms);
+            if !due {
+                return None;
+            }
+            windows.swept = Some(now);
+            windows
+                .map
+                .retain(|_, w| now.0.saturating_sub(w.start.0) < window_ms);
+            if windows.map.len() >= MAX_KEYS {
+                return None;
             }
         }
-        let w = windows.entry(key.to_owned()).or_insert(Window {
+        let w = windows.map.entry(key.to_owned()).or_insert(Window {
             start: now,
             failures: 0,
         });
@@ -113,6 +128,23 @@ impl FailureLimiter {
         let w = *w;
         (w.failures > self.limit.max)
             .then(|| (self.retry_after(&w, now), w.failures == self.limit.max + 1))
+    }
+
+    /// Counts an attempt *before* it is checked (logins: the check is slow, and concurrent
+    /// guesses must not all pass a check that only counts afterwards). Returns how long to wait
+    /// if the key is over its limit. A successful attempt is given back with
+    /// [`FailureLimiter::forgive`].
+    pub fn attempt(&self, key: &str, now: Timestamp) -> Option<Duration> {
+        self.fail(key, now).map(|(retry_after, _)| retry_after)
+    }
+
+    /// Gives back one counted attempt of `key` (it succeeded).
+    pub fn forgive(&self, key: &str) {
+        if let Ok(mut windows) = self.windows.lock() {
+            if let Some(w) = windows.map.get_mut(key) {
+                w.failures = w.failures.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -166,6 +198,6 @@ mod tests {
         for i in 0..(MAX_KEYS as i64 + 10) {
             l.fail(&format!("k{i}"), Timestamp(i));
         }
-        assert!(l.windows.lock().unwrap().len() <= MAX_KEYS);
+        assert!(l.windows.lock().unwrap().map.len() <= MAX_KEYS);
     }
 }

@@ -1,6 +1,6 @@
 //! The accept loop: hyper with the connection limits `axum::serve` does not set. A client has
-//! `header_read_timeout` to send its request head (slowloris clients are cut off instead of
-//! holding a connection forever), heads are bounded in size, open connections are bounded in
+//! `header_read_timeout` to start and to finish sending its request head (silent and slowloris
+//! clients are cut off instead of holding a connection forever), heads are bounded in size, open connections are bounded in
 //! number (past that, new ones are closed at once), and shutdown drains gracefully.
 
 use axum::extract::ConnectInfo;
@@ -45,16 +45,15 @@ pub async fn serve(
     limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only (TLS and HTTP/2 end at the reverse proxy): the auto builder's sniffing of
+    // the protocol version would wait for a client's first bytes with no timeout, so a
+    // connection that never speaks would keep its slot forever.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -76,17 +75,30 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service =
-            tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_bytes = limits.header_read_timeout;
         tokio::spawn(async move {
-            let _ = conn.await;
+            // hyper's header timeout starts at the first byte: a client that connects and never
+            // speaks is dropped here instead of holding its slot.
+            let mut probe = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(first_bytes, stream.peek(&mut probe)).await,
+                Ok(Ok(n)) if n > 0
+            ) {
+                drop(slot);
+                return;
+            }
+            let service =
+                tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                });
+            let conn = builder.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service),
+            );
+            let _ = watcher.watch(conn.into_owned()).await;
             drop(slot);
         });
     }

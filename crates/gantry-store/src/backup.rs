@@ -247,10 +247,13 @@ pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
             format!("{} has no {DB_FILE}", src.display()),
         ));
     }
-    let occupied = tokio::fs::try_exists(data_dir.join(DB_FILE))
-        .await
-        .unwrap_or(false)
-        || !is_empty_dir(&data_dir.join("artifacts")).await?;
+    let mut occupied = !is_empty_dir(&data_dir.join("artifacts")).await?;
+    // A stale write-ahead log would be replayed onto the restored database.
+    for f in [DB_FILE, "gantry.db-wal", "gantry.db-shm"] {
+        occupied |= tokio::fs::try_exists(data_dir.join(f))
+            .await
+            .unwrap_or(false);
+    }
     if occupied {
         return Err(CoreError::invalid(
             "data_dir",
@@ -283,11 +286,21 @@ pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
         artifact_bytes +=
             copy_verified(&blob_path(src, sha)?, &blob_path(data_dir, sha)?, sha).await?;
     }
-    if !tokio::fs::try_exists(data_dir.join(KEY_FILE))
-        .await
-        .unwrap_or(false)
-    {
-        copy_key(src, data_dir).await?;
+    match (
+        tokio::fs::read(data_dir.join(KEY_FILE)).await.ok(),
+        tokio::fs::read(src.join(KEY_FILE)).await.ok(),
+    ) {
+        (None, _) => copy_key(src, data_dir).await?,
+        (Some(here), Some(there)) if here.trim_ascii() != there.trim_ascii() => {
+            return Err(CoreError::invalid(
+                "data_dir",
+                format!(
+                    "{} holds a different {KEY_FILE} than the backup: the restored secrets would not open; move it away first",
+                    data_dir.display()
+                ),
+            ))
+        }
+        _ => {}
     }
     let partial = data_dir.join(format!("{DB_FILE}.restoring"));
     tokio::fs::copy(&source, &partial)

@@ -162,13 +162,15 @@ impl Gantry {
         ) {
             let now = self.now();
             let by_ip = ip.and_then(|ip| self.limits.auth_ip.fail(ip, now).map(|l| (l, "auth_ip")));
-            let by_prefix = prefix.as_deref().and_then(|p| {
-                self.limits
-                    .auth_prefix
-                    .fail(p, now)
-                    .map(|l| (l, "auth_prefix"))
+            // A client already limited by its IP does not get to fill the prefix map too.
+            limited = by_ip.or_else(|| {
+                prefix.as_deref().and_then(|p| {
+                    self.limits
+                        .auth_prefix
+                        .fail(p, now)
+                        .map(|l| (l, "auth_prefix"))
+                })
             });
-            limited = by_ip.or(by_prefix);
         }
         if let Some(((retry_after, crossed), scope)) = limited {
             self.metrics.rate_limited(scope);
@@ -220,20 +222,26 @@ impl Gantry {
             .transpose()?;
         // Checked before the password: a guess from a blocked client or at a blocked email is
         // refused without telling whether it was right.
+        // Every attempt is counted before the (slow) password check, so concurrent guesses
+        // cannot all slip past a limit that counts only afterwards; a success is given back.
         let key = email.trim().to_lowercase();
         let now = self.now();
         let blocked = ip
-            .and_then(|ip| self.limits.login_ip.blocked(ip, now))
-            .or_else(|| self.limits.login_email.blocked(&key, now));
+            .and_then(|ip| self.limits.login_ip.attempt(ip, now))
+            .or_else(|| self.limits.login_email.attempt(&key, now));
         if let Some(retry_after) = blocked {
             self.metrics.rate_limited("login");
             return Err(CoreError::RateLimited { retry_after });
         }
         let user = match self.verify_credentials(email, password_attempt).await? {
-            Some(u) => u,
+            Some(u) => {
+                if let Some(ip) = ip {
+                    self.limits.login_ip.forgive(ip);
+                }
+                self.limits.login_email.forgive(&key);
+                u
+            }
             None => {
-                let by_ip = ip.and_then(|ip| self.limits.login_ip.fail(ip, now));
-                let by_email = self.limits.login_email.fail(&key, now);
                 let record = AuditRecord {
                     id: 0,
                     at: self.now(),
@@ -251,10 +259,6 @@ impl Gantry {
                 };
                 if let Err(e) = self.store.append_audit(&record).await {
                     tracing::warn!(error = %e, "could not audit a failed login");
-                }
-                if let Some((retry_after, _)) = by_ip.or(by_email) {
-                    self.metrics.rate_limited("login");
-                    return Err(CoreError::RateLimited { retry_after });
                 }
                 return Err(CoreError::Unauthenticated(AuthFailure::Unknown));
             }

@@ -141,12 +141,14 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // The writer is never recycled: it keeps the WAL file (which `WalSync` fsyncs) alive.
+        // secure_delete: what a write replaces or deletes (a secret sealed anew, a revoked
+        // token's old hash) is zeroed in the file, not left in free pages.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .max_lifetime(None)
             .idle_timeout(None)
-            .connect_with(base.clone())
+            .connect_with(base.clone().pragma("secure_delete", "ON"))
             .await
             .map_err(db)?;
         MIGRATOR
