@@ -253,3 +253,25 @@ async fn secret_env_values_are_sealed_at_rest() {
     );
     assert!(contains("sealed:v1:"), "no sealed value found");
 }
+
+#[tokio::test]
+async fn concurrent_password_guesses_cannot_slip_past_the_limit() {
+    let app = spawn_app_with(|c| c.settings.failed_login_limit = limit(3, 300)).await;
+    let guesses = (0..30).map(|i| {
+        let app = &app;
+        async move {
+            app.req(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": ADMIN_EMAIL, "password": format!("guess number {i:04}")})),
+            )
+            .await
+            .status
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 3, "{checked} guesses were checked: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 30 - checked);
+}
