@@ -275,3 +275,71 @@ async fn concurrent_password_guesses_cannot_slip_past_the_limit() {
     assert!(checked <= 3, "{checked} guesses were checked: {statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 30 - checked);
 }
+
+/// Median latency of `n` requests made by `f`.
+async fn median<F, Fut>(n: usize, mut f: F) -> Duration
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = std::time::Instant::now();
+        f(i).await;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times[n / 2]
+}
+
+fn same_order(a: Duration, b: Duration, what: &str) {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    assert!(
+        hi.as_secs_f64() <= 3.0 * lo.as_secs_f64(),
+        "{what}: {a:?} vs {b:?} — the difference is an oracle"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_revoked_tokens_and_hidden_and_missing_apps_cost_the_same() {
+    let app = spawn_app_with(|c| c.settings.failed_auth_limit = limit(1_000_000, 60)).await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let (_, outsider) = app.user("outsider@example.com").await;
+    let mut revoked = Vec::new();
+    for i in 0..40 {
+        let (id, t) = app
+            .deploy_token(&app.admin_token, "web", json!({"name": format!("r{i}")}))
+            .await;
+        app.delete(&format!("/v1/tokens/{id}"), &app.admin_token)
+            .await;
+        revoked.push(t);
+    }
+    // Warm both paths once.
+    app.get("/v1/apps/web", &revoked[0]).await;
+    app.get("/v1/apps/nope", &outsider).await;
+
+    let unknown = median(40, |_| async {
+        let guess = PlainToken::generate(TokenKind::Deploy);
+        app.get("/v1/apps/web", guess.expose_secret()).await.status
+    })
+    .await;
+    let revoked_t = median(40, |i| {
+        let t = revoked[i].clone();
+        let app = &app;
+        async move { app.get("/v1/apps/web", &t).await.status }
+    })
+    .await;
+    same_order(unknown, revoked_t, "unknown vs revoked token");
+
+    // Someone else's app and no app at all: both 404, both as cheap.
+    let hidden = median(40, |_| async {
+        app.get("/v1/apps/web", &outsider).await.status
+    })
+    .await;
+    let missing = median(40, |_| async {
+        app.get("/v1/apps/nope", &outsider).await.status
+    })
+    .await;
+    assert_eq!(app.get("/v1/apps/web", &outsider).await.status, 404);
+    same_order(hidden, missing, "hidden vs missing app");
+}
