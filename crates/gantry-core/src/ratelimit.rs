@@ -83,14 +83,6 @@ impl FailureLimiter {
         Duration::from_secs(ms.div_ceil(1000).max(1))
     }
 
-    /// If `key` has used up its failures in the current window: how long until it may try again.
-    pub fn blocked(&self, key: &str, now: Timestamp) -> Option<Duration> {
-        let windows = self.windows.lock().ok()?;
-        let w = windows.map.get(key)?;
-        let current = now.0.saturating_sub(w.start.0) < self.window_ms();
-        (current && w.failures >= self.limit.max).then(|| self.retry_after(w, now))
-    }
-
     /// Counts a failure of `key`. Returns how long to wait if the key is now over its limit
     /// (this failure included), and whether this failure is the one that crossed it.
     pub fn fail(&self, key: &str, now: Timestamp) -> Option<(Duration, bool)> {
@@ -171,7 +163,6 @@ mod tests {
         for i in 0..3 {
             assert!(l.fail("10.0.0.1", Timestamp(i)).is_none());
         }
-        assert!(l.blocked("10.0.0.1", Timestamp(10)).is_some());
         assert_eq!(
             l.fail("10.0.0.1", Timestamp(1_000)),
             Some((Duration::from_secs(59), true))
@@ -181,12 +172,11 @@ mod tests {
             Some((Duration::from_secs(58), false)),
             "only the crossing is news"
         );
-        assert!(l.blocked("10.0.0.2", Timestamp(2_000)).is_none(), "per key");
+        assert!(l.fail("10.0.0.2", Timestamp(2_000)).is_none(), "per key");
         assert!(
-            l.blocked("10.0.0.1", Timestamp(60_000)).is_none(),
+            l.fail("10.0.0.1", Timestamp(60_000)).is_none(),
             "a new window"
         );
-        assert!(l.fail("10.0.0.1", Timestamp(60_001)).is_none());
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use crate::helpers::*;
 use gantry_api::TokenKind;
 use gantry_core::token::PlainToken;
-use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
 
@@ -79,18 +78,7 @@ async fn expired_and_revoked_tokens_are_not_guesses() {
 #[tokio::test]
 async fn password_guessing_is_rate_limited_even_with_the_right_password_after() {
     let app = spawn_app_with(|c| c.settings.failed_login_limit = limit(3, 300)).await;
-    let login = |password: &'static str| {
-        let app = &app;
-        async move {
-            app.req(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": ADMIN_EMAIL, "password": password})),
-            )
-            .await
-        }
-    };
+    let login = |password: &'static str| app.try_login(ADMIN_EMAIL, password);
     for _ in 0..3 {
         assert_eq!(login("wrong password 123").await.status, 401);
     }
@@ -260,14 +248,9 @@ async fn concurrent_password_guesses_cannot_slip_past_the_limit() {
     let guesses = (0..30).map(|i| {
         let app = &app;
         async move {
-            app.req(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": ADMIN_EMAIL, "password": format!("guess number {i:04}")})),
-            )
-            .await
-            .status
+            app.try_login(ADMIN_EMAIL, &format!("guess number {i:04}"))
+                .await
+                .status
         }
     });
     let statuses = futures_util::future::join_all(guesses).await;

@@ -186,16 +186,20 @@ impl TestApp {
         self.req(Method::DELETE, path, Some(token), None).await
     }
 
+    /// `POST /v1/auth/login`, whatever it answers.
+    pub async fn try_login(&self, email: &str, password: &str) -> Resp {
+        self.req(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
     /// Logs in and returns the raw personal token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let r = self
-            .req(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
-            .await;
+        let r = self.try_login(email, password).await;
         assert_eq!(r.status, 201, "login failed: {}", r.text);
         r.body["token"].as_str().unwrap().to_owned()
     }
