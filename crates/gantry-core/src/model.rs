@@ -212,6 +212,16 @@ impl TokenRecord {
     }
 }
 
+/// A dashboard session: the SHA-256 of its cookie secret, never the secret.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub hash: crate::token::TokenHash,
+    pub user_id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub ip: Option<String>,
+}
+
 /// An append-only audit record.
 #[derive(Debug, Clone)]
 pub struct AuditRecord {

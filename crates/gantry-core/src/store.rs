@@ -264,6 +264,14 @@ pub trait Store: Send + Sync + 'static {
     /// Tokens by kind and status at `now`, and the active ones expiring within 7 days.
     async fn token_counts(&self, now: Timestamp) -> CoreResult<crate::metrics::TokenCounts>;
 
+    // --- dashboard sessions (never cached: a logout holds on every node at once)
+    /// Stores a new session and drops every expired one.
+    async fn insert_session(&self, session: &SessionRecord, audit: &AuditRecord) -> CoreResult<()>;
+    /// The session with this hash, expired or not.
+    async fn get_session(&self, hash: &TokenHash) -> CoreResult<Option<SessionRecord>>;
+    /// Ends a session; false when there was none.
+    async fn delete_session(&self, hash: &TokenHash, audit: &AuditRecord) -> CoreResult<bool>;
+
     // --- audit
     /// Appends an event that has no state change of its own (failed authentication).
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()>;

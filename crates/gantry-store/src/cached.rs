@@ -667,6 +667,21 @@ impl Store for CachedStore {
             .await
     }
 
+    async fn insert_session(&self, session: &SessionRecord, audit: &AuditRecord) -> CoreResult<()> {
+        self.timed("insert_session", self.inner.insert_session(session, audit))
+            .await
+    }
+
+    async fn get_session(&self, hash: &TokenHash) -> CoreResult<Option<SessionRecord>> {
+        self.timed("get_session", self.inner.get_session(hash))
+            .await
+    }
+
+    async fn delete_session(&self, hash: &TokenHash, audit: &AuditRecord) -> CoreResult<bool> {
+        self.timed("delete_session", self.inner.delete_session(hash, audit))
+            .await
+    }
+
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
         self.timed("append_audit", self.inner.append_audit(audit))
             .await

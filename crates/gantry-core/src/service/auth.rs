@@ -220,10 +220,27 @@ impl Gantry {
         let token_name = token_name
             .map(|n| crate::validate::name("token_name", n))
             .transpose()?;
-        // Checked before the password: a guess from a blocked client or at a blocked email is
-        // refused without telling whether it was right.
-        // Every attempt is counted before the (slow) password check, so concurrent guesses
-        // cannot all slip past a limit that counts only afterwards; a success is given back.
+        let user = self.password_login(email, password_attempt, ip).await?;
+        let caller = Caller {
+            principal: Principal::User { user, token: None },
+            ip: ip.map(str::to_owned),
+        };
+        let req = gantry_api::CreateTokenRequest {
+            name: token_name.unwrap_or_else(|| "gantry login".to_owned()),
+            ..Default::default()
+        };
+        self.create_personal_token(&caller, &req).await
+    }
+
+    /// Checks an email and password under the login limits: the account when both match and
+    /// it is enabled, 429 while the client or the email is blocked, 401 otherwise (audited).
+    /// `gantry login` and the dashboard's sign-in both come through here.
+    pub(crate) async fn password_login(
+        &self,
+        email: &str,
+        password_attempt: &str,
+        ip: Option<&str>,
+    ) -> CoreResult<crate::model::UserRecord> {
         let key = email.trim().to_lowercase();
         let now = self.now();
         let blocked = ip
@@ -233,13 +250,13 @@ impl Gantry {
             self.metrics.rate_limited("login");
             return Err(CoreError::RateLimited { retry_after });
         }
-        let user = match self.verify_credentials(email, password_attempt).await? {
+        match self.verify_credentials(email, password_attempt).await? {
             Some(u) => {
                 if let Some(ip) = ip {
                     self.limits.login_ip.forgive(ip);
                 }
                 self.limits.login_email.forgive(&key);
-                u
+                Ok(u)
             }
             None => {
                 let record = AuditRecord {
@@ -260,18 +277,9 @@ impl Gantry {
                 if let Err(e) = self.store.append_audit(&record).await {
                     tracing::warn!(error = %e, "could not audit a failed login");
                 }
-                return Err(CoreError::Unauthenticated(AuthFailure::Unknown));
+                Err(CoreError::Unauthenticated(AuthFailure::Unknown))
             }
-        };
-        let caller = Caller {
-            principal: Principal::User { user, token: None },
-            ip: ip.map(str::to_owned),
-        };
-        let req = gantry_api::CreateTokenRequest {
-            name: token_name.unwrap_or_else(|| "gantry login".to_owned()),
-            ..Default::default()
-        };
-        self.create_personal_token(&caller, &req).await
+        }
     }
 
     /// The user with this email and password, if both match and the user is enabled. Spends

@@ -7,12 +7,14 @@ mod audit;
 mod auth;
 mod oauth;
 mod orgs;
+mod sessions;
 mod tokens;
 mod users;
 
 pub use apps::DeployMeta;
 pub use audit::AuditQuery;
 pub use oauth::{check_capability, Introspection};
+pub use sessions::{csrf_token, same_secret, SessionSecret};
 pub use tokens::TokenQuery;
 
 use crate::error::{CoreError, CoreResult};
@@ -40,6 +42,8 @@ pub struct Settings {
     pub failed_login_limit: Limit,
     /// Seals env values marked secret (None: secrets cannot be set — offline tools).
     pub sealer: Option<Sealer>,
+    /// How long a dashboard session lasts after signing in.
+    pub session_ttl: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -56,6 +60,7 @@ impl Default for Settings {
                 window: std::time::Duration::from_secs(300),
             },
             sealer: None,
+            session_ttl: std::time::Duration::from_secs(12 * 3600),
         }
     }
 }

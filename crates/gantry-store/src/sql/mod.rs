@@ -111,6 +111,8 @@ use Col::{Bool, Bytes, Int, Text};
 
 /// Every table `gantry export` carries, in an order that satisfies foreign keys, with its
 /// columns. The coherence and artifact tables are not data: they are rebuilt by the target.
+/// Dashboard sessions are left out too: they are short-lived, and a moved instance signs
+/// everyone in again.
 pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
     (
         "users",

@@ -181,6 +181,9 @@ mod tests {
     use super::*;
     use crate::sql::TABLES;
 
+    /// Tables `gantry export` leaves out on purpose (see `TABLES`).
+    const NOT_EXPORTED: &[&str] = &["sessions"];
+
     #[tokio::test]
     async fn export_carries_every_table_and_column_of_the_schema() {
         let dir = tempfile::tempdir().unwrap();
@@ -193,6 +196,10 @@ mod tests {
         .fetch_all(pool)
         .await
         .unwrap();
+        let tables: Vec<String> = tables
+            .into_iter()
+            .filter(|t| !NOT_EXPORTED.contains(&t.as_str()))
+            .collect();
         let mut exported: Vec<String> = TABLES.iter().map(|(t, _)| t.to_string()).collect();
         exported.sort();
         assert_eq!(tables, exported);
