@@ -366,6 +366,15 @@ pub static SETTINGS: &[Setting] = &[
         "Failed logins allowed per client IP and per email; past that, logins from that IP or for that email are refused with 429 until the window ends.",
     ),
     setting(
+        "dashboard.session_ttl",
+        "GANTRY_DASHBOARD_SESSION_TTL",
+        "dashboard-session-ttl",
+        Some("12h"),
+        Kind::Text,
+        "a duration between 5m and 30d",
+        "How long a dashboard sign-in lasts; the user signs in again after that (signing out ends it at once).",
+    ),
+    setting(
         "cache.tokens",
         "GANTRY_CACHE_TOKENS",
         "cache-tokens",
@@ -656,6 +665,9 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         "rate_limits.failed_login" => {
             config.settings.failed_login_limit =
                 gantry_core::ratelimit::Limit::parse(v).ok_or(accepts)?
+        }
+        "dashboard.session_ttl" => {
+            config.settings.session_ttl = duration_within(v, 300, 30 * 86_400).ok_or(accepts)?
         }
         "cache.tokens" => {
             config.cache.tokens = integer_within(v, 1_000, 100_000_000).ok_or(accepts)?

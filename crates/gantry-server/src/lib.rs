@@ -3,6 +3,7 @@
 //! background flush of coalesced last-used records, and graceful shutdown.
 
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod listen;

@@ -9,6 +9,7 @@
 //! - `authz_table`: every route of DESIGN §3 against every kind of caller.
 //! - `bad_input`: every write route against malformed, oversized and mistyped input.
 //! - `client_flow`, `openapi`: the typed client end to end; the OpenAPI document.
+//! - `dashboard`: the web dashboard over HTTP: sessions, CSRF, headers, once-shown values.
 //! - `hardening`: brute force against tokens and passwords is rate limited.
 //!
 //! This binary runs the suite on SQLite; `tests/api_postgres` compiles the same modules and
@@ -23,6 +24,7 @@ mod authority;
 mod authz_table;
 mod bad_input;
 mod client_flow;
+mod dashboard;
 mod hardening;
 mod lifecycle;
 mod openapi;

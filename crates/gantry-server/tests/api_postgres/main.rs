@@ -18,6 +18,8 @@ mod authz_table;
 mod bad_input;
 #[path = "../api/client_flow.rs"]
 mod client_flow;
+#[path = "../api/dashboard.rs"]
+mod dashboard;
 #[path = "../api/hardening.rs"]
 mod hardening;
 #[path = "../api/lifecycle.rs"]

@@ -3,6 +3,7 @@
 //! End-to-end tests of the one `gantry` binary: one test binary (it links once).
 //!
 //! - `serve`: `gantry serve` itself — bootstrap, offline admin, shutdown, no leaked secrets.
+//! - `dashboard`: the web dashboard in a real headless Chromium; writes docs/screenshots.
 //! - `fuzz`: a bounded libFuzzer run of every `cargo fuzz` target.
 //! - `crash`: SIGKILL under a mixed write load loses no acknowledged write.
 //! - `cli`: the client commands against a real server, as a person or a CI job runs them.
@@ -13,6 +14,7 @@
 
 mod cli;
 mod crash;
+mod dashboard;
 mod fuzz;
 mod harness;
 mod multinode;
