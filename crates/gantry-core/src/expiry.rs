@@ -113,8 +113,13 @@ impl TokenPolicy {
         Ok(())
     }
 
+    /// Whether tokens that never expire may be created (not when forbidden, nor under a cap).
+    pub fn allows_never(&self) -> bool {
+        !self.forbid_non_expiring && self.max_lifetime.is_none()
+    }
+
     fn never(&self, field: &str) -> CoreResult<Expiry> {
-        if self.forbid_non_expiring || self.max_lifetime.is_some() {
+        if !self.allows_never() {
             return Err(CoreError::invalid(
                 field,
                 "this instance does not allow tokens that never expire",

@@ -131,6 +131,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>>;
     async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>>;
     /// Applies `patch`; refuses (Conflict) to leave the instance without an enabled admin.
+    /// Disabling the user or setting a password also ends their dashboard sessions, in the
+    /// same transaction.
     async fn update_user(
         &self,
         id: &str,

@@ -24,6 +24,21 @@ pub struct DeployMeta {
     pub overwrite: bool,
 }
 
+impl DeployMeta {
+    /// The metadata with its label and message validated (lengths, characters).
+    pub fn checked(&self) -> CoreResult<DeployMeta> {
+        Ok(DeployMeta {
+            label: validate::optional_text("label", self.label.as_deref(), validate::MAX_LABEL)?,
+            message: validate::optional_text(
+                "message",
+                self.message.as_deref(),
+                validate::MAX_MESSAGE,
+            )?,
+            overwrite: self.overwrite,
+        })
+    }
+}
+
 impl Gantry {
     /// `GET /v1/orgs/{org}/apps`. A deploy token sees just its own app.
     pub async fn list_apps(&self, caller: &Caller, org_slug: &str) -> CoreResult<Vec<AppRecord>> {
@@ -86,15 +101,7 @@ impl Gantry {
     /// Validates deploy metadata; the handler calls it as each form field arrives, so fields
     /// sent before the artifact are refused before any byte of it is stored.
     pub fn check_deploy_meta(&self, meta: &DeployMeta) -> CoreResult<DeployMeta> {
-        Ok(DeployMeta {
-            label: validate::optional_text("label", meta.label.as_deref(), validate::MAX_LABEL)?,
-            message: validate::optional_text(
-                "message",
-                meta.message.as_deref(),
-                validate::MAX_MESSAGE,
-            )?,
-            overwrite: meta.overwrite,
-        })
+        meta.checked()
     }
 
     /// Records a release for an artifact already stored (the handler streamed it after

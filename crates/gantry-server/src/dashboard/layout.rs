@@ -239,7 +239,24 @@ pub fn revoked_toggle(path: &str, showing: bool) -> Markup {
 /// What the expiration choice offers, from the instance's token policy.
 pub struct ExpiryChoices {
     pub allow_never: bool,
+    /// The lifetime a token gets when none is asked for, in days.
+    pub default_days: u64,
     pub max_days: Option<u64>,
+    /// The last date the date picker may offer (`YYYY-MM-DD`), under a cap.
+    pub last_date: Option<String>,
+}
+
+/// The day counts offered: the usual ones within the cap, plus the default and the cap.
+pub fn day_choices(choices: &ExpiryChoices) -> Vec<u64> {
+    let mut days: Vec<u64> = [7u64, 30, 60, 90, 180, 365]
+        .into_iter()
+        .chain([choices.default_days])
+        .chain(choices.max_days)
+        .filter(|d| *d >= 1 && choices.max_days.is_none_or(|m| *d <= m))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    days
 }
 
 /// The create-token form: name, description, expiration (days, a date or never), and for
@@ -250,20 +267,18 @@ pub fn create_token_form(
     kind: TokenKind,
     choices: &ExpiryChoices,
 ) -> Markup {
-    let days = [7u64, 30, 60, 90, 180, 365];
-    let allowed = |d: u64| choices.max_days.is_none_or(|m| d <= m);
-    let default = if allowed(90) { "90d" } else { "7d" };
+    let default = format!("{}d", choices.default_days);
     html! {
         form.stack.create-token method="post" action=(action) {
             (csrf(me))
             div.field {
                 label for="token-name" { "Name" }
-                input #token-name type="text" name="name" required maxlength="100" autocomplete="off"
+                input #token-name type="text" name="name" required maxlength=(gantry_core::validate::MAX_NAME) autocomplete="off"
                     placeholder=(match kind { TokenKind::Deploy => "e.g. GitHub Actions", TokenKind::Org => "e.g. platform CI", TokenKind::Personal => "e.g. laptop CLI" });
             }
             div.field {
                 label for="token-description" { "Description " span.hint { "(optional)" } }
-                textarea #token-description name="description" maxlength="1000" {}
+                textarea #token-description name="description" maxlength=(gantry_core::validate::MAX_DESCRIPTION) {}
             }
             @if kind == TokenKind::Org {
                 div.field {
@@ -279,9 +294,9 @@ pub fn create_token_form(
             div.field {
                 label for="token-expiration" { "Expiration" }
                 select #token-expiration name="expiration" data-expiration="token-expires-on" {
-                    @for d in days.iter().copied().filter(|d| allowed(*d)) {
+                    @for d in day_choices(choices) {
                         @let v = format!("{d}d");
-                        option value=(v) selected[v == default] { (d) " days" }
+                        option value=(v) selected[v == default] { (d) (if d == 1 { " day" } else { " days" }) }
                     }
                     option value="date" { "On a date…" }
                     @if choices.allow_never { option value="never" { "Never" } }
@@ -290,7 +305,7 @@ pub fn create_token_form(
             }
             div.field {
                 label for="token-expires-on" { "Expires on " span.hint { "(UTC, end of day)" } }
-                input #token-expires-on type="date" name="expires_on";
+                input #token-expires-on type="date" name="expires_on" max=[choices.last_date.as_deref()];
             }
             div { button type="submit" { "Create token" } }
         }

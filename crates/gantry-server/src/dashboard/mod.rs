@@ -42,7 +42,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The dashboard's routes.
-pub fn router() -> Router<AppState> {
+pub fn router(request_timeout: std::time::Duration) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/login", get(pages::login_form).post(pages::login))
@@ -80,6 +80,10 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(csrf_guard))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
 }
 
 /// The signed-in user of a dashboard request. Without a live session, GET requests are sent
@@ -231,6 +235,11 @@ async fn csrf_guard(req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
+    // No session at all (never signed in, or the browser dropped the expired cookie): there is
+    // nothing to protect, and the way on is to sign in.
+    if parts.uri.path() != "/login" && cookie_value(&parts.headers, SESSION_COOKIE).is_none() {
+        return Redirect::to("/login").into_response();
+    }
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)

@@ -20,7 +20,7 @@ use gantry_api::{
 };
 use gantry_core::model::TokenRecord;
 use gantry_core::service::{AuditQuery, TokenQuery};
-use gantry_core::CoreError;
+use gantry_core::{validate, CoreError};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -63,9 +63,19 @@ fn api_base(headers: &HeaderMap, secure: bool) -> String {
 
 fn choices(state: &AppState) -> ExpiryChoices {
     let policy = &state.gantry.settings().token_policy;
+    let now = state.gantry.now();
     ExpiryChoices {
-        allow_never: !policy.forbid_non_expiring,
+        allow_never: policy.allows_never(),
+        default_days: policy.default_lifetime().as_secs() / 86_400,
         max_days: policy.max_lifetime.map(|d| d.as_secs() / 86_400),
+        // The last day whose end (23:59:59 UTC) is still within the cap.
+        last_date: policy.max_lifetime.and_then(|d| {
+            chrono::DateTime::from_timestamp_millis(now.plus(d).0).map(|t| {
+                (t - chrono::Duration::days(1))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+        }),
     }
 }
 
@@ -137,7 +147,10 @@ pub async fn login_form(
     parts: Parts,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    let token = hex::encode(rand::random::<[u8; 16]>());
+    // One sign-in cookie per browser: a second tab (or the Back button) keeps a form that works.
+    let token = cookie_value(&parts.headers, LOGIN_COOKIE)
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
     let next = local_path(q.next.as_deref());
     let mut resp = login_page(StatusCode::OK, &token, next.as_deref(), None);
     resp.headers_mut().append(
@@ -146,7 +159,7 @@ pub async fn login_form(
             LOGIN_COOKIE,
             &token,
             "/login",
-            3600,
+            86_400,
             secure_request(&parts, &state),
         ),
     );
@@ -189,8 +202,9 @@ pub async fn login(
             );
             resp
         }
+        // 422, not 401: a 401 must carry a WWW-Authenticate challenge, and a form is not one.
         Err(CoreError::Unauthenticated(_)) => login_page(
-            StatusCode::UNAUTHORIZED,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &token,
             next.as_deref(),
             Some("Wrong email or password, or the account is disabled."),
@@ -235,7 +249,11 @@ pub async fn overview(State(state): State<AppState>, me: Signed) -> Page {
     let orgs = g.list_orgs(&me.caller).await?;
     let mut sections = Vec::with_capacity(orgs.len());
     for (org, role) in &orgs {
-        let apps = g.list_apps(&me.caller, &org.slug).await.unwrap_or_default();
+        let apps = match g.list_apps(&me.caller, &org.slug).await {
+            Ok(apps) => apps,
+            Err(CoreError::Forbidden(_) | CoreError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(DashError(e)),
+        };
         sections.push((org, role, apps));
     }
     let body = html! {
@@ -245,8 +263,8 @@ pub async fn overview(State(state): State<AppState>, me: Signed) -> Page {
         }
         div.grid2 {
             @for (org, role, apps) in &sections {
-                section.panel.org aria-labelledby=(format!("org-{}", org.slug)) {
-                    h2 #(format!("org-{}", org.slug)) {
+                section.panel.org aria-labelledby=(format!("orgh-{}", org.slug)) {
+                    h2 #(format!("orgh-{}", org.slug)) {
                         a href=(format!("/orgs/{}", org.slug)) { (org.name) }
                         " " span.badge.muted { (role.map(Role::as_str).unwrap_or("instance admin")) }
                     }
@@ -267,8 +285,8 @@ pub async fn overview(State(state): State<AppState>, me: Signed) -> Page {
             h2 { "Create an org" }
             form.row method="post" action="/orgs" {
                 (csrf(&me))
-                div.field { label for="org-slug" { "Slug" } input #org-slug type="text" name="slug" required maxlength="63" pattern="[a-z0-9][a-z0-9-]*"; }
-                div.field { label for="org-name" { "Name " span.hint { "(optional)" } } input #org-name type="text" name="name" maxlength="100"; }
+                div.field { label for="org-slug" { "Slug" } input #org-slug type="text" name="slug" required maxlength=(validate::MAX_SLUG); }
+                div.field { label for="org-name" { "Name " span.hint { "(optional)" } } input #org-name type="text" name="name" maxlength=(validate::MAX_NAME); }
                 button type="submit" { "Create org" }
             }
         }
@@ -363,8 +381,8 @@ pub async fn org_page(
             h2 { "Create an app" }
             form.row method="post" action=(format!("/orgs/{slug}/apps")) {
                 (csrf(&me))
-                div.field { label for="app-slug" { "Slug" } input #app-slug type="text" name="slug" required maxlength="63"; }
-                div.field { label for="app-name" { "Name " span.hint { "(optional)" } } input #app-name type="text" name="name" maxlength="100"; }
+                div.field { label for="app-slug" { "Slug" } input #app-slug type="text" name="slug" required maxlength=(validate::MAX_SLUG); }
+                div.field { label for="app-name" { "Name " span.hint { "(optional)" } } input #app-name type="text" name="name" maxlength=(validate::MAX_NAME); }
                 button type="submit" { "Create app" }
             }
         }
@@ -649,8 +667,8 @@ pub async fn edit_form(
             form.stack method="post" action=(format!("/tokens/{id}/edit")) {
                 (csrf(&me))
                 input type="hidden" name="back" value=(back);
-                div.field { label for="edit-name" { "Name" } input #edit-name type="text" name="name" required maxlength="100" value=(t.name); }
-                div.field { label for="edit-description" { "Description" } textarea #edit-description name="description" maxlength="1000" { (t.description.as_deref().unwrap_or("")) } }
+                div.field { label for="edit-name" { "Name" } input #edit-name type="text" name="name" required maxlength=(validate::MAX_NAME) value=(t.name); }
+                div.field { label for="edit-description" { "Description" } textarea #edit-description name="description" maxlength=(validate::MAX_DESCRIPTION) { (t.description.as_deref().unwrap_or("")) } }
                 div { button type="submit" { "Save" } " " a.button.secondary href=(back) { "Cancel" } }
             }
         }
@@ -713,6 +731,13 @@ pub async fn regenerate_form(
                         option value="7d" { "7 days" }
                     }
                 }
+                div.field {
+                    label for="regen-expires" { "New expiry" }
+                    select #regen-expires name="expires_in" {
+                        option value="" selected { "The same length as before, from now" }
+                        @for d in layout::day_choices(&choices(&state)) { option value=(format!("{d}d")) { (d) " days from now" } }
+                    }
+                }
                 div { button type="submit" { "Regenerate token" } " " a.button.secondary href=(back) { "Cancel" } }
             }
         }
@@ -723,6 +748,7 @@ pub async fn regenerate_form(
 #[derive(Deserialize)]
 pub struct RegenerateForm {
     grace_period: Option<String>,
+    expires_in: Option<String>,
     back: Option<String>,
 }
 
@@ -736,7 +762,7 @@ pub async fn regenerate_token(
 ) -> Response {
     let back = back_or(f.back.as_deref(), None);
     let req = RotateTokenRequest {
-        expires_in: None,
+        expires_in: text(&f.expires_in),
         grace_period: text(&f.grace_period),
     };
     let made = state.gantry.rotate_token(&me.caller, &id, &req).await;
@@ -931,15 +957,15 @@ pub async fn users_page(
                         form.inline method="post" action=(format!("/admin/users/{}", u.id)) {
                             (csrf(&me))
                             @if u.disabled {
-                                button.secondary type="submit" name="change" value="enable" { "Enable" }
+                                button.secondary type="submit" name="change" value="enable" aria-label=(format!("Enable {}", u.email)) { "Enable" }
                             } @else {
-                                button.secondary type="submit" name="change" value="disable" { "Disable" }
+                                button.secondary type="submit" name="change" value="disable" aria-label=(format!("Disable {}", u.email)) { "Disable" }
                             }
                             " "
                             @if u.is_admin {
-                                button.secondary type="submit" name="change" value="remove_admin" { "Remove admin" }
+                                button.secondary type="submit" name="change" value="remove_admin" aria-label=(format!("Remove admin from {}", u.email)) { "Remove admin" }
                             } @else {
-                                button.secondary type="submit" name="change" value="make_admin" { "Make admin" }
+                                button.secondary type="submit" name="change" value="make_admin" aria-label=(format!("Make {} an admin", u.email)) { "Make admin" }
                             }
                         }
                     }
@@ -954,9 +980,9 @@ pub async fn users_page(
             h2 { "Add a user" }
             form.stack method="post" action="/admin/users" {
                 (csrf(&me))
-                div.field { label for="new-email" { "Email" } input #new-email type="email" name="email" required maxlength="254" autocomplete="off"; }
-                div.field { label for="new-name" { "Name " span.hint { "(optional)" } } input #new-name type="text" name="name" maxlength="100"; }
-                div.field { label for="new-password" { "Initial password " span.hint { "(at least 12 characters)" } } input #new-password type="password" name="password" required minlength="12" autocomplete="new-password"; }
+                div.field { label for="new-email" { "Email" } input #new-email type="email" name="email" required maxlength=(validate::MAX_EMAIL) autocomplete="off"; }
+                div.field { label for="new-name" { "Name " span.hint { "(optional)" } } input #new-name type="text" name="name" maxlength=(validate::MAX_NAME); }
+                div.field { label for="new-password" { "Initial password " span.hint { "(at least " (validate::MIN_PASSWORD) " characters)" } } input #new-password type="password" name="password" required minlength=(validate::MIN_PASSWORD) autocomplete="new-password"; }
                 label.toggle for="new-admin" { input #new-admin type="checkbox" name="is_admin" value="1"; "Instance administrator" }
                 div { button type="submit" { "Add user" } }
             }

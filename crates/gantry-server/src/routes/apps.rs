@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt;
 use gantry_api::*;
-use gantry_core::artifacts::StoredArtifact;
+use gantry_core::artifacts::{ArtifactStore, StoredArtifact};
 use gantry_core::policy::Capability;
 use gantry_core::service::DeployMeta;
 use gantry_core::{Caller, CoreError};
@@ -152,17 +152,14 @@ pub async fn push_deploy(
     if declared.is_some_and(|n| n > limit.saturating_add(MAX_FORM_TEXT as u64 * 4)) {
         return Err(CoreError::TooLarge(format!("artifact: must be at most {limit} bytes")).into());
     }
-    let mut meta = DeployMeta::default();
-    let mut stored: Option<StoredArtifact> = None;
-    let result = read_form(&state, &mut multipart, &mut meta, &mut stored, limit).await;
-    let outcome = match (result, &stored) {
-        (Err(e), _) => Err(e),
-        (Ok(()), None) => Err(CoreError::invalid(
+    let outcome = match read_deploy_form(&mut multipart, state.artifacts.as_ref(), limit).await {
+        Err(e) => Err(e),
+        Ok((_, None)) => Err(CoreError::invalid(
             "artifact",
             "is required: send the release as a file field named 'artifact'",
         )
         .into()),
-        (Ok(()), Some(artifact)) => record(&state, &caller, &app, &meta, artifact).await,
+        Ok((meta, Some(artifact))) => record(&state, &caller, &app, &meta, &artifact).await,
     };
     // A refused deploy may leave a stored blob no release points at. It is not deleted here:
     // a concurrent deploy of the same bytes may be about to use it. The periodic sweep
@@ -170,13 +167,16 @@ pub async fn push_deploy(
     outcome
 }
 
-async fn read_form(
-    state: &AppState,
+/// Decodes a deploy's multipart form: the `artifact` file streamed into `artifacts` (at most
+/// `limit` bytes), and `label`, `message` and `overwrite`, validated as they arrive. Unknown or
+/// repeated fields are refused. Public for the `multipart` fuzz target.
+pub async fn read_deploy_form(
     multipart: &mut Multipart,
-    meta: &mut DeployMeta,
-    stored: &mut Option<StoredArtifact>,
+    artifacts: &dyn ArtifactStore,
     limit: u64,
-) -> ApiResult<()> {
+) -> ApiResult<(DeployMeta, Option<StoredArtifact>)> {
+    let mut meta = DeployMeta::default();
+    let mut stored = None;
     while let Some(field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
@@ -186,15 +186,15 @@ async fn read_form(
                 }
                 let stream = field.map_err(std::io::Error::other);
                 let mut reader = StreamReader::new(stream);
-                *stored = Some(state.artifacts.put(&mut reader, limit).await?);
+                stored = Some(artifacts.put(&mut reader, limit).await?);
             }
             "label" => {
                 meta.label = Some(form_text(field, "label").await?);
-                state.gantry.check_deploy_meta(meta)?;
+                meta.checked()?;
             }
             "message" => {
                 meta.message = Some(form_text(field, "message").await?);
-                state.gantry.check_deploy_meta(meta)?;
+                meta.checked()?;
             }
             "overwrite" => {
                 meta.overwrite = parse_bool("overwrite", &form_text(field, "overwrite").await?)?
@@ -209,7 +209,7 @@ async fn read_form(
             }
         }
     }
-    Ok(())
+    Ok((meta, stored))
 }
 
 async fn record(

@@ -184,7 +184,7 @@ pub fn router(state: AppState) -> Router {
         .merge(upload_routes(state.gantry.settings().max_artifact_bytes))
         .split_for_parts();
     router
-        .merge(crate::dashboard::router())
+        .merge(crate::dashboard::router(config.request_timeout))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

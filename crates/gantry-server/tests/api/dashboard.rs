@@ -213,7 +213,7 @@ async fn dashboard_sign_in_is_rate_limited_like_the_api() {
     let b = Browser::new(&app);
     for _ in 0..10 {
         let r = b.try_sign_in(ADMIN_EMAIL, "wrong password!", &[]).await;
-        assert_eq!(r.status, 401, "{}", r.html);
+        assert_eq!(r.status, 422, "{}", r.html);
         assert!(r.html.contains("Wrong email or password"));
     }
     let r = b.try_sign_in(ADMIN_EMAIL, PASSWORD, &[]).await;
@@ -293,6 +293,32 @@ async fn disabled_user_is_signed_out_at_once() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(b.get("/").await.status, 303);
+    // Enabling the user again does not bring the old session back.
+    let r = app
+        .patch(
+            &format!("/v1/users/{id}"),
+            &app.admin_token,
+            json!({"disabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(b.get("/").await.status, 303);
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_every_session() {
+    let app = spawn_app().await;
+    let (_, token) = app.user("dev@example.com").await;
+    let b = Browser::sign_in(&app, "dev@example.com").await;
+    let r = app
+        .put(
+            "/v1/user/password",
+            &token,
+            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(b.get("/").await.status, 303);
 }
 
 #[tokio::test]
@@ -358,6 +384,10 @@ async fn raw_token_appears_only_on_the_once_shown_page() {
         .await;
     assert_eq!(made.status, 200, "{}", made.html);
     assert!(made.html.contains("won't be able to see it again"));
+    assert_eq!(
+        made.headers["cache-control"], "no-store",
+        "the browser keeps no copy"
+    );
     let raw = once_shown_value(&made.html);
     assert!(raw.starts_with("gtd_"), "{raw}");
     let id = app.get("/v1/apps/web/tokens", &app.admin_token).await.body["items"][0]["id"]
@@ -494,6 +524,12 @@ async fn token_form_offers_what_the_policy_allows_and_the_domain_decides() {
     assert!(!page.html.contains("value=\"never\""));
     assert!(!page.html.contains("value=\"90d\""));
     assert!(page.html.contains("value=\"60d\""));
+    // The default is the cap (the domain's default lifetime under it).
+    assert!(
+        page.html.contains("<option value=\"60d\" selected>"),
+        "{}",
+        page.html
+    );
     // Forged choices are refused by the domain with the field named.
     let r = b
         .post(
@@ -634,7 +670,8 @@ async fn every_dashboard_route_answers_each_kind_of_user() {
     for (path, fields, v, s) in &forms {
         let r = anonymous.post(path, fields).await;
         assert_eq!(
-            r.status, 403,
+            (r.status, r.location.as_str()),
+            (303, "/login"),
             "anonymous POST {path} (no session, no CSRF token)"
         );
         for (who, b, want) in [("viewer", &viewer, v), ("stranger", &stranger, s)] {
@@ -649,4 +686,40 @@ async fn every_dashboard_route_answers_each_kind_of_user() {
     assert_eq!(app.get("/v1/apps/api", &app.admin_token).await.status, 404);
     let users = app.get("/v1/users", &app.admin_token).await;
     assert_eq!(users.body["items"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_lifetime_cap_alone_rules_out_never_expiring_tokens_in_the_form() {
+    let app = spawn_app_with(|c| {
+        c.settings.token_policy.max_lifetime = Some(Duration::from_secs(14 * 86_400));
+    })
+    .await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let b = Browser::sign_in(&app, ADMIN_EMAIL).await;
+    let page = b.get("/apps/web").await;
+    assert!(!page.html.contains("value=\"never\""), "{}", page.html);
+    assert!(
+        page.html.contains("<option value=\"14d\" selected>"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("value=\"7d\""));
+    assert!(!page.html.contains("value=\"30d\""));
+    // The date picker stops at the last day whose end is within the cap.
+    let last = chrono::DateTime::from_timestamp_millis(app.started.gantry.now().0 + 13 * DAY_MS)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        page.html.contains(&format!("max=\"{last}\"")),
+        "{}",
+        page.html
+    );
+    let r = b
+        .post(
+            "/apps/web/tokens",
+            &[("name", "x"), ("expiration", "date"), ("expires_on", &last)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.html);
 }

@@ -423,6 +423,15 @@ impl Store for SqlStore {
                 "the instance must keep at least one enabled administrator",
             ));
         }
+        // Disabling a user or setting a password ends their dashboard sessions: enabling the
+        // user again, or the old password, must not bring them back.
+        if p.disabled == Some(true) || p.password_hash.is_some() {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         insert_audit(&mut tx, audit).await?;
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id)

@@ -1,6 +1,6 @@
 //! A short, bounded libFuzzer run of every `cargo fuzz` target in `fuzz/` (token parser and
-//! checksum, durations and limits, JSON request decoding and validation): any panic fails the
-//! suite. Longer runs are documented in the README.
+//! checksum, durations and limits, JSON request decoding and validation, multipart deploy
+//! forms into the real artifact store): any panic fails the suite. Longer runs are documented in the README.
 //!
 //! Needs `cargo-fuzz` (`cargo install cargo-fuzz`; `.ci/run` installs it and sets
 //! `GANTRY_REQUIRE_FUZZ`). The fuzz crate builds with the fuzzer's instrumentation in its own
@@ -85,10 +85,40 @@ fn fuzz_targets_survive_a_bounded_run() {
     .map(|s| s.to_string())
     .collect();
 
+    // Deploy forms: a label, a message, an artifact, with CRLFs and the boundary `X` (the
+    // target's first byte picks the boundary: even bytes `X`).
+    let part = |name: &str, file: Option<&str>, value: &str| {
+        match file {
+        Some(f) => format!(
+            "--X\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/gzip\r\n\r\n{value}\r\n"
+        ),
+        None => format!("--X\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"),
+    }
+    };
+    let forms: Vec<String> = vec![
+        format!(
+            "\0{}{}{}--X--\r\n",
+            part("label", None, "v1.2.3"),
+            part("message", None, "release"),
+            part(
+                "artifact",
+                Some("build.tar.gz"),
+                "\x1f\u{8b}bytes of a release"
+            )
+        ),
+        format!(
+            "\0{}{}--X--\r\n",
+            part("overwrite", None, "true"),
+            part("artifact", Some("a.bin"), "x")
+        ),
+        format!("\0{}--X--\r\n", part("unknown", None, "?")),
+    ];
+
     for (target, items) in [
         ("token", &tokens),
         ("duration", &durations),
         ("requests", &requests),
+        ("multipart", &forms),
     ] {
         let corpus = seed(corpora.path(), target, items);
         let out = Command::new("cargo")
