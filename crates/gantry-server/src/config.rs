@@ -339,6 +339,15 @@ pub static SETTINGS: &[Setting] = &[
         "Largest request head (request line and headers).",
     ),
     setting(
+        "limits.keep_alive_timeout",
+        "GANTRY_KEEP_ALIVE_TIMEOUT",
+        "keep-alive-timeout",
+        Some("60s"),
+        Kind::Text,
+        "a duration between 1s and 1h",
+        "Close a kept-alive client connection after this long without a request.",
+    ),
+    setting(
         "limits.max_connections",
         "GANTRY_MAX_CONNECTIONS",
         "max-connections",
@@ -653,6 +662,9 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
                 .filter(|n| (8 * 1024..=1024 * 1024).contains(n))
                 .ok_or(accepts)?;
             config.conn_limits.max_header_bytes = usize::try_from(n).map_err(|_| accepts)?;
+        }
+        "limits.keep_alive_timeout" => {
+            config.conn_limits.keep_alive_timeout = duration_within(v, 1, 3600).ok_or(accepts)?
         }
         "limits.max_connections" => {
             let n = integer_within(v, 16, 1_000_000).ok_or(accepts)?;

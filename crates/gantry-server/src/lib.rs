@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod listen;
 pub mod observe;
+pub mod panics;
 pub mod routes;
 pub mod state;
 pub mod views;

@@ -336,6 +336,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
     let config = effective.config.clone();
     init_logging(config.log_format, &config.log_filter);
+    gantry_server::panics::install_hook();
     tracing::info!(version = VERSION, "starting gantry");
     for (setting, value, source) in &effective.values {
         if *source != server_config::Source::Default {

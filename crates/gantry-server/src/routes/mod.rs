@@ -193,6 +193,10 @@ pub fn router(state: AppState) -> Router {
                 "this route does not accept that method",
             )
         })
+        // Inside `observe`, so a caught panic is logged and counted as the 500 it answers.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::panics::caught,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::observe::observe,

@@ -158,6 +158,38 @@ async fn slow_clients_are_cut_off_and_do_not_starve_others() {
 }
 
 #[tokio::test]
+async fn idle_keep_alive_connections_are_closed_and_busy_ones_kept() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| c.conn_limits.keep_alive_timeout = Duration::from_secs(1)).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: gantry\r\n\r\n";
+    async fn answer(s: &mut tokio::net::TcpStream) -> String {
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    // One request, then silence: closed once the second is up.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(request).await.unwrap();
+    assert!(answer(&mut idle).await.starts_with("HTTP/1.1 200"));
+    // A connection that keeps asking, every 400 ms for 3 s, stays open throughout.
+    let mut busy = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..8 {
+        busy.write_all(request).await.unwrap();
+        let a = answer(&mut busy).await;
+        assert!(
+            a.starts_with("HTTP/1.1 200"),
+            "a busy connection was cut: {a:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(
+        closed_within(&mut idle, Duration::from_millis(100)).await,
+        "an idle connection is still open after 3 s"
+    );
+}
+
+#[tokio::test]
 async fn oversized_request_heads_are_refused() {
     let app = spawn_app_with(|c| c.conn_limits.max_header_bytes = 16 * 1024).await;
     let r = app
