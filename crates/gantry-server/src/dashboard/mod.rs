@@ -187,17 +187,49 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Whether the browser reached us over HTTPS: a trusted proxy said so in
 /// `X-Forwarded-Proto`. (gantry itself serves plain HTTP behind such a proxy.)
 fn secure_request(parts: &Parts, state: &AppState) -> bool {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip());
-    peer.is_some_and(|p| state.config.is_trusted_proxy(p))
+    from_trusted_proxy(parts, state)
         && parts
             .headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// Whether the TCP peer is one of `http.trusted_proxies` (whose `X-Forwarded-*` we believe).
+fn from_trusted_proxy(parts: &Parts, state: &AppState) -> bool {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(a)| state.config.is_trusted_proxy(a.ip()))
+}
+
+/// The address browsers and CI reach this server at, for the examples the pages show: the
+/// trusted proxy's `X-Forwarded-Proto`/`X-Forwarded-Host`, else this request's `Host`.
+fn public_base(parts: &Parts, state: &AppState) -> String {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let forwarded = if from_trusted_proxy(parts, state) {
+        header("x-forwarded-host")
+    } else {
+        None
+    };
+    let host = forwarded
+        .or_else(|| header(header::HOST.as_str()))
+        .unwrap_or("localhost");
+    let scheme = if secure_request(parts, state) {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 fn set_cookie(name: &str, value: &str, path: &str, max_age_secs: i64, secure: bool) -> HeaderValue {

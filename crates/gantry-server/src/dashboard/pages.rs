@@ -4,13 +4,13 @@
 
 use super::layout::{self, csrf, page, time, token_table, when, ExpiryChoices, Nav};
 use super::{
-    clear_cookie, cookie_value, local_path, secure_request, set_cookie, DashError, Signed,
-    LOGIN_COOKIE, SESSION_COOKIE,
+    clear_cookie, cookie_value, local_path, public_base, secure_request, set_cookie, DashError,
+    Signed, LOGIN_COOKIE, SESSION_COOKIE,
 };
 use crate::extract::ClientIp;
 use crate::state::AppState;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::header::{self, HeaderMap};
+use axum::http::header;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -51,14 +51,6 @@ fn text(s: &Option<String>) -> Option<String> {
         .map(|v| v.replace("\r\n", "\n"))
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
-}
-
-fn api_base(headers: &HeaderMap, secure: bool) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    format!("{}://{host}", if secure { "https" } else { "http" })
 }
 
 fn choices(state: &AppState) -> ExpiryChoices {
@@ -540,7 +532,7 @@ fn shown(
             &token,
             plain.expose_secret(),
             back,
-            &api_base(&parts.headers, secure_request(parts, state)),
+            &public_base(parts, state),
         ),
         Err(e) => failed(e, back),
     }

@@ -239,6 +239,31 @@ async fn session_cookie_is_httponly_lax_and_secure_behind_an_https_proxy() {
         .await;
     let cookie = cookie_from(&proxied.headers, "gantry_session").unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
+    // Behind the proxy, the once-shown page's CI example names the public address.
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let mut b = Browser::new(&app);
+    b.session = Some(cookie_value(&cookie));
+    b.csrf = csrf_in(&b.get("/").await.html);
+    let made = b
+        .send(
+            b.http
+                .post(format!("{}/apps/web/tokens", app.base))
+                .header(
+                    COOKIE,
+                    format!("gantry_session={}", b.session.as_ref().unwrap()),
+                )
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-host", "gantry.example.com")
+                .form(&[("name", "ci"), ("_csrf", b.csrf.as_ref().unwrap())]),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.html);
+    assert!(
+        made.html
+            .contains("https://gantry.example.com/v1/apps/web/deploys"),
+        "{}",
+        made.html
+    );
     // An untrusted peer cannot ask for it... and cannot drop it either: only the proxy's word
     // counts, so a spawn without trusted proxies ignores the header.
     let direct = spawn_app().await;

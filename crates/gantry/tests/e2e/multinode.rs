@@ -229,6 +229,35 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
         "disabled user accepted: {seen:?}"
     );
 
+    // A dashboard session made on node 1 works on nodes 2 and 3; signing out on node 3 ends
+    // it on nodes 1 and 2 at once.
+    let session = dashboard_sign_in(&n1, ADMIN).await;
+    for node in [&n2, &n3] {
+        assert_eq!(
+            dashboard_get(node, "/apps/web", &session).await.0,
+            200,
+            "{node}"
+        );
+    }
+    let (_, page) = dashboard_get(&n3, "/apps/web", &session).await;
+    let at = page.find("name=\"_csrf\" value=\"").unwrap() + 20;
+    let csrf = page[at..].split('"').next().unwrap().to_owned();
+    let out = no_redirects()
+        .post(format!("{n3}/logout"))
+        .header("cookie", format!("gantry_session={session}"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 303);
+    for node in [&n1, &n2] {
+        assert_eq!(
+            dashboard_get(node, "/apps/web", &session).await.0,
+            303,
+            "{node}"
+        );
+    }
+
     // Remove a membership on node 2: the app disappears for that user on nodes 1 and 3 at once.
     let eli = member(&n1, &admin, "eli@example.com", "operator").await;
     let eli_token = personal_token(&n1, "eli@example.com").await;
@@ -369,4 +398,52 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
     // The survivors serve everything through the load balancer.
     let seen = statuses(&[lb.as_str()], "/v1/apps/web", &new_value, 20).await;
     assert!(seen.iter().all(|s| *s == 200), "after the kill: {seen:?}");
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in to the dashboard on `base` as a browser does: the session cookie's value.
+async fn dashboard_sign_in(base: &str, email: &str) -> String {
+    let http = no_redirects();
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let login = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("gantry_login="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("gantry_login={login}"))
+        .form(&[("email", email), ("password", PASSWORD), ("_csrf", &login)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("gantry_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+async fn dashboard_get(base: &str, path: &str, session: &str) -> (u16, String) {
+    let r = no_redirects()
+        .get(format!("{base}{path}"))
+        .header("cookie", format!("gantry_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
