@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     /// How often coalesced last-used records are written.
     pub usage_flush_interval: Duration,
+    /// Deploy uploads in progress at once on this node; further ones get 503.
+    pub max_concurrent_uploads: usize,
     /// Largest JSON request body, in bytes.
     pub max_json_bytes: usize,
     /// Longest a request may take (uploads excepted: they are bounded by size instead).
@@ -79,6 +81,7 @@ impl std::fmt::Debug for ServerConfig {
                 &self.admin_password.as_ref().map(|_| "<redacted>"),
             )
             .field("usage_flush_interval", &self.usage_flush_interval)
+            .field("max_concurrent_uploads", &self.max_concurrent_uploads)
             .field("max_json_bytes", &self.max_json_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("cache", &self.cache)
@@ -104,6 +107,7 @@ impl ServerConfig {
             admin_email: None,
             admin_password: None,
             usage_flush_interval: Duration::from_secs(1),
+            max_concurrent_uploads: 16,
             max_json_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             cache: CacheConfig::default(),
@@ -337,6 +341,15 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Text,
         "a size between 8KiB and 1MiB",
         "Largest request head (request line and headers).",
+    ),
+    setting(
+        "limits.max_concurrent_uploads",
+        "GANTRY_MAX_CONCURRENT_UPLOADS",
+        "max-concurrent-uploads",
+        Some("16"),
+        Kind::Integer,
+        "a whole number from 1 to 10000",
+        "Deploy uploads in progress at once on this node; further ones are refused with 503 and Retry-After.",
     ),
     setting(
         "limits.keep_alive_timeout",
@@ -662,6 +675,10 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
                 .filter(|n| (8 * 1024..=1024 * 1024).contains(n))
                 .ok_or(accepts)?;
             config.conn_limits.max_header_bytes = usize::try_from(n).map_err(|_| accepts)?;
+        }
+        "limits.max_concurrent_uploads" => {
+            let n = integer_within(v, 1, 10_000).ok_or(accepts)?;
+            config.max_concurrent_uploads = usize::try_from(n).map_err(|_| accepts)?;
         }
         "limits.keep_alive_timeout" => {
             config.conn_limits.keep_alive_timeout = duration_within(v, 1, 3600).ok_or(accepts)?

@@ -65,6 +65,14 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After`: this node is at a capacity limit; try again shortly.
+    pub fn busy(code: &str, message: impl Into<String>, retry_after_secs: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
     /// A bad-input error naming the field.
     pub fn field(
         status: StatusCode,

@@ -129,11 +129,13 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
     let conn_limits = config.conn_limits;
+    let max_uploads = config.max_concurrent_uploads;
     let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
         artifacts: artifacts.clone(),
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
+        uploads: Arc::new(tokio::sync::Semaphore::new(max_uploads)),
     });
     let app = routes::router(state.clone());
     let metrics_server = metrics_listener.map(|listener| {

@@ -31,4 +31,6 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<serde_json::Value>,
+    /// Upload slots (`limits.max_concurrent_uploads`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }

@@ -124,7 +124,9 @@ fn parse_bool(field: &str, s: &str) -> ApiResult<bool> {
     responses((status = 201, description = "The new release", body = ReleaseView),
               (status = 200, description = "The release with this label, replaced (overwrite=true)", body = ReleaseView),
               (status = 409, description = "The label is taken and overwrite is not set", body = ErrorBody),
-              (status = 413, description = "The artifact exceeds the size limit", body = ErrorBody)))]
+              (status = 413, description = "The artifact exceeds the size limit", body = ErrorBody),
+              (status = 503, description = "As many uploads as `limits.max_concurrent_uploads` allows are in progress on this node; retry after `Retry-After` seconds", body = ErrorBody,
+               headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn push_deploy(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -137,6 +139,15 @@ pub async fn push_deploy(
         .gantry
         .app_for(&caller, &slug, Capability::Deploy)
         .await?;
+    // A slot for the whole upload: refused at once when all are taken, so a burst of uploads
+    // can neither fill the disk in parallel nor hold every connection.
+    let Ok(_slot) = state.uploads.clone().try_acquire_owned() else {
+        return Err(ApiError::busy(
+            "too_many_uploads",
+            "too many uploads in progress on this server; retry shortly",
+            5,
+        ));
+    };
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

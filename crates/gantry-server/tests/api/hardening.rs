@@ -190,6 +190,65 @@ async fn idle_keep_alive_connections_are_closed_and_busy_ones_kept() {
 }
 
 #[tokio::test]
+async fn uploads_past_the_concurrency_limit_are_refused_with_retry_after() {
+    let app = spawn_app_with(|c| c.max_concurrent_uploads = 1).await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    // One upload in progress: its body trickles in through a channel the test holds.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let head =
+        "--B\r\nContent-Disposition: form-data; name=\"artifact\"; filename=\"a.tgz\"\r\n\r\n";
+    tx.send(Ok(head.as_bytes().to_vec())).await.unwrap();
+    tx.send(Ok(vec![1u8; 1024])).await.unwrap();
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let first = {
+        let rb = app
+            .http
+            .post(format!("{}/v1/apps/web/deploys", app.base))
+            .bearer_auth(&app.admin_token)
+            .header("content-type", "multipart/form-data; boundary=B")
+            .body(reqwest::Body::wrap_stream(body));
+        tokio::spawn(async move { rb.send().await.unwrap().status().as_u16() })
+    };
+    // Give the first upload time to reach the handler and take the slot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !first.is_finished(),
+        "the first upload ended early: {:?}",
+        first.await
+    );
+    let form = reqwest::multipart::Form::new().part(
+        "artifact",
+        reqwest::multipart::Part::bytes(vec![2u8; 64]).file_name("b.tgz"),
+    );
+    let r = app
+        .http
+        .post(format!("{}/v1/apps/web/deploys", app.base))
+        .bearer_auth(&app.admin_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        503,
+        "a second upload was accepted while the only slot was taken"
+    );
+    assert_eq!(r.headers()["retry-after"], "5");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_uploads");
+    // The first one finishes; then uploads are accepted again.
+    tx.send(Ok(b"\r\n--B--\r\n".to_vec())).await.unwrap();
+    drop(tx);
+    assert_eq!(first.await.unwrap(), 201);
+    let r = app
+        .deploy(&app.admin_token, "web", vec![3u8; 64], None, false)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[tokio::test]
 async fn oversized_request_heads_are_refused() {
     let app = spawn_app_with(|c| c.conn_limits.max_header_bytes = 16 * 1024).await;
     let r = app
