@@ -30,7 +30,8 @@ use utoipa_axum::routes;
             `Authorization: Bearer <token>`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`; \
             401 and 403 carry an RFC 6750 `WWW-Authenticate: Bearer` challenge. 404 also means \
             \"you may not know this exists\". Alert rules are stored and managed; their delivery \
-            is not built yet.",
+            is not built yet. The web dashboard served at `/` is not part of this API: its \
+            session cookie does not authenticate these routes.",
     ),
     security(("bearer" = [])),
     tags(
