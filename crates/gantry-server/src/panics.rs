@@ -108,13 +108,20 @@ mod tests {
         assert_eq!(redact_tokens("ünïcode gtd_"), "ünïcode gtd_");
     }
 
-    #[test]
-    fn a_caught_panic_answers_500_without_its_message() {
-        let resp = caught(Box::new(format!(
-            "boom {}",
-            PlainToken::generate(TokenKind::Personal).expose_secret()
-        )));
+    #[tokio::test]
+    async fn a_caught_panic_answers_500_without_its_message() {
+        let token = PlainToken::generate(TokenKind::Personal);
+        let resp = caught(Box::new(format!("boom {}", token.expose_secret())));
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("\"internal\""), "{body}");
+        assert!(
+            !body.contains("boom") && !body.contains(&token.display_prefix()[4..]),
+            "{body}"
+        );
     }
 
     #[test]

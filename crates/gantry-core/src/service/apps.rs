@@ -25,7 +25,9 @@ pub struct DeployMeta {
 }
 
 impl DeployMeta {
-    /// The metadata with its label and message validated (lengths, characters).
+    /// The metadata with its label and message validated (lengths, characters). The deploy
+    /// handler calls it as each form field arrives, so fields sent before the artifact are
+    /// refused before any byte of it is stored; recording the release calls it again.
     pub fn checked(&self) -> CoreResult<DeployMeta> {
         Ok(DeployMeta {
             label: validate::optional_text("label", self.label.as_deref(), validate::MAX_LABEL)?,
@@ -98,12 +100,6 @@ impl Gantry {
         self.store.delete_app(&app.id, self.now(), &audit).await
     }
 
-    /// Validates deploy metadata; the handler calls it as each form field arrives, so fields
-    /// sent before the artifact are refused before any byte of it is stored.
-    pub fn check_deploy_meta(&self, meta: &DeployMeta) -> CoreResult<DeployMeta> {
-        meta.checked()
-    }
-
     /// Records a release for an artifact already stored (the handler streamed it after
     /// [`Gantry::app_for`] with [`Capability::Deploy`] said yes). Returns the release and
     /// whether it replaced an earlier one with the same label.
@@ -114,7 +110,7 @@ impl Gantry {
         meta: &DeployMeta,
         artifact: &StoredArtifact,
     ) -> CoreResult<(ReleaseRecord, bool)> {
-        let meta = self.check_deploy_meta(meta)?;
+        let meta = meta.checked()?;
         // The upload may have taken minutes: a credential revoked, or a role removed, in the
         // meantime must not still land a release.
         self.still_valid(caller).await?;

@@ -76,8 +76,8 @@ pub fn bare(status: StatusCode, title: &str, body: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
-/// An error as a page: what went wrong, and a way back.
-pub fn error_page(status: StatusCode, message: &str) -> Response {
+/// An error as a page: what went wrong, and a way back to `back`.
+pub fn error_page(status: StatusCode, message: &str, back: &str) -> Response {
     bare(
         status,
         "Error",
@@ -85,7 +85,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
             div.login {
                 h1 { (status.canonical_reason().unwrap_or("Error")) }
                 div.notice.error role="alert" { (message) }
-                p { a href="/" { "Back to the dashboard" } }
+                p { a href=(back) { "Go back" } }
             }
         },
     )

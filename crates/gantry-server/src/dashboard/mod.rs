@@ -14,7 +14,6 @@ mod assets;
 mod layout;
 mod pages;
 
-use crate::error::ApiError;
 use crate::extract::client_ip;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
@@ -159,11 +158,7 @@ impl From<CoreError> for DashError {
 
 impl IntoResponse for DashError {
     fn into_response(self) -> Response {
-        if let CoreError::Unauthenticated(_) = self.0 {
-            return Redirect::to("/login").into_response();
-        }
-        let api = ApiError::from(self.0);
-        layout::error_page(api.status, &api.message).into_response()
+        pages::failed(self.0, "/")
     }
 }
 
@@ -285,6 +280,7 @@ async fn csrf_guard(req: Request, next: Next) -> Response {
         return layout::error_page(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "dashboard forms are sent as application/x-www-form-urlencoded",
+            "/",
         )
         .into_response();
     }
@@ -294,6 +290,7 @@ async fn csrf_guard(req: Request, next: Next) -> Response {
             return layout::error_page(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the form is larger than 64 KiB",
+                "/",
             )
             .into_response()
         }
@@ -315,10 +312,7 @@ async fn csrf_guard(req: Request, next: Next) -> Response {
     if !ok {
         let ip = client_ip(&parts);
         tracing::warn!(path = %parts.uri.path(), ip = ip.as_deref().unwrap_or("-"), "dashboard form refused: CSRF check failed");
-        return layout::error_page(
-            StatusCode::FORBIDDEN,
-            "This form was not sent by this dashboard page (CSRF check failed). Reload the page and try again.",
-        )
+        return layout::error_page(StatusCode::FORBIDDEN, "This form was not sent by this dashboard page (CSRF check failed). Reload the page and try again.", "/")
         .into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))

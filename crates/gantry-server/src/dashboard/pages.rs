@@ -27,22 +27,12 @@ use serde::Deserialize;
 type Page = Result<Response, DashError>;
 
 /// A domain error as a page whose way back is `back`.
-fn failed(e: CoreError, back: &str) -> Response {
+pub(super) fn failed(e: CoreError, back: &str) -> Response {
     if let CoreError::Unauthenticated(_) = e {
         return Redirect::to("/login").into_response();
     }
     let api = crate::error::ApiError::from(e);
-    layout::bare(
-        api.status,
-        "Error",
-        html! {
-            div.login {
-                h1 { (api.status.canonical_reason().unwrap_or("Error")) }
-                div.notice.error role="alert" { (api.message) }
-                p { a href=(back) { "Go back" } }
-            }
-        },
-    )
+    layout::error_page(api.status, &api.message, back)
 }
 
 /// A form field as the domain wants it: trimmed, CRLF as LF, empty as none.
