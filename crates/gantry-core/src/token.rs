@@ -44,6 +44,11 @@ fn kind_of_prefix(prefix: &str) -> Option<TokenKind> {
 
 /// CRC-32 (IEEE) of `random`, as 6 base62 digits, left-padded with `0`.
 pub fn checksum(random: &str) -> String {
+    checksum_digits(random).iter().map(|&b| b as char).collect()
+}
+
+/// [`checksum`] without the allocation, for verifying.
+fn checksum_digits(random: &str) -> [u8; CHECKSUM_LEN] {
     let mut n = crc32fast::hash(random.as_bytes()) as u64;
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
@@ -51,7 +56,7 @@ pub fn checksum(random: &str) -> String {
         n /= 62;
     }
     // 62^6 > 2^32, so the number always fits.
-    out.iter().map(|&b| b as char).collect()
+    out
 }
 
 fn is_base62(s: &str) -> bool {
@@ -106,7 +111,7 @@ impl PlainToken {
         let mut value = String::with_capacity(TOKEN_LEN);
         value.push_str(kind_prefix(kind));
         value.push_str(random);
-        value.push_str(&checksum(random));
+        value.extend(checksum_digits(random).map(char::from));
         PlainToken { value, kind }
     }
 
@@ -121,7 +126,7 @@ impl PlainToken {
             return Err(FormatError::Alphabet);
         }
         let (random, sum) = body.split_at(RANDOM_LEN);
-        if checksum(random) != sum {
+        if checksum_digits(random) != sum.as_bytes() {
             return Err(FormatError::Checksum);
         }
         Ok(PlainToken {

@@ -15,9 +15,33 @@ use std::time::Instant;
 /// The header a request id travels in, both ways.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// The client's address as this request's handlers should see it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub IpAddr);
+/// The client's address as this request's handlers should see it, and as text.
+#[derive(Debug, Clone)]
+pub struct ClientAddr {
+    pub ip: IpAddr,
+    pub text: Arc<str>,
+}
+
+/// `ip` as text. Formatting an address costs more than the rest of a cached token lookup, and
+/// consecutive requests on a worker thread mostly come from the same address (a keep-alive
+/// connection's requests), so the last one is kept per thread.
+fn ip_text(ip: IpAddr) -> Arc<str> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, Arc<str>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((seen, text)) if *seen == ip => text.clone(),
+            _ => {
+                let text: Arc<str> = Arc::from(ip.to_string());
+                *last = Some((ip, text.clone()));
+                text
+            }
+        }
+    })
+}
 
 /// Filled in by the `Auth` extractor so the access log can name the token (never its value).
 #[derive(Debug, Clone, Default)]
@@ -129,9 +153,12 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip());
-    let client = client_addr(peer, req.headers(), &state);
-    if let Some(ip) = client {
-        req.extensions_mut().insert(ClientAddr(ip));
+    let client = client_addr(peer, req.headers(), &state).map(|ip| ClientAddr {
+        ip,
+        text: ip_text(ip),
+    });
+    if let Some(c) = &client {
+        req.extensions_mut().insert(c.clone());
     }
     let id = request_id(req.headers());
     let note = AccessNote::default();
@@ -147,8 +174,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let token_id = note.0.get().map(String::as_str).unwrap_or("");
     let request_id = id.to_str().unwrap_or("");
     let latency_ms = took.as_secs_f64() * 1000.0;
-    // Field values are only evaluated when the line is enabled.
-    let ip = || client.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = || client.as_ref().map_or("", |c| &*c.text);
     if route == "/healthz" || route == "/readyz" {
         // Probes hit these every few seconds; they would drown the log at info.
         tracing::debug!(target: "gantry::access", request_id, method, route, status, latency_ms, client_ip = ip(), "request");

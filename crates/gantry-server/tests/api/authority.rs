@@ -399,6 +399,20 @@ async fn forward_auth_answers_with_headers_or_a_challenge() {
     assert!(r.header("www-authenticate").contains("insufficient_scope"));
     let r = app.get("/v1/auth/check?capability=launch", &t).await;
     assert_eq!(r.status, 422);
+    // The query is parsed in place: escapes still decode, unknown and repeated names are
+    // refused with the name.
+    let r = app
+        .get("/v1/auth/check?app=w%65b&capability=de%70loy", &t)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("x-gantry-app"), "web");
+    let r = app.get("/v1/auth/check?app=web&scope=deploy", &t).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "invalid_query");
+    assert!(r.text.contains("scope"), "{}", r.text);
+    let r = app.get("/v1/auth/check?app=web&app=other", &t).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("app"), "{}", r.text);
     let r = app.req(Method::GET, "/v1/auth/check", None, None).await;
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").starts_with("Bearer"));
