@@ -18,6 +18,12 @@ use std::sync::Mutex;
 /// A use this close to the last written one, from the same IP, is not written again.
 pub const GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Most uses one flush writes. A flush holds the database's write lock (SQLite has one
+/// writer), so a wave of due tokens — 100,000 first used in the same minute come due together
+/// a minute later — is written over several flushes instead of stalling every other write,
+/// revocations included, for the length of one huge transaction.
+pub const MAX_BATCH: usize = 10_000;
+
 /// Fast hashing of server-generated token ids (no attacker chooses them).
 type Map<V> = HashMap<Id, V, foldhash::fast::RandomState>;
 
@@ -126,10 +132,10 @@ impl UsageTracker {
         })
     }
 
-    /// Starts a flush: the uses that are due (`everything`: every use not yet written, for
-    /// shutdown). They count as written from now on; [`UsageTracker::end_flush`] with
-    /// `written == false` puts them back.
-    pub fn begin_flush(&self, everything: bool) -> Option<Batch> {
+    /// Starts a flush: up to `max` of the uses that are due, oldest first (`everything`:
+    /// every use not yet written, for shutdown). They count as written from now on;
+    /// [`UsageTracker::end_flush`] with `written == false` puts them back.
+    pub fn begin_flush(&self, everything: bool, max: usize) -> Option<Batch> {
         let mut inner = self.inner.lock().ok()?;
         let inner = &mut *inner;
         if everything {
@@ -143,7 +149,8 @@ impl UsageTracker {
         if inner.dirty.is_empty() {
             return None;
         }
-        let keys = std::mem::take(&mut inner.dirty);
+        let rest = inner.dirty.split_off(max.min(inner.dirty.len()));
+        let keys = std::mem::replace(&mut inner.dirty, rest);
         let mut uses = Vec::with_capacity(keys.len());
         for id in keys {
             if let Some(e) = inner.entries.get_mut(&id) {
@@ -247,7 +254,7 @@ mod tests {
         t.record("tok_1", Timestamp(15), None); // out of order: ignored
         assert_eq!(t.len(), 1, "twenty uses, one pending row");
         assert_eq!(t.pending("tok_1").map(|u| u.at), Some(Timestamp(20)));
-        let b = t.begin_flush(false).unwrap();
+        let b = t.begin_flush(false, MAX_BATCH).unwrap();
         assert_eq!(ids(&b), vec![("tok_1", 20)]);
         t.end_flush(&b, true);
         assert!(t.is_empty());
@@ -258,7 +265,7 @@ mod tests {
     fn a_use_within_the_granularity_from_the_same_ip_is_not_written_again() {
         let t = UsageTracker::default();
         t.record("tok_1", Timestamp(1_000), Some("10.0.0.1"));
-        let b = t.begin_flush(false).unwrap();
+        let b = t.begin_flush(false, MAX_BATCH).unwrap();
         t.end_flush(&b, true);
         t.record("tok_1", Timestamp(1_000 + MIN / 2), Some("10.0.0.1"));
         assert!(
@@ -272,7 +279,7 @@ mod tests {
         );
         t.record("tok_1", Timestamp(1_000 + MIN / 2 + 1), Some("10.0.0.2"));
         assert_eq!(t.len(), 1, "a new address is news");
-        let b = t.begin_flush(false).unwrap();
+        let b = t.begin_flush(false, MAX_BATCH).unwrap();
         t.end_flush(&b, true);
         t.record("tok_1", Timestamp(1_000 + 2 * MIN), Some("10.0.0.2"));
         assert_eq!(t.len(), 1, "a minute later: written again");
@@ -282,11 +289,11 @@ mod tests {
     fn a_failed_flush_loses_nothing() {
         let t = UsageTracker::default();
         t.record("tok_1", Timestamp(10), None);
-        let b = t.begin_flush(false).unwrap();
+        let b = t.begin_flush(false, MAX_BATCH).unwrap();
         t.record("tok_2", Timestamp(11), None);
         assert_eq!(t.len(), 2, "one in flight, one due");
         t.end_flush(&b, false);
-        let retry = t.begin_flush(false).unwrap();
+        let retry = t.begin_flush(false, MAX_BATCH).unwrap();
         let mut got = ids(&retry);
         got.sort();
         assert_eq!(
@@ -300,12 +307,31 @@ mod tests {
     fn shutdown_writes_uses_the_granularity_held_back() {
         let t = UsageTracker::default();
         t.record("tok_1", Timestamp(0), None);
-        let b = t.begin_flush(false).unwrap();
+        let b = t.begin_flush(false, MAX_BATCH).unwrap();
         t.end_flush(&b, true);
         t.record("tok_1", Timestamp(5_000), None);
-        assert!(t.begin_flush(false).is_none(), "not due yet");
-        let b = t.begin_flush(true).unwrap();
+        assert!(t.begin_flush(false, MAX_BATCH).is_none(), "not due yet");
+        let b = t.begin_flush(true, MAX_BATCH).unwrap();
         assert_eq!(ids(&b), vec![("tok_1", 5_000)]);
+    }
+
+    #[test]
+    fn a_flush_carries_at_most_max_uses_oldest_first_and_the_rest_follow() {
+        let t = UsageTracker::default();
+        for i in 0..5 {
+            t.record(&format!("tok_{i}"), Timestamp(i), None);
+        }
+        let first = t.begin_flush(false, 2).unwrap();
+        assert_eq!(ids(&first), vec![("tok_0", 0), ("tok_1", 1)]);
+        t.end_flush(&first, true);
+        assert_eq!(t.len(), 3, "the rest wait for the next flush");
+        let second = t.begin_flush(false, 2).unwrap();
+        assert_eq!(ids(&second), vec![("tok_2", 2), ("tok_3", 3)]);
+        t.end_flush(&second, true);
+        let third = t.begin_flush(false, 2).unwrap();
+        assert_eq!(ids(&third), vec![("tok_4", 4)]);
+        t.end_flush(&third, true);
+        assert!(t.begin_flush(false, 2).is_none());
     }
 
     #[test]
@@ -313,7 +339,7 @@ mod tests {
         let t = UsageTracker::default();
         t.record("old", Timestamp(0), None);
         t.record("unwritten", Timestamp(0), None);
-        let b = t.begin_flush(false).unwrap();
+        let b = t.begin_flush(false, MAX_BATCH).unwrap();
         t.end_flush(&b, true);
         t.record("unwritten", Timestamp(1), None); // held back by the granularity
         t.record("fresh", Timestamp(10 * MIN), None);

@@ -167,7 +167,8 @@ impl Gantry {
         &self.usage
     }
 
-    /// Writes the last-used records that are due in one batch (called on an interval).
+    /// Writes the oldest last-used records that are due, at most [`crate::usage::MAX_BATCH`]
+    /// (called on the flush interval).
     pub async fn flush_usage(&self) -> CoreResult<usize> {
         self.write_usage(false).await
     }
@@ -177,17 +178,22 @@ impl Gantry {
         self.write_usage(true).await
     }
 
+    /// One batch of at most [`crate::usage::MAX_BATCH`] uses; with `everything`, batches until
+    /// none is left.
     async fn write_usage(&self, everything: bool) -> CoreResult<usize> {
-        let Some(batch) = self.usage.begin_flush(everything) else {
-            self.usage.prune_due(self.now());
-            return Ok(0);
-        };
-        let result = self.store.record_token_uses(&batch.uses).await;
-        // On failure the uses are due again and the next flush retries them.
-        self.usage.end_flush(&batch, result.is_ok());
-        result?;
+        let mut written = 0;
+        while let Some(batch) = self.usage.begin_flush(everything, crate::usage::MAX_BATCH) {
+            let result = self.store.record_token_uses(&batch.uses).await;
+            // On failure the uses are due again and the next flush retries them.
+            self.usage.end_flush(&batch, result.is_ok());
+            result?;
+            written += batch.uses.len();
+            if !everything {
+                break;
+            }
+        }
         self.usage.prune_due(self.now());
-        Ok(batch.uses.len())
+        Ok(written)
     }
 
     /// The caller's role in an org: live membership for users, the token's role for org tokens.
