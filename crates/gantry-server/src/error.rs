@@ -214,13 +214,9 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> ApiError {
-        let text = r.body_text();
-        let message = text
-            .split("Failed to deserialize query string: ")
-            .nth(1)
-            .unwrap_or(&text);
+impl ApiError {
+    /// 422 `invalid_query`, naming the parameter when serde's message does.
+    pub(crate) fn invalid_query(message: &str) -> ApiError {
         let mut err = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_query",
@@ -228,6 +224,17 @@ impl From<QueryRejection> for ApiError {
         );
         err.field = field_of(message);
         err
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        let text = r.body_text();
+        let message = text
+            .split("Failed to deserialize query string: ")
+            .nth(1)
+            .unwrap_or(&text);
+        ApiError::invalid_query(message)
     }
 }
 

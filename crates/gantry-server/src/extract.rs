@@ -29,7 +29,7 @@ pub struct AppPath<T>(pub T);
 /// TCP peer.
 pub fn client_ip(parts: &Parts) -> Option<String> {
     match parts.extensions.get::<ClientAddr>() {
-        Some(ClientAddr { text, .. }) => Some(String::from(&**text)),
+        Some(ClientAddr(text)) => Some(String::from(&**text)),
         None => parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -15,12 +15,10 @@ use std::time::Instant;
 /// The header a request id travels in, both ways.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// The client's address as this request's handlers should see it, and as text.
+/// The client's address as this request's handlers should see it, as text (what the audit
+/// log and last-used records keep).
 #[derive(Debug, Clone)]
-pub struct ClientAddr {
-    pub ip: IpAddr,
-    pub text: Arc<str>,
-}
+pub struct ClientAddr(pub Arc<str>);
 
 /// `ip` as text. Formatting an address costs more than the rest of a cached token lookup, and
 /// consecutive requests on a worker thread mostly come from the same address (a keep-alive
@@ -153,10 +151,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip());
-    let client = client_addr(peer, req.headers(), &state).map(|ip| ClientAddr {
-        ip,
-        text: ip_text(ip),
-    });
+    let client = client_addr(peer, req.headers(), &state).map(|ip| ClientAddr(ip_text(ip)));
     if let Some(c) = &client {
         req.extensions_mut().insert(c.clone());
     }
@@ -174,7 +169,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let token_id = note.0.get().map(String::as_str).unwrap_or("");
     let request_id = id.to_str().unwrap_or("");
     let latency_ms = took.as_secs_f64() * 1000.0;
-    let ip = || client.as_ref().map_or("", |c| &*c.text);
+    let ip = || client.as_ref().map_or("", |c| &*c.0);
     if route == "/healthz" || route == "/readyz" {
         // Probes hit these every few seconds; they would drown the log at info.
         tracing::debug!(target: "gantry::access", request_id, method, route, status, latency_ms, client_ip = ip(), "request");

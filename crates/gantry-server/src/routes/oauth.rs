@@ -1,7 +1,7 @@
 //! gantry as a token authority: forward auth for reverse proxies, RFC 7662 introspection,
 //! RFC 7009 revocation.
 
-use crate::error::{field_of, ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp};
 use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
@@ -14,39 +14,26 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use utoipa::{IntoParams, ToSchema};
 
-/// Forward-auth parameters (documentation; [`CheckQuery`] is what is parsed).
+/// Forward-auth parameters, borrowed from the query string: this route runs in front of every
+/// request a reverse proxy passes on, so it copies nothing it does not have to.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct CheckParams {
+#[into_params(parameter_in = Query)]
+pub struct CheckParams<'a> {
     /// App the request is for; without it only the token is checked.
-    pub app: Option<String>,
+    #[serde(borrow)]
+    #[param(value_type = Option<String>)]
+    pub app: Option<Cow<'a, str>>,
     /// `read` (default), `deploy`, `env` or `config`.
-    pub capability: Option<String>,
+    #[serde(borrow)]
+    #[param(value_type = Option<String>)]
+    pub capability: Option<Cow<'a, str>>,
 }
 
-/// [`CheckParams`] borrowed from the query string: this route runs in front of every request
-/// a reverse proxy passes on, so it copies nothing it does not have to.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckQuery<'a> {
-    #[serde(borrow)]
-    app: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    capability: Option<Cow<'a, str>>,
-}
-
-impl<'a> CheckQuery<'a> {
-    fn parse(uri: &'a Uri) -> Result<CheckQuery<'a>, ApiError> {
-        serde_urlencoded::from_str(uri.query().unwrap_or_default()).map_err(|e| {
-            let message = e.to_string();
-            let mut err = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_query",
-                message.clone(),
-            );
-            err.field = field_of(&message);
-            err
-        })
+impl<'a> CheckParams<'a> {
+    fn parse(uri: &'a Uri) -> Result<CheckParams<'a>, ApiError> {
+        serde_urlencoded::from_str(uri.query().unwrap_or_default())
+            .map_err(|e| ApiError::invalid_query(&e.to_string()))
     }
 }
 
@@ -77,7 +64,7 @@ pub async fn check(
     Auth(caller): Auth,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let p = CheckQuery::parse(&uri)?;
+    let p = CheckParams::parse(&uri)?;
     let app = state
         .gantry
         .forward_check(&caller, p.app.as_deref(), p.capability.as_deref())
