@@ -244,6 +244,7 @@ async fn record(
 
 /// Release list parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseQuery {
     /// At most this many, newest first (1–1000, default 100).
@@ -376,6 +377,7 @@ pub async fn delete_env(
 
 /// Config parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigQuery {
     /// An earlier version (default: the latest).

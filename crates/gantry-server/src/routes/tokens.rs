@@ -16,6 +16,7 @@ use utoipa::IntoParams;
 
 /// Token list filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenListParams {
     /// `active`, `expired`, `revoked` or `all`. Default: all but revoked.
@@ -245,6 +246,7 @@ pub async fn revoke_token(
 
 /// Audit log filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Org slug (admins and owners of it).

@@ -83,6 +83,7 @@ pub async fn whoami(State(state): State<AppState>, Auth(caller): Auth) -> Json<W
 
 /// Paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// At most this many (1–1000, default 1000).

@@ -98,6 +98,21 @@ async fn openapi_describes_every_route_with_its_errors() {
         total, described,
         "the document has operations this test does not know"
     );
+    // Every parameter a path does not name is a query parameter, and only path parameters
+    // are required (forward auth's `app` and `capability` were once described as path ones).
+    for (path, item) in paths {
+        for op in item.as_object().unwrap().values() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                let expected = if in_path { "path" } else { "query" };
+                assert_eq!(p["in"], expected, "{path}: parameter {name}");
+                if !in_path {
+                    assert_ne!(p["required"], true, "{path}: query parameter {name}");
+                }
+            }
+        }
+    }
     for schema in [
         "ErrorBody",
         "TokenView",
