@@ -2,6 +2,7 @@
 //! Services call [`check`]; handlers and templates never re-derive a rule.
 
 use crate::model::{TokenRecord, UserRecord};
+use compact_str::CompactString;
 use gantry_api::Role;
 use std::sync::Arc;
 
@@ -17,14 +18,15 @@ pub enum Principal {
     /// An org token: its org, with the role chosen at creation.
     Org {
         token: Arc<TokenRecord>,
-        org_id: String,
+        /// Ids are short enough to be held inline: building a principal allocates nothing.
+        org_id: CompactString,
         role: Role,
     },
     /// A deploy token: deployment-level operations on one app.
     Deploy {
         token: Arc<TokenRecord>,
-        org_id: String,
-        app_id: String,
+        org_id: CompactString,
+        app_id: CompactString,
     },
 }
 
@@ -146,17 +148,17 @@ pub fn check(
             by_role(member_role, cap)
         }
         Principal::Org { org_id, role, .. } => {
-            if org_id != target.org_id {
+            if *org_id != target.org_id {
                 return Access::Hidden;
             }
             by_role(Some(*role), cap)
         }
         Principal::Deploy { org_id, app_id, .. } => {
-            if org_id != target.org_id {
+            if *org_id != target.org_id {
                 return Access::Hidden;
             }
             match target.app_id {
-                Some(a) if a != app_id => Access::Hidden,
+                Some(a) if *app_id != a => Access::Hidden,
                 // Reading the org its app lives in is fine; org-wide actions are not.
                 None if cap == Capability::ReadOrg => Access::Allow,
                 None => Access::Forbidden,

@@ -179,6 +179,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()>;
     /// Shared (`Arc`): the in-memory index hands out its copy without cloning the record.
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>>;
+    /// [`Store::get_app_by_slug`] from an in-memory index, without awaiting; `None` means
+    /// "ask the async method" (as [`Store::peek_token_by_hash`]).
+    fn peek_app_by_slug(&self, _slug: &str) -> Option<Option<Arc<AppRecord>>> {
+        None
+    }
     async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>>;
     async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>>;
     /// Deletes the app and revokes its deploy tokens (kept for the audit trail).
@@ -241,6 +246,12 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
         now: Timestamp,
     ) -> CoreResult<Option<TokenMatch>>;
+    /// What [`Store::find_token_by_hash`] would answer, if an in-memory index holds the answer
+    /// now; `None` means "ask the async method". A verified request on a warm node then costs
+    /// no `await` and no boxed future. Stores without an index keep the default.
+    fn peek_token_by_hash(&self, _hash: &TokenHash, _now: Timestamp) -> Option<Option<TokenMatch>> {
+        None
+    }
     async fn list_tokens(
         &self,
         filter: &TokenFilter,

@@ -9,6 +9,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use gantry_core::{AuthFailure, Caller, CoreError};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// `Json<T>` whose rejections are [`ApiError`]s.
 #[derive(FromRequest)]
@@ -27,18 +28,18 @@ pub struct AppPath<T>(pub T);
 
 /// The client's IP: as `observe` worked it out (trusted proxies' `X-Forwarded-For`), else the
 /// TCP peer.
-pub fn client_ip(parts: &Parts) -> Option<String> {
+pub fn client_ip(parts: &Parts) -> Option<Arc<str>> {
     match parts.extensions.get::<ClientAddr>() {
-        Some(ClientAddr(text)) => Some(String::from(&**text)),
+        Some(ClientAddr(text)) => Some(text.clone()),
         None => parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            .map(|ConnectInfo(addr)| addr.ip().to_string().into()),
     }
 }
 
 /// The peer address, for handlers without [`Auth`].
-pub struct ClientIp(pub Option<String>);
+pub struct ClientIp(pub Option<Arc<str>>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;

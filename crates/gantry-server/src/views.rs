@@ -101,14 +101,14 @@ pub fn alert(a: &AlertRecord) -> AlertView {
 /// A token with its status computed at `now`.
 pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
     TokenView {
-        id: tok.id.clone(),
+        id: tok.id.to_string(),
         kind: tok.kind,
         name: tok.name.clone(),
         description: tok.description.clone(),
         prefix: tok.prefix.clone(),
         status: tok.status(now),
-        org: tok.org_slug.clone(),
-        app: tok.app_slug.clone(),
+        org: tok.org_slug.as_deref().map(str::to_owned),
+        app: tok.app_slug.as_deref().map(str::to_owned),
         role: tok.role,
         user: tok.user_email.clone(),
         created_by: actor(&tok.created_by),

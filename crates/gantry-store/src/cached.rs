@@ -166,8 +166,7 @@ impl CachedStore {
         if self.gate.as_ref().is_some_and(|g| !g.trusted()) {
             return fetch.await;
         }
-        // The lookup borrows the key: a hit allocates nothing.
-        if let Some(v) = cache.get(key) {
+        if let Some(v) = self.peek(cache, key) {
             return Ok(v);
         }
         let before = self.generation.load(Ordering::SeqCst);
@@ -181,6 +180,32 @@ impl CachedStore {
             }
         }
         Ok(value)
+    }
+
+    /// A hit in `cache`, while the caches may be trusted. The lookup borrows the key: a hit
+    /// allocates nothing.
+    fn peek<K, Q, V>(&self, cache: &Cache<K, V>, key: &Q) -> Option<V>
+    where
+        K: Hash + Eq + Clone,
+        Q: Hash + quick_cache::Equivalent<K> + ?Sized,
+        V: Clone,
+    {
+        if self.gate.as_ref().is_some_and(|g| !g.trusted()) {
+            return None;
+        }
+        cache.get(key)
+    }
+
+    /// Whether `token`, found under `hash`, answers for it at `now`: under its current hash
+    /// always; under its pre-rotation hash only within the grace period. Returns whether it
+    /// matched the previous hash.
+    fn matches(token: &TokenRecord, hash: &TokenHash, now: Timestamp) -> Option<bool> {
+        if token.hash == *hash {
+            return Some(false);
+        }
+        let in_grace = token.prev_hash.as_ref() == Some(hash)
+            && token.prev_expires_at.is_some_and(|end| end > now);
+        in_grace.then_some(true)
     }
 
     /// Runs one call to the database, recording how long it took.
@@ -423,6 +448,10 @@ impl Store for CachedStore {
         .await
     }
 
+    fn peek_app_by_slug(&self, slug: &str) -> Option<Option<Arc<AppRecord>>> {
+        self.peek(&self.apps_by_slug, slug)
+    }
+
     async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>> {
         self.through(&self.apps_by_id, id, || id.to_owned(), async {
             self.timed("get_app", self.inner.get_app(id)).await
@@ -580,20 +609,32 @@ impl Store for CachedStore {
         let Some(token) = cached else {
             return Ok(None);
         };
-        let via_previous = token.hash != *hash;
-        if via_previous {
-            // Cached under its pre-rotation hash: only within the grace period.
-            let in_grace = token.prev_hash.as_ref() == Some(hash)
-                && token.prev_expires_at.is_some_and(|end| end > now);
-            if !in_grace {
-                return Ok(None);
-            }
-        }
+        let Some(via_previous) = Self::matches(&token, hash, now) else {
+            return Ok(None);
+        };
         let user = match &token.user_id {
             Some(uid) => self.get_user(uid).await?,
             None => None,
         };
         Ok(Some(TokenMatch {
+            token,
+            user,
+            via_previous,
+        }))
+    }
+
+    fn peek_token_by_hash(&self, hash: &TokenHash, now: Timestamp) -> Option<Option<TokenMatch>> {
+        let Some(token) = self.peek(&self.tokens, hash)? else {
+            return Some(None);
+        };
+        let Some(via_previous) = Self::matches(&token, hash, now) else {
+            return Some(None);
+        };
+        let user = match &token.user_id {
+            Some(uid) => self.peek(&self.users, uid.as_str())?.map(|u| (*u).clone()),
+            None => None,
+        };
+        Some(Some(TokenMatch {
             token,
             user,
             via_previous,
@@ -690,5 +731,161 @@ impl Store for CachedStore {
     async fn list_audit(&self, filter: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
         self.timed("list_audit", self.inner.list_audit(filter))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::sqlite::SqliteStore;
+    use gantry_api::TokenKind;
+    use gantry_core::token::PlainToken;
+
+    fn audit(action: &str) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            at: Timestamp(0),
+            actor: ActorRef::System,
+            action: action.to_owned(),
+            target_type: None,
+            target_id: None,
+            org_id: None,
+            org_slug: None,
+            app_id: None,
+            app_slug: None,
+            ip: None,
+            outcome: "success".to_owned(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    /// A SQLite store holding one user, org and app, and a deploy token of that app.
+    async fn seeded(dir: &std::path::Path) -> (Arc<dyn Store>, TokenRecord, PlainToken) {
+        let inner: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("t.db")).await.unwrap());
+        let user = UserRecord {
+            id: "usr_1".into(),
+            email: "a@example.com".into(),
+            name: "A".into(),
+            password_hash: String::new(),
+            is_admin: true,
+            disabled: false,
+            created_at: Timestamp(0),
+        };
+        inner
+            .insert_user(&user, &audit("user.create"))
+            .await
+            .unwrap();
+        let org = OrgRecord {
+            id: "org_1".into(),
+            slug: "acme".into(),
+            name: "Acme".into(),
+            created_at: Timestamp(0),
+        };
+        inner
+            .insert_org(&org, &user.id, &audit("org.create"))
+            .await
+            .unwrap();
+        let app = AppRecord {
+            id: "app_1".into(),
+            org_id: org.id.clone(),
+            org_slug: org.slug.clone(),
+            slug: "web".into(),
+            name: "Web".into(),
+            created_at: Timestamp(0),
+        };
+        inner.insert_app(&app, &audit("app.create")).await.unwrap();
+        let plain = PlainToken::generate(TokenKind::Deploy);
+        let token = TokenRecord {
+            id: "tok_1".into(),
+            kind: TokenKind::Deploy,
+            name: "ci".into(),
+            description: None,
+            prefix: plain.display_prefix().to_owned(),
+            hash: plain.hash(),
+            prev_hash: None,
+            prev_expires_at: None,
+            user_id: None,
+            user_email: None,
+            org_id: Some("org_1".into()),
+            org_slug: Some("acme".into()),
+            app_id: Some("app_1".into()),
+            app_slug: Some("web".into()),
+            role: None,
+            created_by: ActorRef::System,
+            created_at: Timestamp(0),
+            expires_at: None,
+            lifetime: None,
+            last_used_at: None,
+            last_used_ip: None,
+            rotated_at: None,
+            revoked_at: None,
+        };
+        inner
+            .insert_token(&token, &audit("token.create"))
+            .await
+            .unwrap();
+        (inner, token, plain)
+    }
+
+    #[tokio::test]
+    async fn peeks_answer_from_memory_only_what_a_read_put_there_and_no_write_took_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let (inner, token, plain) = seeded(dir.path()).await;
+        let store = CachedStore::new(inner, &CacheConfig::default(), Arc::new(Metrics::new()));
+        let now = Timestamp(1);
+        let hash = plain.hash();
+
+        // Cold: nothing to answer from memory, so the caller must ask the database.
+        assert!(store.peek_token_by_hash(&hash, now).is_none());
+        assert!(store.peek_app_by_slug("web").is_none());
+
+        // Warm: the same answers as the async reads, without awaiting.
+        store.find_token_by_hash(&hash, now).await.unwrap().unwrap();
+        store.get_app_by_slug("web").await.unwrap().unwrap();
+        let found = store.peek_token_by_hash(&hash, now).unwrap().unwrap();
+        assert_eq!(found.token.id, token.id);
+        assert!(!found.via_previous);
+        assert_eq!(store.peek_app_by_slug("web").unwrap().unwrap().id, "app_1");
+        // An unknown hash is not a known answer either way until the database said so.
+        let other = PlainToken::generate(TokenKind::Deploy).hash();
+        assert!(store.peek_token_by_hash(&other, now).is_none());
+
+        // A revocation on this node empties the index at once: the next verification reads
+        // the revoked record from the database, never a stale active one from memory.
+        store
+            .revoke_token(&token.id, now, &audit("token.revoke"))
+            .await
+            .unwrap();
+        assert!(store.peek_token_by_hash(&hash, now).is_none());
+        let again = store.find_token_by_hash(&hash, now).await.unwrap().unwrap();
+        assert!(again.token.revoked_at.is_some());
+        let peeked = store.peek_token_by_hash(&hash, now).unwrap().unwrap();
+        assert!(peeked.token.revoked_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn peeks_answer_nothing_while_the_caches_may_not_be_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (inner, _, plain) = seeded(dir.path()).await;
+        let gate = Arc::new(Gate::closed());
+        let store = CachedStore::gated(
+            inner,
+            &CacheConfig::default(),
+            Arc::new(Metrics::new()),
+            Some(gate.clone()),
+        );
+        let now = Timestamp(1);
+        let hash = plain.hash();
+        gate.trust_until(Instant::now() + Duration::from_secs(60));
+        store.find_token_by_hash(&hash, now).await.unwrap().unwrap();
+        store.get_app_by_slug("web").await.unwrap().unwrap();
+        assert!(store.peek_token_by_hash(&hash, now).is_some());
+        assert!(store.peek_app_by_slug("web").is_some());
+
+        // No check-in with the database within the bound: another node's revocation may not
+        // have reached this one, so the entries still held must not answer.
+        gate.trust_until(Instant::now());
+        assert!(store.peek_token_by_hash(&hash, now).is_none());
+        assert!(store.peek_app_by_slug("web").is_none());
     }
 }

@@ -56,7 +56,7 @@ impl Gate {
         self.ms(Instant::now()) < self.trusted_until.load(Ordering::Acquire)
     }
 
-    fn trust_until(&self, until: Instant) {
+    pub(crate) fn trust_until(&self, until: Instant) {
         self.trusted_until.store(self.ms(until), Ordering::Release);
     }
 }

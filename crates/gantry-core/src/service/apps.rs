@@ -48,7 +48,7 @@ impl Gantry {
         let apps = self.store.list_apps(&org.id).await?;
         Ok(match &caller.principal {
             Principal::Deploy { app_id, .. } => {
-                apps.into_iter().filter(|a| &a.id == app_id).collect()
+                apps.into_iter().filter(|a| *app_id == a.id).collect()
             }
             _ => apps,
         })

@@ -78,9 +78,9 @@ impl Gantry {
                 token,
             } => {
                 if *role < Capability::ManageTokens.min_role() {
-                    filter.visible_to = Some((Vec::new(), token.id.clone()));
+                    filter.visible_to = Some((Vec::new(), token.id.to_string()));
                 } else {
-                    filter.visible_to = Some((vec![org_id.clone()], token.id.clone()));
+                    filter.visible_to = Some((vec![org_id.to_string()], token.id.to_string()));
                 }
             }
             Principal::Deploy { .. } => {

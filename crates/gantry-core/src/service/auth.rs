@@ -23,7 +23,12 @@ impl Gantry {
             }
         };
         let now = self.now();
-        let Some(found) = self.store.find_token_by_hash(&token.hash(), now).await? else {
+        let hash = token.hash();
+        let found = match self.store.peek_token_by_hash(&hash, now) {
+            Some(found) => found,
+            None => self.store.find_token_by_hash(&hash, now).await?,
+        };
+        let Some(found) = found else {
             let prefix = token.display_prefix().to_owned();
             return Err(self
                 .auth_failed(AuthFailure::Unknown, Some(prefix), None, ip)
@@ -36,7 +41,7 @@ impl Gantry {
                 return Err(self
                     .auth_failed(
                         AuthFailure::Revoked {
-                            token_id: record.id.clone(),
+                            token_id: record.id.to_string(),
                         },
                         None,
                         Some(&record),
@@ -53,7 +58,7 @@ impl Gantry {
                     .auth_failed(
                         AuthFailure::Expired {
                             at,
-                            token_id: record.id.clone(),
+                            token_id: record.id.to_string(),
                         },
                         None,
                         Some(&record),
@@ -74,19 +79,19 @@ impl Gantry {
                         .await)
                 }
             },
-            TokenKind::Org => match (record.org_id.clone(), record.role) {
+            TokenKind::Org => match (record.org_id.as_deref(), record.role) {
                 (Some(org_id), Some(role)) => Principal::Org {
+                    org_id: org_id.into(),
                     token: record,
-                    org_id,
                     role,
                 },
                 _ => return Err(CoreError::internal("org token without org or role")),
             },
-            TokenKind::Deploy => match (record.org_id.clone(), record.app_id.clone()) {
+            TokenKind::Deploy => match (record.org_id.as_deref(), record.app_id.as_deref()) {
                 (Some(org_id), Some(app_id)) => Principal::Deploy {
+                    org_id: org_id.into(),
+                    app_id: app_id.into(),
                     token: record,
-                    org_id,
-                    app_id,
                 },
                 _ => return Err(CoreError::internal("deploy token without app")),
             },
@@ -115,12 +120,12 @@ impl Gantry {
                     .unwrap_or_default();
                 return Err(CoreError::Unauthenticated(AuthFailure::Expired {
                     at,
-                    token_id: t.id.clone(),
+                    token_id: t.id.to_string(),
                 }));
             }
             _ => {
                 return Err(CoreError::Unauthenticated(AuthFailure::Revoked {
-                    token_id: t.id.clone(),
+                    token_id: t.id.to_string(),
                 }))
             }
         }
@@ -190,12 +195,12 @@ impl Gantry {
             actor: ActorRef::Anonymous,
             action: "auth.failed".into(),
             target_type: token.map(|_| "token".to_owned()),
-            target_id: token.map(|t| t.id.clone()),
-            org_id: token.and_then(|t| t.org_id.clone()),
-            org_slug: token.and_then(|t| t.org_slug.clone()),
-            app_id: token.and_then(|t| t.app_id.clone()),
-            app_slug: token.and_then(|t| t.app_slug.clone()),
-            ip: ip.map(str::to_owned),
+            target_id: token.map(|t| t.id.to_string()),
+            org_id: token.and_then(|t| t.org_id.as_deref().map(str::to_owned)),
+            org_slug: token.and_then(|t| t.org_slug.as_deref().map(str::to_owned)),
+            app_id: token.and_then(|t| t.app_id.as_deref().map(str::to_owned)),
+            app_slug: token.and_then(|t| t.app_slug.as_deref().map(str::to_owned)),
+            ip: ip.map(Into::into),
             outcome: "failure".into(),
             detail,
         };
@@ -223,7 +228,7 @@ impl Gantry {
         let user = self.password_login(email, password_attempt, ip).await?;
         let caller = Caller {
             principal: Principal::User { user, token: None },
-            ip: ip.map(str::to_owned),
+            ip: ip.map(Into::into),
         };
         let req = gantry_api::CreateTokenRequest {
             name: token_name.unwrap_or_else(|| "gantry login".to_owned()),
@@ -270,7 +275,7 @@ impl Gantry {
                     org_slug: None,
                     app_id: None,
                     app_slug: None,
-                    ip: ip.map(str::to_owned),
+                    ip: ip.map(Into::into),
                     outcome: "failure".into(),
                     detail: serde_json::json!({ "email": email.chars().take(254).collect::<String>() }),
                 };

@@ -78,7 +78,8 @@ pub(crate) struct Limiters {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
-    pub ip: Option<String>,
+    /// Shared with the request's other readers of the address (the access log, last use).
+    pub ip: Option<std::sync::Arc<str>>,
 }
 
 impl Caller {
@@ -90,7 +91,7 @@ impl Caller {
                 name: user.email.clone(),
             },
             Principal::Org { token, .. } | Principal::Deploy { token, .. } => ActorRef::Token {
-                id: token.id.clone(),
+                id: token.id.to_string(),
                 name: token.name.clone(),
             },
         }
@@ -202,7 +203,7 @@ impl Gantry {
             Principal::User { user, .. } => self.store.get_member_role(org_id, &user.id).await,
             Principal::Org {
                 org_id: o, role, ..
-            } if o == org_id => Ok(Some(*role)),
+            } if *o == org_id => Ok(Some(*role)),
             _ => Ok(None),
         }
     }
@@ -260,11 +261,11 @@ impl Gantry {
         cap: Capability,
     ) -> CoreResult<Arc<AppRecord>> {
         let what = || format!("app '{}'", printable(slug));
-        let app = self
-            .store
-            .get_app_by_slug(slug)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(what()))?;
+        let app = match self.store.peek_app_by_slug(slug) {
+            Some(app) => app,
+            None => self.store.get_app_by_slug(slug).await?,
+        }
+        .ok_or_else(|| CoreError::NotFound(what()))?;
         let target = Target {
             org_id: &app.org_id,
             app_id: Some(&app.id),
@@ -277,7 +278,7 @@ impl Gantry {
     pub(crate) fn audit(&self, caller: &Caller, action: &str) -> AuditRecord {
         let mut detail = serde_json::Map::new();
         if let Principal::User { token: Some(t), .. } = &caller.principal {
-            detail.insert("via_token".into(), t.id.clone().into());
+            detail.insert("via_token".into(), t.id.as_str().into());
         }
         AuditRecord {
             id: 0,
@@ -290,7 +291,7 @@ impl Gantry {
             org_slug: None,
             app_id: None,
             app_slug: None,
-            ip: caller.ip.clone(),
+            ip: caller.ip.as_deref().map(str::to_owned),
             outcome: "success".to_owned(),
             detail: serde_json::Value::Object(detail),
         }

@@ -103,7 +103,7 @@ impl Gantry {
         )?;
         let plain = PlainToken::generate(kind);
         let record = TokenRecord {
-            id: new_id("tok"),
+            id: new_id("tok").into(),
             kind,
             name,
             description,
@@ -136,10 +136,10 @@ impl Gantry {
             .target("token", &t.id)
             .detail("kind", t.kind.as_str())
             .detail("prefix", t.prefix.clone());
-        a.org_id = t.org_id.clone();
-        a.org_slug = t.org_slug.clone();
-        a.app_id = t.app_id.clone();
-        a.app_slug = t.app_slug.clone();
+        a.org_id = t.org_id.as_deref().map(str::to_owned);
+        a.org_slug = t.org_slug.as_deref().map(str::to_owned);
+        a.app_id = t.app_id.as_deref().map(str::to_owned);
+        a.app_slug = t.app_slug.as_deref().map(str::to_owned);
         a
     }
 
@@ -230,7 +230,7 @@ impl Gantry {
             ));
         }
         let (mut record, plain) = self.new_token(caller, TokenKind::Personal, req)?;
-        record.user_id = Some(user.id.clone());
+        record.user_id = Some(user.id.as_str().into());
         record.user_email = Some(user.email.clone());
         self.insert_new_token(caller, record, plain).await
     }
@@ -327,7 +327,7 @@ impl Gantry {
                         "this credential may not list these tokens".into(),
                     ));
                 }
-                f.org_id = Some(org_id.clone());
+                f.org_id = Some(org_id.to_string());
             }
             Principal::Deploy { .. } => unreachable_deploy()?,
         }
@@ -366,7 +366,7 @@ impl Gantry {
                 let own = caller
                     .principal
                     .user()
-                    .is_some_and(|u| Some(&u.id) == token.user_id.as_ref());
+                    .is_some_and(|u| Some(u.id.as_str()) == token.user_id.as_deref());
                 if own {
                     return Ok(token);
                 }
@@ -536,13 +536,13 @@ fn unreachable_deploy() -> CoreResult<()> {
 }
 
 fn scope_to_app(record: &mut TokenRecord, app: &AppRecord) {
-    record.org_id = Some(app.org_id.clone());
-    record.org_slug = Some(app.org_slug.clone());
-    record.app_id = Some(app.id.clone());
-    record.app_slug = Some(app.slug.clone());
+    record.org_id = Some(app.org_id.as_str().into());
+    record.org_slug = Some(app.org_slug.as_str().into());
+    record.app_id = Some(app.id.as_str().into());
+    record.app_slug = Some(app.slug.as_str().into());
 }
 
 fn scope_to_org(record: &mut TokenRecord, org: &OrgRecord) {
-    record.org_id = Some(org.id.clone());
-    record.org_slug = Some(org.slug.clone());
+    record.org_id = Some(org.id.as_str().into());
+    record.org_slug = Some(org.slug.as_str().into());
 }

@@ -165,7 +165,7 @@ pub async fn introspect(
     let answer = IntrospectionResponse {
         active: true,
         scope: Some(scope),
-        client_id: Some(t.id.clone()),
+        client_id: Some(t.id.to_string()),
         username: found.user.as_ref().map(|u| u.email.clone()),
         token_type: Some("bearer".into()),
         exp: t.expires_at.map(seconds),
@@ -175,13 +175,13 @@ pub async fn introspect(
                 .user
                 .as_ref()
                 .map(|u| u.id.clone())
-                .unwrap_or_else(|| t.id.clone()),
+                .unwrap_or_else(|| t.id.to_string()),
         ),
         iss: Some("gantry".into()),
-        jti: Some(t.id.clone()),
+        jti: Some(t.id.to_string()),
         kind: Some(t.kind),
-        org: t.org_slug.clone(),
-        app: t.app_slug.clone(),
+        org: t.org_slug.as_deref().map(str::to_owned),
+        app: t.app_slug.as_deref().map(str::to_owned),
         role: t.role,
     };
     // RFC 7662 §4: answers must not be cached by intermediaries.

@@ -64,7 +64,7 @@ pub async fn whoami(State(state): State<AppState>, Auth(caller): Auth) -> Json<W
         Principal::Org { token: t, role, .. } => WhoAmI {
             kind: "org".into(),
             user: None,
-            org: t.org_slug.clone(),
+            org: t.org_slug.as_deref().map(str::to_owned),
             token,
             app: None,
             role: Some(*role),
@@ -72,8 +72,8 @@ pub async fn whoami(State(state): State<AppState>, Auth(caller): Auth) -> Json<W
         Principal::Deploy { token: t, .. } => WhoAmI {
             kind: "deploy".into(),
             user: None,
-            org: t.org_slug.clone(),
-            app: t.app_slug.clone(),
+            org: t.org_slug.as_deref().map(str::to_owned),
+            app: t.app_slug.as_deref().map(str::to_owned),
             token,
             role: None,
         },

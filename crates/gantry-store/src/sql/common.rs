@@ -11,6 +11,7 @@
 use super::{Conn, Db, DbRow, Pools};
 use crate::sql::{db, Key};
 use async_trait::async_trait;
+use compact_str::CompactString;
 use gantry_api::{Role, TokenKind, TokenStatus};
 use gantry_core::model::*;
 use gantry_core::store::*;
@@ -98,6 +99,20 @@ fn s(row: &DbRow, col: &str) -> CoreResult<String> {
 
 fn opt_s(row: &DbRow, col: &str) -> CoreResult<Option<String>> {
     row.try_get::<Option<String>, _>(col).map_err(db)
+}
+
+/// An id or slug, inline when short (see `TokenRecord`).
+fn cs(row: &DbRow, col: &str) -> CoreResult<CompactString> {
+    row.try_get::<&str, _>(col)
+        .map(CompactString::from)
+        .map_err(db)
+}
+
+fn opt_cs(row: &DbRow, col: &str) -> CoreResult<Option<CompactString>> {
+    Ok(row
+        .try_get::<Option<&str>, _>(col)
+        .map_err(db)?
+        .map(CompactString::from))
 }
 
 fn b(row: &DbRow, col: &str) -> CoreResult<bool> {
@@ -205,7 +220,7 @@ fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         TokenKind::parse(&s(row, "kind")?).ok_or_else(|| CoreError::internal("bad token kind"))?;
     let lifetime: Option<i64> = row.try_get("lifetime_secs").map_err(db)?;
     Ok(TokenRecord {
-        id: s(row, "id")?,
+        id: cs(row, "id")?,
         kind,
         name: s(row, "name")?,
         description: opt_s(row, "description")?,
@@ -213,12 +228,12 @@ fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         hash: hash_col(row, "hash")?.ok_or_else(|| CoreError::internal("bad token hash"))?,
         prev_hash: hash_col(row, "prev_hash")?,
         prev_expires_at: opt_ts(row, "prev_expires_at")?,
-        user_id: opt_s(row, "user_id")?,
+        user_id: opt_cs(row, "user_id")?,
         user_email: opt_s(row, "user_email")?,
-        org_id: opt_s(row, "org_id")?,
-        org_slug: opt_s(row, "org_slug")?,
-        app_id: opt_s(row, "app_id")?,
-        app_slug: opt_s(row, "app_slug")?,
+        org_id: opt_cs(row, "org_id")?,
+        org_slug: opt_cs(row, "org_slug")?,
+        app_id: opt_cs(row, "app_id")?,
+        app_slug: opt_cs(row, "app_slug")?,
         role: role(row, "role")?,
         created_by: actor(row, "created_by")?,
         created_at: ts(row, "created_at")?,
@@ -1026,15 +1041,15 @@ impl Store for SqlStore {
              created_by_type, created_by_id, created_by_name, created_at, expires_at, lifetime_secs) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
         )
-        .bind(&t.id)
+        .bind(t.id.as_str())
         .bind(t.kind.as_str())
         .bind(&t.name)
         .bind(&t.description)
         .bind(&t.prefix)
         .bind(&t.hash.0[..])
-        .bind(&t.user_id)
-        .bind(&t.org_id)
-        .bind(&t.app_id)
+        .bind(t.user_id.as_deref())
+        .bind(t.org_id.as_deref())
+        .bind(t.app_id.as_deref())
         .bind(t.role.map(Role::as_str))
         .bind(t.created_by.kind())
         .bind(t.created_by.id())
