@@ -202,6 +202,8 @@ pub struct TokenRecord {
     pub last_used_ip: Option<String>,
     pub rotated_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// This node's last noted use of this (cached) record; not stored.
+    pub noted: crate::usage::Noted,
 }
 
 impl TokenRecord {

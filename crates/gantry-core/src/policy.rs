@@ -238,6 +238,7 @@ mod tests {
             last_used_ip: None,
             rotated_at: None,
             revoked_at: None,
+            noted: Default::default(),
         }
     }
 

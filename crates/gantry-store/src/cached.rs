@@ -819,6 +819,7 @@ mod tests {
             last_used_ip: None,
             rotated_at: None,
             revoked_at: None,
+            noted: Default::default(),
         };
         inner
             .insert_token(&token, &audit("token.create"))

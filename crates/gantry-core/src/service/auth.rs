@@ -97,7 +97,9 @@ impl Gantry {
             },
         };
         if let Some(t) = principal.token() {
-            self.usage.record(&t.id, now, ip);
+            if t.noted.news(now, ip) {
+                self.usage.record(&t.id, now, ip);
+            }
         }
         self.metrics.verification(Outcome::ok);
         Ok(principal)

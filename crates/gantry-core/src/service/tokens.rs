@@ -126,6 +126,7 @@ impl Gantry {
             last_used_ip: None,
             rotated_at: None,
             revoked_at: None,
+            noted: Default::default(),
         };
         Ok((record, plain))
     }

@@ -287,6 +287,36 @@ async fn last_used_moves_with_each_deployment() {
 }
 
 #[tokio::test]
+async fn last_used_on_the_node_is_exact_to_ten_seconds() {
+    let (app, owner) = setup().await;
+    let (id, raw) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
+    let last_used = || async {
+        let v = app.get(&format!("/v1/tokens/{id}"), &owner).await;
+        millis_of(&v.body["last_used_at"])
+    };
+    assert_eq!(app.get("/v1/apps/web", &raw).await.status, 200);
+    let first = app.now_millis();
+    assert_eq!(last_used().await, first);
+
+    // A hot token is noted (on a warm node) once per ten seconds, not on every request: what
+    // the node shows is never more than that behind.
+    app.advance(Duration::from_secs(9));
+    assert_eq!(app.get("/v1/apps/web", &raw).await.status, 200);
+    let shown = last_used().await;
+    assert!(
+        shown == first || shown == first + 9_000,
+        "{shown} vs {first}"
+    );
+    app.advance(Duration::from_secs(1));
+    assert_eq!(app.get("/v1/apps/web", &raw).await.status, 200);
+    assert_eq!(last_used().await, first + 10_000);
+
+    // What is noted reaches the database.
+    app.flush_usage().await;
+    assert_eq!(last_used().await, first + 10_000);
+}
+
+#[tokio::test]
 async fn deployments_using_an_expired_token_fail() {
     let (app, owner) = setup().await;
     let (_, raw) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;

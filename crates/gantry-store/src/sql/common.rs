@@ -243,6 +243,7 @@ fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         last_used_ip: opt_s(row, "last_used_ip")?,
         rotated_at: opt_ts(row, "rotated_at")?,
         revoked_at: opt_ts(row, "revoked_at")?,
+        noted: Default::default(),
     })
 }
 
