@@ -168,42 +168,45 @@ pub struct AlertRecord {
 
 /// A token as stored: its hash, never its value.
 ///
-/// The ids and slugs a verified request reads are [`CompactString`]s: short ones (every id
-/// gantry makes, most slugs) are held inside the record, so checking a token does not chase a
-/// pointer, and miss the CPU cache, for each of them.
+/// Laid out for verification, which reads a cached record per request (with 100,000 tokens
+/// in use, each cache line of it touched is likely a CPU cache miss): the fields every check
+/// reads come first, in declaration order (`repr(C)`), and the ids and slugs among them are
+/// [`CompactString`]s, held inline when short (every id gantry makes, most slugs) instead of
+/// behind a pointer each.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct TokenRecord {
-    pub id: CompactString,
-    pub kind: TokenKind,
-    pub name: String,
-    pub description: Option<String>,
-    pub prefix: String,
     pub hash: TokenHash,
+    pub revoked_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    /// This node's last noted use of this (cached) record; not stored.
+    pub noted: crate::usage::Noted,
+    pub kind: TokenKind,
+    /// Org tokens: the role they act with.
+    pub role: Option<Role>,
+    pub id: CompactString,
+    /// Org and deploy tokens: their org.
+    pub org_id: Option<CompactString>,
+    /// Deploy tokens: their app.
+    pub app_id: Option<CompactString>,
+    /// Personal tokens: the owner.
+    pub user_id: Option<CompactString>,
+    pub org_slug: Option<CompactString>,
+    pub app_slug: Option<CompactString>,
     /// The value before the last rotation, honoured until `prev_expires_at` (grace period).
     pub prev_hash: Option<TokenHash>,
     pub prev_expires_at: Option<Timestamp>,
-    /// Personal tokens: the owner.
-    pub user_id: Option<CompactString>,
+    pub name: String,
+    pub description: Option<String>,
+    pub prefix: String,
     pub user_email: Option<String>,
-    /// Org and deploy tokens: their org.
-    pub org_id: Option<CompactString>,
-    pub org_slug: Option<CompactString>,
-    /// Deploy tokens: their app.
-    pub app_id: Option<CompactString>,
-    pub app_slug: Option<CompactString>,
-    /// Org tokens: the role they act with.
-    pub role: Option<Role>,
     pub created_by: ActorRef,
     pub created_at: Timestamp,
-    pub expires_at: Option<Timestamp>,
     /// The length a rotation renews the token by (None: never expires).
     pub lifetime: Option<Duration>,
     pub last_used_at: Option<Timestamp>,
     pub last_used_ip: Option<String>,
     pub rotated_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-    /// This node's last noted use of this (cached) record; not stored.
-    pub noted: crate::usage::Noted,
 }
 
 impl TokenRecord {

@@ -117,21 +117,10 @@ impl PlainToken {
 
     /// Checks the format and checksum of a presented string (no lookup).
     pub fn parse(s: &str) -> Result<PlainToken, FormatError> {
-        if s.len() != TOKEN_LEN || !s.is_ascii() {
-            return Err(FormatError::Length);
-        }
-        let kind = kind_of_prefix(&s[..KIND_PREFIX_LEN]).ok_or(FormatError::UnknownKind)?;
-        let body = &s[KIND_PREFIX_LEN..];
-        if !is_base62(body) {
-            return Err(FormatError::Alphabet);
-        }
-        let (random, sum) = body.split_at(RANDOM_LEN);
-        if checksum_digits(random) != sum.as_bytes() {
-            return Err(FormatError::Checksum);
-        }
+        let presented = PresentedToken::parse(s)?;
         Ok(PlainToken {
             value: s.to_owned(),
-            kind,
+            kind: presented.kind,
         })
     }
 
@@ -147,12 +136,64 @@ impl PlainToken {
 
     /// SHA-256 of the whole token: all the store ever sees.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.value.as_bytes()).into())
+        hash_of(&self.value)
     }
 
     /// The raw value, for the one response that hands it out.
     pub fn expose_secret(&self) -> &str {
         &self.value
+    }
+}
+
+fn hash_of(value: &str) -> TokenHash {
+    TokenHash(Sha256::digest(value.as_bytes()).into())
+}
+
+/// A token as presented in a request, its format and checksum checked: what verification
+/// needs (hash, public prefix), borrowed from the request instead of copying the secret.
+#[derive(Clone, Copy)]
+pub struct PresentedToken<'a> {
+    value: &'a str,
+    kind: TokenKind,
+}
+
+impl<'a> PresentedToken<'a> {
+    /// Checks the format and checksum of a presented string (no lookup).
+    pub fn parse(s: &'a str) -> Result<PresentedToken<'a>, FormatError> {
+        if s.len() != TOKEN_LEN || !s.is_ascii() {
+            return Err(FormatError::Length);
+        }
+        let kind = kind_of_prefix(&s[..KIND_PREFIX_LEN]).ok_or(FormatError::UnknownKind)?;
+        let body = &s[KIND_PREFIX_LEN..];
+        if !is_base62(body) {
+            return Err(FormatError::Alphabet);
+        }
+        let (random, sum) = body.split_at(RANDOM_LEN);
+        if checksum_digits(random) != sum.as_bytes() {
+            return Err(FormatError::Checksum);
+        }
+        Ok(PresentedToken { value: s, kind })
+    }
+
+    /// The token's kind, read from its prefix.
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The public prefix (first 12 characters) shown in lists.
+    pub fn display_prefix(&self) -> &'a str {
+        &self.value[..DISPLAY_PREFIX_LEN]
+    }
+
+    /// SHA-256 of the whole token, as [`PlainToken::hash`].
+    pub fn hash(&self) -> TokenHash {
+        hash_of(self.value)
+    }
+}
+
+impl fmt::Debug for PresentedToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PresentedToken({}…)", self.display_prefix())
     }
 }
 
@@ -243,6 +284,11 @@ mod tests {
             assert_eq!(token.display_prefix(), v["prefix"].as_str().unwrap());
             let rebuilt = PlainToken::from_random(token.kind(), random);
             assert_eq!(rebuilt.expose_secret(), v["token"].as_str().unwrap());
+            // Verification's borrowed view reads the same token the same way.
+            let presented = PresentedToken::parse(v["token"].as_str().unwrap()).unwrap();
+            assert_eq!(presented.kind(), token.kind());
+            assert_eq!(presented.display_prefix(), token.display_prefix());
+            assert_eq!(presented.hash(), token.hash());
         }
     }
 

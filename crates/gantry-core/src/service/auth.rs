@@ -6,7 +6,7 @@ use crate::metrics::Outcome;
 use crate::model::{ActorRef, AuditRecord, TokenRecord};
 use crate::password;
 use crate::policy::Principal;
-use crate::token::PlainToken;
+use crate::token::{PlainToken, PresentedToken};
 use gantry_api::{TokenKind, TokenStatus};
 
 impl Gantry {
@@ -14,7 +14,7 @@ impl Gantry {
     /// reason and, for well-formed tokens, the public prefix — never the presented value.
     #[tracing::instrument(skip_all)]
     pub async fn authenticate_bearer(&self, raw: &str, ip: Option<&str>) -> CoreResult<Principal> {
-        let token = match PlainToken::parse(raw) {
+        let token = match PresentedToken::parse(raw) {
             Ok(t) => t,
             Err(e) => {
                 return Err(self
