@@ -202,7 +202,7 @@ impl Gantry {
             org_slug: token.and_then(|t| t.org_slug.as_deref().map(str::to_owned)),
             app_id: token.and_then(|t| t.app_id.as_deref().map(str::to_owned)),
             app_slug: token.and_then(|t| t.app_slug.as_deref().map(str::to_owned)),
-            ip: ip.map(Into::into),
+            ip: ip.map(str::to_owned),
             outcome: "failure".into(),
             detail,
         };
@@ -277,7 +277,7 @@ impl Gantry {
                     org_slug: None,
                     app_id: None,
                     app_slug: None,
-                    ip: ip.map(Into::into),
+                    ip: ip.map(str::to_owned),
                     outcome: "failure".into(),
                     detail: serde_json::json!({ "email": email.chars().take(254).collect::<String>() }),
                 };

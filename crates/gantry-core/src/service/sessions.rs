@@ -70,7 +70,7 @@ impl Gantry {
             user_id: user.id.clone(),
             created_at: now,
             expires_at: now.plus(self.settings.session_ttl),
-            ip: ip.map(Into::into),
+            ip: ip.map(str::to_owned),
         };
         let audit = self.session_audit(&user, "session.create", ip);
         self.store.insert_session(&session, &audit).await?;
@@ -136,7 +136,7 @@ impl Gantry {
             org_slug: None,
             app_id: None,
             app_slug: None,
-            ip: ip.map(Into::into),
+            ip: ip.map(str::to_owned),
             outcome: "success".to_owned(),
             detail: serde_json::json!({ "via": "dashboard" }),
         }
