@@ -250,3 +250,25 @@ pub struct AuditRecord {
     pub outcome: String,
     pub detail: serde_json::Value,
 }
+
+impl AuditRecord {
+    /// A successful `action` by `actor` at `at`, with no target, scope or address yet and an
+    /// empty detail object (the services' builder, `AuditExt`, fills them in).
+    pub fn new(at: Timestamp, actor: ActorRef, action: &str) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            at,
+            actor,
+            action: action.to_owned(),
+            target_type: None,
+            target_id: None,
+            org_id: None,
+            org_slug: None,
+            app_id: None,
+            app_slug: None,
+            ip: None,
+            outcome: "success".to_owned(),
+            detail: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+}

@@ -163,10 +163,11 @@ impl CachedStore {
         V: Clone + Send + Sync + 'static,
         F: Future<Output = CoreResult<V>>,
     {
-        if self.gate.as_ref().is_some_and(|g| !g.trusted()) {
+        if !self.trusted() {
             return fetch.await;
         }
-        if let Some(v) = self.peek(cache, key) {
+        // The lookup borrows the key: a hit allocates nothing.
+        if let Some(v) = cache.get(key) {
             return Ok(v);
         }
         let before = self.generation.load(Ordering::SeqCst);
@@ -182,15 +183,20 @@ impl CachedStore {
         Ok(value)
     }
 
-    /// A hit in `cache`, while the caches may be trusted. The lookup borrows the key: a hit
-    /// allocates nothing.
+    /// Whether the caches may answer: always on the only node, while the gate is open on one
+    /// of several.
+    fn trusted(&self) -> bool {
+        self.gate.as_ref().is_none_or(|g| g.trusted())
+    }
+
+    /// A hit in `cache`, while the caches may be trusted (the `peek_*` reads).
     fn peek<K, Q, V>(&self, cache: &Cache<K, V>, key: &Q) -> Option<V>
     where
         K: Hash + Eq + Clone,
         Q: Hash + quick_cache::Equivalent<K> + ?Sized,
         V: Clone,
     {
-        if self.gate.as_ref().is_some_and(|g| !g.trusted()) {
+        if !self.trusted() {
             return None;
         }
         cache.get(key)
@@ -742,21 +748,7 @@ mod tests {
     use gantry_core::token::PlainToken;
 
     fn audit(action: &str) -> AuditRecord {
-        AuditRecord {
-            id: 0,
-            at: Timestamp(0),
-            actor: ActorRef::System,
-            action: action.to_owned(),
-            target_type: None,
-            target_id: None,
-            org_id: None,
-            org_slug: None,
-            app_id: None,
-            app_slug: None,
-            ip: None,
-            outcome: "success".to_owned(),
-            detail: serde_json::Value::Null,
-        }
+        AuditRecord::new(Timestamp(0), ActorRef::System, action)
     }
 
     /// A SQLite store holding one user, org and app, and a deploy token of that app.

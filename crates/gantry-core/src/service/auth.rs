@@ -1,6 +1,6 @@
 //! Turning a presented credential into a [`Principal`].
 
-use super::{Caller, Gantry};
+use super::{AuditExt, Caller, Gantry};
 use crate::error::{AuthFailure, CoreError, CoreResult};
 use crate::metrics::Outcome;
 use crate::model::{ActorRef, AuditRecord, TokenRecord};
@@ -191,21 +191,15 @@ impl Gantry {
         if let Some(p) = prefix {
             detail["prefix"] = p.into();
         }
-        let record = AuditRecord {
-            id: 0,
-            at: self.now(),
-            actor: ActorRef::Anonymous,
-            action: "auth.failed".into(),
-            target_type: token.map(|_| "token".to_owned()),
-            target_id: token.map(|t| t.id.to_string()),
-            org_id: token.and_then(|t| t.org_id.as_deref().map(str::to_owned)),
-            org_slug: token.and_then(|t| t.org_slug.as_deref().map(str::to_owned)),
-            app_id: token.and_then(|t| t.app_id.as_deref().map(str::to_owned)),
-            app_slug: token.and_then(|t| t.app_slug.as_deref().map(str::to_owned)),
+        let mut record = AuditRecord {
             ip: ip.map(str::to_owned),
             outcome: "failure".into(),
             detail,
+            ..AuditRecord::new(self.now(), ActorRef::Anonymous, "auth.failed")
         };
+        if let Some(t) = token {
+            record = record.target("token", &t.id).token_scope(t);
+        }
         if let Err(e) = self.store.append_audit(&record).await {
             tracing::warn!(error = %e, "could not audit a failed authentication");
         }
@@ -267,20 +261,11 @@ impl Gantry {
             }
             None => {
                 let record = AuditRecord {
-                    id: 0,
-                    at: self.now(),
-                    actor: ActorRef::Anonymous,
-                    action: "auth.login_failed".into(),
-                    target_type: None,
-                    target_id: None,
-                    org_id: None,
-                    org_slug: None,
-                    app_id: None,
-                    app_slug: None,
                     ip: ip.map(str::to_owned),
                     outcome: "failure".into(),
-                    detail: serde_json::json!({ "email": email.chars().take(254).collect::<String>() }),
-                };
+                    ..AuditRecord::new(self.now(), ActorRef::Anonymous, "auth.login_failed")
+                }
+                .detail("email", email.chars().take(254).collect::<String>());
                 if let Err(e) = self.store.append_audit(&record).await {
                     tracing::warn!(error = %e, "could not audit a failed login");
                 }

@@ -20,7 +20,7 @@ pub use tokens::TokenQuery;
 use crate::error::{CoreError, CoreResult};
 use crate::expiry::TokenPolicy;
 use crate::metrics::{Metrics, Outcome};
-use crate::model::{ActorRef, AppRecord, AuditRecord, OrgRecord};
+use crate::model::{ActorRef, AppRecord, AuditRecord, OrgRecord, TokenRecord};
 use crate::policy::{self, Access, Capability, Principal, Target};
 use crate::ratelimit::{FailureLimiter, Limit};
 use crate::sealing::Sealer;
@@ -276,25 +276,14 @@ impl Gantry {
 
     /// An audit record by this caller, ready for the target fields to be filled in.
     pub(crate) fn audit(&self, caller: &Caller, action: &str) -> AuditRecord {
-        let mut detail = serde_json::Map::new();
-        if let Principal::User { token: Some(t), .. } = &caller.principal {
-            detail.insert("via_token".into(), t.id.as_str().into());
-        }
-        AuditRecord {
-            id: 0,
-            at: self.now(),
-            actor: caller.actor(),
-            action: action.to_owned(),
-            target_type: None,
-            target_id: None,
-            org_id: None,
-            org_slug: None,
-            app_id: None,
-            app_slug: None,
+        let mut audit = AuditRecord {
             ip: caller.ip.as_deref().map(str::to_owned),
-            outcome: "success".to_owned(),
-            detail: serde_json::Value::Object(detail),
+            ..AuditRecord::new(self.now(), caller.actor(), action)
+        };
+        if let Principal::User { token: Some(t), .. } = &caller.principal {
+            audit = audit.detail("via_token", t.id.as_str());
         }
+        audit
     }
 }
 
@@ -308,6 +297,8 @@ pub(crate) trait AuditExt {
     fn target(self, kind: &str, id: &str) -> Self;
     fn org(self, org_id: &str, org_slug: &str) -> Self;
     fn app(self, app: &AppRecord) -> Self;
+    /// The org and app an org or deploy token belongs to.
+    fn token_scope(self, token: &TokenRecord) -> Self;
     fn detail(self, key: &str, value: impl Into<serde_json::Value>) -> Self;
 }
 
@@ -329,6 +320,14 @@ impl AuditExt for AuditRecord {
         self.org_slug = Some(app.org_slug.clone());
         self.app_id = Some(app.id.clone());
         self.app_slug = Some(app.slug.clone());
+        self
+    }
+
+    fn token_scope(mut self, t: &TokenRecord) -> Self {
+        self.org_id = t.org_id.as_deref().map(str::to_owned);
+        self.org_slug = t.org_slug.as_deref().map(str::to_owned);
+        self.app_id = t.app_id.as_deref().map(str::to_owned);
+        self.app_slug = t.app_slug.as_deref().map(str::to_owned);
         self
     }
 

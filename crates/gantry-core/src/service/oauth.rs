@@ -117,24 +117,15 @@ impl Gantry {
         if t.revoked_at.is_some() {
             return Ok(());
         }
+        let actor = ActorRef::Token {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+        };
         let mut audit = AuditRecord {
-            id: 0,
-            at: now,
-            actor: ActorRef::Token {
-                id: t.id.to_string(),
-                name: t.name.clone(),
-            },
-            action: "token.revoke".into(),
-            target_type: None,
-            target_id: None,
-            org_id: t.org_id.as_deref().map(str::to_owned),
-            org_slug: t.org_slug.as_deref().map(str::to_owned),
-            app_id: t.app_id.as_deref().map(str::to_owned),
-            app_slug: t.app_slug.as_deref().map(str::to_owned),
             ip: ip.map(str::to_owned),
-            outcome: "success".into(),
-            detail: serde_json::json!({}),
+            ..AuditRecord::new(now, actor, "token.revoke")
         }
+        .token_scope(t)
         .target("token", &t.id)
         .detail("via", "oauth_revoke")
         .detail("kind", t.kind.as_str())

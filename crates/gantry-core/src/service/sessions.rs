@@ -3,7 +3,7 @@
 //! user with every right the user has, like a personal token; it lives until it expires or
 //! the user signs out, and stops at once when the user is disabled.
 
-use super::{Caller, Gantry};
+use super::{AuditExt, Caller, Gantry};
 use crate::error::{AuthFailure, CoreError, CoreResult};
 use crate::model::{ActorRef, AuditRecord, SessionRecord};
 use crate::policy::Principal;
@@ -122,24 +122,16 @@ impl Gantry {
         action: &str,
         ip: Option<&str>,
     ) -> AuditRecord {
+        let actor = ActorRef::User {
+            id: user.id.clone(),
+            name: user.email.clone(),
+        };
         AuditRecord {
-            id: 0,
-            at: self.now(),
-            actor: ActorRef::User {
-                id: user.id.clone(),
-                name: user.email.clone(),
-            },
-            action: action.to_owned(),
-            target_type: Some("user".to_owned()),
-            target_id: Some(user.id.clone()),
-            org_id: None,
-            org_slug: None,
-            app_id: None,
-            app_slug: None,
             ip: ip.map(str::to_owned),
-            outcome: "success".to_owned(),
-            detail: serde_json::json!({ "via": "dashboard" }),
+            ..AuditRecord::new(self.now(), actor, action)
         }
+        .target("user", &user.id)
+        .detail("via", "dashboard")
     }
 }
 

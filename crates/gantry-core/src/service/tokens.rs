@@ -132,16 +132,11 @@ impl Gantry {
     }
 
     fn token_audit(&self, caller: &Caller, action: &str, t: &TokenRecord) -> AuditRecord {
-        let mut a = self
-            .audit(caller, action)
+        self.audit(caller, action)
             .target("token", &t.id)
+            .token_scope(t)
             .detail("kind", t.kind.as_str())
-            .detail("prefix", t.prefix.clone());
-        a.org_id = t.org_id.as_deref().map(str::to_owned);
-        a.org_slug = t.org_slug.as_deref().map(str::to_owned);
-        a.app_id = t.app_id.as_deref().map(str::to_owned);
-        a.app_slug = t.app_slug.as_deref().map(str::to_owned);
-        a
+            .detail("prefix", t.prefix.clone())
     }
 
     async fn insert_new_token(

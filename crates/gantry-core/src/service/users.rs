@@ -33,22 +33,10 @@ impl Gantry {
         is_admin: bool,
     ) -> CoreResult<UserRecord> {
         let user = self.new_user(email, password_plain, name, is_admin).await?;
-        let audit = AuditRecord {
-            id: 0,
-            at: self.now(),
-            actor: ActorRef::System,
-            action: "user.create".into(),
-            target_type: None,
-            target_id: None,
-            org_id: None,
-            org_slug: None,
-            app_id: None,
-            app_slug: None,
-            ip: None,
-            outcome: "success".into(),
-            detail: serde_json::json!({ "email": user.email, "is_admin": is_admin }),
-        }
-        .target("user", &user.id);
+        let audit = AuditRecord::new(self.now(), ActorRef::System, "user.create")
+            .detail("email", user.email.clone())
+            .detail("is_admin", is_admin)
+            .target("user", &user.id);
         self.store.insert_user(&user, &audit).await?;
         Ok(user)
     }
