@@ -426,7 +426,10 @@ pub struct TokenView {
     pub created_at: String,
     /// Null: never expires.
     pub expires_at: Option<String>,
+    /// The newest accepted use: exact to 10 s on the node that saw it, within about a minute
+    /// on other nodes. Null: never used.
     pub last_used_at: Option<String>,
+    /// The client address of that use.
     pub last_used_ip: Option<String>,
     pub rotated_at: Option<String>,
     pub revoked_at: Option<String>,
