@@ -11,6 +11,99 @@ use async_trait::async_trait;
 use gantry_api::{Role, TokenKind, TokenStatus};
 use std::sync::Arc;
 
+/// A cache entry a write makes stale: every `Store` write returns the keys it invalidated,
+/// computed inside its own transaction. `CachedStore` drops exactly these on the writing node,
+/// and the PostgreSQL store publishes them (as text, [`CacheKey::encode`]) for the other nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheKey {
+    /// A token lookup by this hash (current or pre-rotation).
+    Token(TokenHash),
+    /// Every token lookup (a write that touched many tokens at once).
+    AllTokens,
+    User(String),
+    /// (org id, user id).
+    Member(String, String),
+    /// (app id, slug).
+    App(String, String),
+    /// (org id, slug).
+    Org(String, String),
+}
+
+impl CacheKey {
+    /// One line of text (ids and slugs never contain spaces or newlines).
+    pub fn encode(&self) -> String {
+        match self {
+            CacheKey::Token(h) => format!("t {}", hex::encode(h.0)),
+            CacheKey::AllTokens => "T".to_owned(),
+            CacheKey::User(id) => format!("u {id}"),
+            CacheKey::Member(org, user) => format!("m {org} {user}"),
+            CacheKey::App(id, slug) => format!("a {id} {slug}"),
+            CacheKey::Org(id, slug) => format!("o {id} {slug}"),
+        }
+    }
+
+    /// The keys of a published entry, or None when any line is unreadable (the caller then
+    /// clears everything).
+    pub fn decode_all(text: &str) -> Option<Vec<CacheKey>> {
+        text.lines().map(CacheKey::decode).collect()
+    }
+
+    fn decode(line: &str) -> Option<CacheKey> {
+        let mut parts = line.split(' ');
+        let key = match (parts.next()?, parts.next(), parts.next()) {
+            ("t", Some(h), None) => CacheKey::Token(TokenHash::from_slice(&hex::decode(h).ok()?)?),
+            ("T", None, None) => CacheKey::AllTokens,
+            ("u", Some(id), None) => CacheKey::User(id.to_owned()),
+            ("m", Some(org), Some(user)) => CacheKey::Member(org.to_owned(), user.to_owned()),
+            ("a", Some(id), Some(slug)) => CacheKey::App(id.to_owned(), slug.to_owned()),
+            ("o", Some(id), Some(slug)) => CacheKey::Org(id.to_owned(), slug.to_owned()),
+            _ => return None,
+        };
+        parts.next().is_none().then_some(key)
+    }
+}
+
+#[cfg(test)]
+mod cache_key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_text() {
+        let keys = vec![
+            CacheKey::Token(TokenHash([7; 32])),
+            CacheKey::AllTokens,
+            CacheKey::User("usr_1".into()),
+            CacheKey::Member("org_1".into(), "usr_2".into()),
+            CacheKey::App("app_1".into(), "web".into()),
+            CacheKey::Org("org_1".into(), "acme".into()),
+        ];
+        let text: Vec<String> = keys.iter().map(CacheKey::encode).collect();
+        assert_eq!(CacheKey::decode_all(&text.join("\n")), Some(keys));
+    }
+
+    #[test]
+    fn unreadable_keys_are_refused_whole() {
+        assert_eq!(CacheKey::decode_all("u a b"), None);
+        assert_eq!(CacheKey::decode_all("t nothex"), None);
+        assert_eq!(CacheKey::decode_all("x"), None);
+    }
+}
+
+/// What a write returns: its result, and the cache keys it made stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<T = ()> {
+    pub value: T,
+    /// Computed inside the write's own transaction, after its lock was taken, so a write that
+    /// committed just before cannot be missed.
+    pub changed: Vec<CacheKey>,
+}
+
+impl<T> Written<T> {
+    pub fn new(value: T, changed: Vec<CacheKey>) -> Written<T> {
+        Written { value, changed }
+    }
+}
+
 /// Which tokens a listing wants.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {
@@ -111,6 +204,10 @@ pub struct TokenUse {
 /// `CoreError::NotFound` and unique violations to `CoreError::Conflict`, so the domain never
 /// sees a database error type.
 ///
+/// Every write that can change what a cache holds returns [`Written`]: its value and the
+/// [`CacheKey`]s it made stale, computed inside its own transaction (a caching decorator drops
+/// exactly those, and never reads before a write to learn what to forget).
+///
 /// Concurrency contract: every method that writes is atomic, and every invariant it documents
 /// (next version numbers, the last owner, the last admin, the env var cap, a membership
 /// ceiling, the expected hash of a rotation) is checked inside its own transaction — never by
@@ -126,7 +223,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- users
     async fn count_users(&self) -> CoreResult<i64>;
-    async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<()>;
+    async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<Written>;
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>>;
     async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>>;
     async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>>;
@@ -138,7 +235,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         patch: &UserPatch,
         audit: &AuditRecord,
-    ) -> CoreResult<UserRecord>;
+    ) -> CoreResult<Written<UserRecord>>;
 
     // --- orgs and members
     async fn insert_org(
@@ -146,7 +243,7 @@ pub trait Store: Send + Sync + 'static {
         org: &OrgRecord,
         owner_id: &str,
         audit: &AuditRecord,
-    ) -> CoreResult<()>;
+    ) -> CoreResult<Written>;
     async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>>;
     async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>>;
     /// Orgs where `user_id` is a member, with the role; all orgs (role None) when `user_id` is None.
@@ -163,7 +260,7 @@ pub trait Store: Send + Sync + 'static {
         ceiling: Role,
         at: Timestamp,
         audit: &AuditRecord,
-    ) -> CoreResult<Option<Role>>;
+    ) -> CoreResult<Written<Option<Role>>>;
     /// Removes a membership (None if there was none), returning the removed role. Refuses
     /// (Forbidden) when the current role is above `ceiling` (None: no ceiling, a user leaving)
     /// and (Conflict) to remove the last owner.
@@ -173,10 +270,10 @@ pub trait Store: Send + Sync + 'static {
         user_id: &str,
         ceiling: Option<Role>,
         audit: &AuditRecord,
-    ) -> CoreResult<Option<Role>>;
+    ) -> CoreResult<Written<Option<Role>>>;
 
     // --- apps
-    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()>;
+    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<Written>;
     /// Shared (`Arc`): the in-memory index hands out its copy without cloning the record.
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>>;
     /// [`Store::get_app_by_slug`] from an in-memory index, without awaiting; `None` means
@@ -187,7 +284,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>>;
     async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>>;
     /// Deletes the app and revokes its deploy tokens (kept for the audit trail).
-    async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()>;
+    async fn delete_app(
+        &self,
+        app_id: &str,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written>;
 
     // --- releases
     /// Records a release with the next version number, or replaces the one carrying its label
@@ -238,7 +340,7 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool>;
 
     // --- tokens
-    async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<()>;
+    async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written>;
     async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>>;
     /// The token whose current hash — or previous hash, still in its grace period at `now` — is `hash`.
     async fn find_token_by_hash(
@@ -263,15 +365,20 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         description: Option<&str>,
         audit: &AuditRecord,
-    ) -> CoreResult<()>;
+    ) -> CoreResult<Written>;
     async fn rotate_token(
         &self,
         id: &str,
         rotation: &Rotation,
         audit: &AuditRecord,
-    ) -> CoreResult<()>;
+    ) -> CoreResult<Written>;
     /// Revokes; returns false when it already was.
-    async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool>;
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>>;
     /// Writes a batch of uses (latest per token wins) in one transaction.
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()>;
     /// Tokens by kind and status at `now`, and the active ones expiring within 7 days.

@@ -7,7 +7,11 @@
 //! (as `None`), so a flood of well-formed unknown tokens does not reach the database either.
 //!
 //! Coherence on this node: every write that can change what a cached entry says goes through
-//! this decorator, which invalidates the affected keys after the write commits. Token status
+//! this decorator, and the inner store returns the keys it made stale ([`Written`]), computed
+//! inside the write's own transaction; the decorator drops exactly those, through the same
+//! [`CachedStore::apply`] that applies other nodes' writes. It never reads before a write to
+//! learn what to forget (a write committing in between would be missed). A write whose outcome
+//! is unknown (an internal error: the commit may have happened) clears everything. Token status
 //! (expired, grace period over) is computed at read time from the cached record, so time
 //! needs no invalidation. A read that raced a write is not allowed to re-insert what it read:
 //! a generation counter, bumped by every invalidation, is checked before and after the insert.
@@ -25,7 +29,7 @@ use gantry_core::model::*;
 use gantry_core::store::*;
 use gantry_core::time::Timestamp;
 use gantry_core::token::TokenHash;
-use gantry_core::CoreResult;
+use gantry_core::{CoreError, CoreResult};
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -227,7 +231,23 @@ impl CachedStore {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Drops what another node's write changed.
+    /// Runs one write and drops what it changed: exactly the keys it returned when it
+    /// succeeded; everything when its outcome is unknown; nothing when it was refused.
+    async fn write<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = CoreResult<Written<T>>>,
+    ) -> CoreResult<Written<T>> {
+        let r = self.timed(operation, call).await;
+        match &r {
+            Ok(w) => self.apply(&w.changed),
+            Err(CoreError::Internal(_)) => self.clear(),
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// Drops what a write changed (this node's, or another node's from the coherence log).
     pub(crate) fn apply(&self, keys: &[Key]) {
         self.bump();
         for key in keys {
@@ -259,20 +279,6 @@ impl CachedStore {
         self.orgs_by_slug.invalidate_all();
         self.orgs_by_id.invalidate_all();
     }
-
-    fn forget_token(&self, t: &TokenRecord) {
-        self.bump();
-        self.tokens.invalidate(&t.hash);
-        if let Some(p) = &t.prev_hash {
-            self.tokens.invalidate(p);
-        }
-    }
-
-    fn forget_app(&self, app: &AppRecord) {
-        self.bump();
-        self.apps_by_slug.invalidate(&app.slug);
-        self.apps_by_id.invalidate(&app.id);
-    }
 }
 
 #[async_trait]
@@ -289,12 +295,9 @@ impl Store for CachedStore {
         self.timed("count_users", self.inner.count_users()).await
     }
 
-    async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.timed("insert_user", self.inner.insert_user(user, audit))
-            .await?;
-        self.bump();
-        self.users.invalidate(&user.id);
-        Ok(())
+    async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<Written> {
+        self.write("insert_user", self.inner.insert_user(user, audit))
+            .await
     }
 
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
@@ -324,13 +327,9 @@ impl Store for CachedStore {
         id: &str,
         patch: &UserPatch,
         audit: &AuditRecord,
-    ) -> CoreResult<UserRecord> {
-        let r = self
-            .timed("update_user", self.inner.update_user(id, patch, audit))
-            .await;
-        self.bump();
-        self.users.invalidate(id);
-        r
+    ) -> CoreResult<Written<UserRecord>> {
+        self.write("update_user", self.inner.update_user(id, patch, audit))
+            .await
     }
 
     async fn insert_org(
@@ -338,15 +337,9 @@ impl Store for CachedStore {
         org: &OrgRecord,
         owner_id: &str,
         audit: &AuditRecord,
-    ) -> CoreResult<()> {
-        self.timed("insert_org", self.inner.insert_org(org, owner_id, audit))
-            .await?;
-        self.bump();
-        self.orgs_by_slug.invalidate(&org.slug);
-        self.orgs_by_id.invalidate(&org.id);
-        self.members
-            .invalidate(&(org.id.clone(), owner_id.to_owned()));
-        Ok(())
+    ) -> CoreResult<Written> {
+        self.write("insert_org", self.inner.insert_org(org, owner_id, audit))
+            .await
     }
 
     async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
@@ -406,18 +399,13 @@ impl Store for CachedStore {
         ceiling: Role,
         at: Timestamp,
         audit: &AuditRecord,
-    ) -> CoreResult<Option<Role>> {
-        let r = self
-            .timed(
-                "put_member",
-                self.inner
-                    .put_member(org_id, user_id, role, ceiling, at, audit),
-            )
-            .await;
-        self.bump();
-        self.members
-            .invalidate(&(org_id.to_owned(), user_id.to_owned()));
-        r
+    ) -> CoreResult<Written<Option<Role>>> {
+        self.write(
+            "put_member",
+            self.inner
+                .put_member(org_id, user_id, role, ceiling, at, audit),
+        )
+        .await
     }
 
     async fn delete_member(
@@ -426,24 +414,17 @@ impl Store for CachedStore {
         user_id: &str,
         ceiling: Option<Role>,
         audit: &AuditRecord,
-    ) -> CoreResult<Option<Role>> {
-        let r = self
-            .timed(
-                "delete_member",
-                self.inner.delete_member(org_id, user_id, ceiling, audit),
-            )
-            .await;
-        self.bump();
-        self.members
-            .invalidate(&(org_id.to_owned(), user_id.to_owned()));
-        r
+    ) -> CoreResult<Written<Option<Role>>> {
+        self.write(
+            "delete_member",
+            self.inner.delete_member(org_id, user_id, ceiling, audit),
+        )
+        .await
     }
 
-    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.timed("insert_app", self.inner.insert_app(app, audit))
-            .await?;
-        self.forget_app(app);
-        Ok(())
+    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<Written> {
+        self.write("insert_app", self.inner.insert_app(app, audit))
+            .await
     }
 
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>> {
@@ -469,28 +450,14 @@ impl Store for CachedStore {
         self.timed("list_apps", self.inner.list_apps(org_id)).await
     }
 
-    async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()> {
-        let app = self.timed("get_app", self.inner.get_app(app_id)).await?;
-        // Its deploy tokens are revoked with it: forget every one of them.
-        let filter = TokenFilter {
-            app_id: Some(app_id.to_owned()),
-            status: Some(StatusFilter::All),
-            limit: i64::MAX,
-            ..Default::default()
-        };
-        let tokens = self
-            .timed("list_tokens", self.inner.list_tokens(&filter, at))
-            .await?;
-        let r = self
-            .timed("delete_app", self.inner.delete_app(app_id, at, audit))
-            .await;
-        for t in &tokens {
-            self.forget_token(t);
-        }
-        if let Some(app) = app {
-            self.forget_app(&app);
-        }
-        r
+    async fn delete_app(
+        &self,
+        app_id: &str,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
+        self.write("delete_app", self.inner.delete_app(app_id, at, audit))
+            .await
     }
 
     async fn insert_release(
@@ -585,11 +552,9 @@ impl Store for CachedStore {
             .await
     }
 
-    async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.timed("insert_token", self.inner.insert_token(token, audit))
-            .await?;
-        self.forget_token(token);
-        Ok(())
+    async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written> {
+        self.write("insert_token", self.inner.insert_token(token, audit))
+            .await
     }
 
     async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
@@ -662,18 +627,12 @@ impl Store for CachedStore {
         name: &str,
         description: Option<&str>,
         audit: &AuditRecord,
-    ) -> CoreResult<()> {
-        let before = self.timed("get_token", self.inner.get_token(id)).await?;
-        let r = self
-            .timed(
-                "update_token",
-                self.inner.update_token(id, name, description, audit),
-            )
-            .await;
-        if let Some(t) = before {
-            self.forget_token(&t);
-        }
-        r
+    ) -> CoreResult<Written> {
+        self.write(
+            "update_token",
+            self.inner.update_token(id, name, description, audit),
+        )
+        .await
     }
 
     async fn rotate_token(
@@ -681,27 +640,19 @@ impl Store for CachedStore {
         id: &str,
         rotation: &Rotation,
         audit: &AuditRecord,
-    ) -> CoreResult<()> {
-        let before = self.timed("get_token", self.inner.get_token(id)).await?;
-        let r = self
-            .timed("rotate_token", self.inner.rotate_token(id, rotation, audit))
-            .await;
-        if let Some(t) = before {
-            self.forget_token(&t);
-        }
-        self.tokens.invalidate(&rotation.new_hash);
-        r
+    ) -> CoreResult<Written> {
+        self.write("rotate_token", self.inner.rotate_token(id, rotation, audit))
+            .await
     }
 
-    async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool> {
-        let before = self.timed("get_token", self.inner.get_token(id)).await?;
-        let r = self
-            .timed("revoke_token", self.inner.revoke_token(id, at, audit))
-            .await;
-        if let Some(t) = before {
-            self.forget_token(&t);
-        }
-        r
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>> {
+        self.write("revoke_token", self.inner.revoke_token(id, at, audit))
+            .await
     }
 
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()> {
@@ -754,69 +705,7 @@ mod tests {
     /// A SQLite store holding one user, org and app, and a deploy token of that app.
     async fn seeded(dir: &std::path::Path) -> (Arc<dyn Store>, TokenRecord, PlainToken) {
         let inner: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("t.db")).await.unwrap());
-        let user = UserRecord {
-            id: "usr_1".into(),
-            email: "a@example.com".into(),
-            name: "A".into(),
-            password_hash: String::new(),
-            is_admin: true,
-            disabled: false,
-            created_at: Timestamp(0),
-        };
-        inner
-            .insert_user(&user, &audit("user.create"))
-            .await
-            .unwrap();
-        let org = OrgRecord {
-            id: "org_1".into(),
-            slug: "acme".into(),
-            name: "Acme".into(),
-            created_at: Timestamp(0),
-        };
-        inner
-            .insert_org(&org, &user.id, &audit("org.create"))
-            .await
-            .unwrap();
-        let app = AppRecord {
-            id: "app_1".into(),
-            org_id: org.id.clone(),
-            org_slug: org.slug.clone(),
-            slug: "web".into(),
-            name: "Web".into(),
-            created_at: Timestamp(0),
-        };
-        inner.insert_app(&app, &audit("app.create")).await.unwrap();
-        let plain = PlainToken::generate(TokenKind::Deploy);
-        let token = TokenRecord {
-            id: "tok_1".into(),
-            kind: TokenKind::Deploy,
-            name: "ci".into(),
-            description: None,
-            prefix: plain.display_prefix().to_owned(),
-            hash: plain.hash(),
-            prev_hash: None,
-            prev_expires_at: None,
-            user_id: None,
-            user_email: None,
-            org_id: Some("org_1".into()),
-            org_slug: Some("acme".into()),
-            app_id: Some("app_1".into()),
-            app_slug: Some("web".into()),
-            role: None,
-            created_by: ActorRef::System,
-            created_at: Timestamp(0),
-            expires_at: None,
-            lifetime: None,
-            last_used_at: None,
-            last_used_ip: None,
-            rotated_at: None,
-            revoked_at: None,
-            noted: Default::default(),
-        };
-        inner
-            .insert_token(&token, &audit("token.create"))
-            .await
-            .unwrap();
+        let (token, plain) = crate::race_tests::seed(&inner).await;
         (inner, token, plain)
     }
 

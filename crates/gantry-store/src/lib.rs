@@ -13,6 +13,8 @@ mod cached;
 mod coherence;
 mod disk;
 mod pg_artifacts;
+#[cfg(test)]
+mod race_tests;
 pub mod sql;
 pub mod testing;
 pub mod transfer;

@@ -97,7 +97,8 @@ impl Gantry {
             .audit(caller, "app.delete")
             .target("app", &app.id)
             .app(&app);
-        self.store.delete_app(&app.id, self.now(), &audit).await
+        self.store.delete_app(&app.id, self.now(), &audit).await?;
+        Ok(())
     }
 
     /// Records a release for an artifact already stored (the handler streamed it after

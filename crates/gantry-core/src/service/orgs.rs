@@ -158,6 +158,7 @@ impl Gantry {
             .store
             .delete_member(&org.id, user_id, ceiling, &audit)
             .await?
+            .value
         {
             Some(_) => Ok(()),
             None => Err(CoreError::NotFound(format!(

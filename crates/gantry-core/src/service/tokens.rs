@@ -503,7 +503,7 @@ impl Gantry {
         }
         let now = self.now();
         let audit = self.token_audit(caller, "token.revoke", &token);
-        let newly = self.store.revoke_token(&token.id, now, &audit).await?;
+        let newly = self.store.revoke_token(&token.id, now, &audit).await?.value;
         if newly {
             token.revoked_at = Some(now);
             Ok((token, false))

@@ -140,7 +140,7 @@ impl Gantry {
         if let Some(a) = req.is_admin {
             audit = audit.detail("is_admin", a);
         }
-        self.store.update_user(id, &patch, &audit).await
+        Ok(self.store.update_user(id, &patch, &audit).await?.value)
     }
 
     /// `PUT /v1/user/password`: the caller changes their own password.
@@ -170,6 +170,10 @@ impl Gantry {
             ..Default::default()
         };
         let audit = self.audit(caller, "user.password").target("user", &user.id);
-        self.store.update_user(&user.id, &patch, &audit).await
+        Ok(self
+            .store
+            .update_user(&user.id, &patch, &audit)
+            .await?
+            .value)
     }
 }

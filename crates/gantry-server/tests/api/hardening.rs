@@ -7,13 +7,6 @@ use gantry_core::token::PlainToken;
 use serde_json::json;
 use std::time::Duration;
 
-fn limit(max: u32, secs: u64) -> gantry_core::ratelimit::Limit {
-    gantry_core::ratelimit::Limit {
-        max,
-        window: Duration::from_secs(secs),
-    }
-}
-
 #[tokio::test]
 async fn guessing_tokens_is_rate_limited_per_ip_and_valid_tokens_are_not_slowed() {
     let app = spawn_app_with(|c| c.settings.failed_auth_limit = limit(5, 60)).await;

@@ -306,6 +306,14 @@ pub const DAY_MS: i64 = 86_400_000;
 pub const HOUR_MS: i64 = 3_600_000;
 
 /// `shared/token-vectors.json` (DESIGN §2: tests should read it).
+/// A rate limit of `max` per `secs` seconds (for the settings a test tightens or loosens).
+pub fn limit(max: u32, secs: u64) -> gantry_core::ratelimit::Limit {
+    gantry_core::ratelimit::Limit {
+        max,
+        window: Duration::from_secs(secs),
+    }
+}
+
 pub fn token_vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -45,24 +45,24 @@ impl SqlStore {
         self.pools.durable().await
     }
 
-    /// Commits a write that changed what other nodes may have cached: `keys` are published
-    /// in the same transaction, and the call returns once every live node has dropped them.
-    async fn commit_invalidating(
+    /// Commits a write that changed what caches may hold: `keys` are published in the same
+    /// transaction (PostgreSQL), and the call returns once every live node has dropped them,
+    /// with the keys, for this node's cache to drop ([`Written`]).
+    async fn commit_invalidating<T>(
         &self,
         mut tx: Transaction<'static, Db>,
-        keys: &[Key],
-    ) -> CoreResult<()> {
-        let seq = self.pools.publish(&mut tx, keys).await?;
+        value: T,
+        keys: Vec<Key>,
+    ) -> CoreResult<Written<T>> {
+        let seq = self.pools.publish(&mut tx, &keys).await?;
         self.commit(tx).await?;
         self.pools.await_acks(seq).await;
-        Ok(())
+        Ok(Written::new(value, keys))
     }
 
-    /// The cache keys of a token as stored now (its current and previous hash).
+    /// The cache keys of a token as stored now, read inside the write's transaction (after its
+    /// lock): its current and previous hash.
     async fn token_keys(&self, conn: &mut Conn, id: &str) -> CoreResult<Vec<Key>> {
-        if !Pools::PUBLISHES {
-            return Ok(Vec::new());
-        }
         let row = sqlx::query("SELECT hash, prev_hash FROM tokens WHERE id = $1")
             .bind(id)
             .fetch_optional(conn)
@@ -359,7 +359,7 @@ impl Store for SqlStore {
             .map_err(db)
     }
 
-    async fn insert_user(&self, u: &UserRecord, audit: &AuditRecord) -> CoreResult<()> {
+    async fn insert_user(&self, u: &UserRecord, audit: &AuditRecord) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query("INSERT INTO users (id, email, name, password_hash, is_admin, disabled, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)")
             .bind(&u.id)
@@ -373,7 +373,9 @@ impl Store for SqlStore {
             .await
             .map_err(|e| unique(e, "already_exists", "a user with this email already exists"))?;
         insert_audit(&mut tx, audit).await?;
-        self.commit(tx).await
+        // A new random id: nothing can have cached it.
+        self.commit(tx).await?;
+        Ok(Written::new((), Vec::new()))
     }
 
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
@@ -409,7 +411,7 @@ impl Store for SqlStore {
         id: &str,
         p: &UserPatch,
         audit: &AuditRecord,
-    ) -> CoreResult<UserRecord> {
+    ) -> CoreResult<Written<UserRecord>> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query(
             "UPDATE users SET disabled = COALESCE($1, disabled), is_admin = COALESCE($2, is_admin), \
@@ -456,9 +458,8 @@ impl Store for SqlStore {
             .map_err(db)?
             .ok_or_else(|| CoreError::NotFound("user".into()))?;
         let user = user_row(&row)?;
-        self.commit_invalidating(tx, &[Key::User(id.to_owned())])
-            .await?;
-        Ok(user)
+        self.commit_invalidating(tx, user, vec![Key::User(id.to_owned())])
+            .await
     }
 
     async fn insert_org(
@@ -466,7 +467,7 @@ impl Store for SqlStore {
         org: &OrgRecord,
         owner_id: &str,
         audit: &AuditRecord,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES ($1,$2,$3,$4)")
             .bind(&org.id)
@@ -487,11 +488,11 @@ impl Store for SqlStore {
         .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
         // Other nodes may have cached "no such org" for this slug.
-        let keys = [
+        let keys = vec![
             Key::Org(org.id.clone(), org.slug.clone()),
             Key::Member(org.id.clone(), owner_id.to_owned()),
         ];
-        self.commit_invalidating(tx, &keys).await
+        self.commit_invalidating(tx, (), keys).await
     }
 
     async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
@@ -567,7 +568,7 @@ impl Store for SqlStore {
         ceiling: Role,
         at: Timestamp,
         audit: &AuditRecord,
-    ) -> CoreResult<Option<Role>> {
+    ) -> CoreResult<Written<Option<Role>>> {
         let mut tx = self.pools.begin_write().await?;
         let current = member_role(&mut tx, org_id, user_id).await?;
         if role.max(current.unwrap_or(Role::Viewer)) > ceiling {
@@ -586,9 +587,8 @@ impl Store for SqlStore {
         }
         let audit = with_detail(audit, "previous_role", current.map(Role::as_str).into());
         insert_audit(&mut tx, &audit).await?;
-        let keys = [Key::Member(org_id.to_owned(), user_id.to_owned())];
-        self.commit_invalidating(tx, &keys).await?;
-        Ok(current)
+        let keys = vec![Key::Member(org_id.to_owned(), user_id.to_owned())];
+        self.commit_invalidating(tx, current, keys).await
     }
 
     async fn delete_member(
@@ -597,10 +597,10 @@ impl Store for SqlStore {
         user_id: &str,
         ceiling: Option<Role>,
         audit: &AuditRecord,
-    ) -> CoreResult<Option<Role>> {
+    ) -> CoreResult<Written<Option<Role>>> {
         let mut tx = self.pools.begin_write().await?;
         let Some(current) = member_role(&mut tx, org_id, user_id).await? else {
-            return Ok(None);
+            return Ok(Written::new(None, Vec::new()));
         };
         if ceiling.is_some_and(|c| current > c) {
             return Err(beyond_ceiling());
@@ -616,12 +616,11 @@ impl Store for SqlStore {
         }
         let audit = with_detail(audit, "previous_role", current.as_str().into());
         insert_audit(&mut tx, &audit).await?;
-        let keys = [Key::Member(org_id.to_owned(), user_id.to_owned())];
-        self.commit_invalidating(tx, &keys).await?;
-        Ok(Some(current))
+        let keys = vec![Key::Member(org_id.to_owned(), user_id.to_owned())];
+        self.commit_invalidating(tx, Some(current), keys).await
     }
 
-    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<()> {
+    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query(
             "INSERT INTO apps (id, org_id, slug, name, created_at) VALUES ($1,$2,$3,$4,$5)",
@@ -642,8 +641,8 @@ impl Store for SqlStore {
         })?;
         insert_audit(&mut tx, audit).await?;
         // Other nodes may have cached "no such app" for this slug.
-        let keys = [Key::App(app.id.clone(), app.slug.clone())];
-        self.commit_invalidating(tx, &keys).await
+        let keys = vec![Key::App(app.id.clone(), app.slug.clone())];
+        self.commit_invalidating(tx, (), keys).await
     }
 
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
@@ -687,7 +686,12 @@ impl Store for SqlStore {
         rows.iter().map(app_row).collect()
     }
 
-    async fn delete_app(&self, app_id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<()> {
+    async fn delete_app(
+        &self,
+        app_id: &str,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query("UPDATE apps SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(at.0)
@@ -705,20 +709,18 @@ impl Store for SqlStore {
             .await
             .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        // Its deploy tokens were revoked with it: other nodes drop every cached token.
-        let mut keys = Vec::new();
-        if Pools::PUBLISHES {
-            let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM apps WHERE id = $1")
-                .bind(app_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            keys = vec![
-                Key::App(app_id.to_owned(), slug.unwrap_or_default()),
-                Key::AllTokens,
-            ];
-        }
-        self.commit_invalidating(tx, &keys).await
+        // Its deploy tokens were revoked with it, including one created a moment ago: every
+        // cache drops every token lookup.
+        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM apps WHERE id = $1")
+            .bind(app_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let keys = vec![
+            Key::App(app_id.to_owned(), slug.unwrap_or_default()),
+            Key::AllTokens,
+        ];
+        self.commit_invalidating(tx, (), keys).await
     }
 
     async fn insert_release(
@@ -1035,7 +1037,7 @@ impl Store for SqlStore {
         Ok(true)
     }
 
-    async fn insert_token(&self, t: &TokenRecord, audit: &AuditRecord) -> CoreResult<()> {
+    async fn insert_token(&self, t: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query(
             "INSERT INTO tokens (id, kind, name, description, prefix, hash, user_id, org_id, app_id, role, \
@@ -1062,7 +1064,9 @@ impl Store for SqlStore {
         .await
         .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        self.commit(tx).await
+        // A fresh random hash: the lookup of an unknown value may be cached as "none".
+        self.commit_invalidating(tx, (), vec![Key::Token(t.hash)])
+            .await
     }
 
     async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
@@ -1171,7 +1175,7 @@ impl Store for SqlStore {
         name: &str,
         description: Option<&str>,
         audit: &AuditRecord,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         let keys = self.token_keys(&mut tx, id).await?;
         sqlx::query("UPDATE tokens SET name = $1, description = $2 WHERE id = $3")
@@ -1182,12 +1186,19 @@ impl Store for SqlStore {
             .await
             .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
-        self.commit_invalidating(tx, &keys).await
+        self.commit_invalidating(tx, (), keys).await
     }
 
-    async fn rotate_token(&self, id: &str, r: &Rotation, audit: &AuditRecord) -> CoreResult<()> {
+    async fn rotate_token(
+        &self,
+        id: &str,
+        r: &Rotation,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
-        let keys = self.token_keys(&mut tx, id).await?;
+        let mut keys = self.token_keys(&mut tx, id).await?;
+        // The new value may have been looked up (and cached as unknown) before it existed.
+        keys.push(Key::Token(r.new_hash));
         // With a grace period the current hash becomes the previous one; without, it is dropped.
         let n = sqlx::query(
             "UPDATE tokens SET prev_hash = CASE WHEN $1 IS NULL THEN NULL ELSE hash END, prev_expires_at = $1, \
@@ -1224,10 +1235,15 @@ impl Store for SqlStore {
             });
         }
         insert_audit(&mut tx, audit).await?;
-        self.commit_invalidating(tx, &keys).await
+        self.commit_invalidating(tx, (), keys).await
     }
 
-    async fn revoke_token(&self, id: &str, at: Timestamp, audit: &AuditRecord) -> CoreResult<bool> {
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>> {
         let mut tx = self.pools.begin_write().await?;
         let keys = self.token_keys(&mut tx, id).await?;
         let n = sqlx::query("UPDATE tokens SET revoked_at = $1, prev_hash = NULL, prev_expires_at = NULL WHERE id = $2 AND revoked_at IS NULL")
@@ -1238,11 +1254,11 @@ impl Store for SqlStore {
             .map_err(db)?
             .rows_affected();
         if n == 0 {
-            return Ok(false);
+            // Already revoked: nothing changed, but a cache still holding it active is wrong.
+            return Ok(Written::new(false, keys));
         }
         insert_audit(&mut tx, audit).await?;
-        self.commit_invalidating(tx, &keys).await?;
-        Ok(true)
+        self.commit_invalidating(tx, true, keys).await
     }
 
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()> {

@@ -13,7 +13,6 @@
 pub mod postgres;
 pub mod sqlite;
 
-use gantry_core::token::TokenHash;
 use gantry_core::CoreError;
 
 /// A database error the domain cannot act on: Internal (500), with the driver's message.
@@ -21,81 +20,8 @@ pub(crate) fn db(e: sqlx::Error) -> CoreError {
     CoreError::Internal(format!("database: {e}"))
 }
 
-/// A cache entry another node must drop after a write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key {
-    /// A token lookup by this hash (current or pre-rotation).
-    Token(TokenHash),
-    /// Every token lookup (a write that touched many tokens at once).
-    AllTokens,
-    User(String),
-    /// (org id, user id).
-    Member(String, String),
-    /// (app id, slug).
-    App(String, String),
-    /// (org id, slug).
-    Org(String, String),
-}
-
-impl Key {
-    /// One line of text (ids and slugs never contain spaces or newlines).
-    pub fn encode(&self) -> String {
-        match self {
-            Key::Token(h) => format!("t {}", hex::encode(h.0)),
-            Key::AllTokens => "T".to_owned(),
-            Key::User(id) => format!("u {id}"),
-            Key::Member(org, user) => format!("m {org} {user}"),
-            Key::App(id, slug) => format!("a {id} {slug}"),
-            Key::Org(id, slug) => format!("o {id} {slug}"),
-        }
-    }
-
-    /// The keys of a published entry, or None when any line is unreadable (the caller then
-    /// clears everything).
-    pub fn decode_all(text: &str) -> Option<Vec<Key>> {
-        text.lines().map(Key::decode).collect()
-    }
-
-    fn decode(line: &str) -> Option<Key> {
-        let mut parts = line.split(' ');
-        let key = match (parts.next()?, parts.next(), parts.next()) {
-            ("t", Some(h), None) => Key::Token(TokenHash::from_slice(&hex::decode(h).ok()?)?),
-            ("T", None, None) => Key::AllTokens,
-            ("u", Some(id), None) => Key::User(id.to_owned()),
-            ("m", Some(org), Some(user)) => Key::Member(org.to_owned(), user.to_owned()),
-            ("a", Some(id), Some(slug)) => Key::App(id.to_owned(), slug.to_owned()),
-            ("o", Some(id), Some(slug)) => Key::Org(id.to_owned(), slug.to_owned()),
-            _ => return None,
-        };
-        parts.next().is_none().then_some(key)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_round_trip_through_text() {
-        let keys = vec![
-            Key::Token(TokenHash([7; 32])),
-            Key::AllTokens,
-            Key::User("usr_1".into()),
-            Key::Member("org_1".into(), "usr_2".into()),
-            Key::App("app_1".into(), "web".into()),
-            Key::Org("org_1".into(), "acme".into()),
-        ];
-        let text: Vec<String> = keys.iter().map(Key::encode).collect();
-        assert_eq!(Key::decode_all(&text.join("\n")), Some(keys));
-    }
-
-    #[test]
-    fn unreadable_keys_are_refused_whole() {
-        assert_eq!(Key::decode_all("u a b"), None);
-        assert_eq!(Key::decode_all("t nothex"), None);
-        assert_eq!(Key::decode_all("x"), None);
-    }
-}
+/// The cache keys a write invalidates (defined in the core: every `Store` write returns them).
+pub use gantry_core::store::CacheKey as Key;
 
 /// How a column is carried in an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

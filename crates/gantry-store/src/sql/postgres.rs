@@ -47,8 +47,6 @@ struct Pools {
 }
 
 impl Pools {
-    const PUBLISHES: bool = true;
-
     fn reader(&self) -> &PgPool {
         &self.pool
     }

@@ -71,9 +71,6 @@ impl WalSync {
 }
 
 impl Pools {
-    /// A single process owns the database: nothing to tell other nodes.
-    const PUBLISHES: bool = false;
-
     fn reader(&self) -> &SqlitePool {
         &self.reader
     }
