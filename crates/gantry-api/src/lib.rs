@@ -139,6 +139,14 @@ pub struct LoginRequest {
     /// Name of the personal token to create (default `gantry login`).
     #[serde(default)]
     pub token_name: Option<String>,
+    /// The new token's lifetime, a duration such as `30d` (default: the instance default,
+    /// 90 days). A password login is the credential that may give any lifetime the instance
+    /// policy allows; a token can only make personal tokens that expire no later than itself.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    /// `true` for a token that never expires (if the instance policy allows it).
+    #[serde(default)]
+    pub never_expires: Option<bool>,
 }
 
 /// A user as the API shows it. The password hash never leaves the server.
@@ -209,6 +217,8 @@ impl std::fmt::Debug for LoginRequest {
             .field("email", &self.email)
             .field("password", &"<redacted>")
             .field("token_name", &self.token_name)
+            .field("expires_in", &self.expires_in)
+            .field("never_expires", &self.never_expires)
             .finish()
     }
 }
@@ -558,7 +568,9 @@ mod tests {
                 LoginRequest {
                     email: "a@b.c".into(),
                     password: secret.into(),
-                    token_name: None
+                    token_name: None,
+                    expires_in: None,
+                    never_expires: None,
                 }
             ),
             format!(

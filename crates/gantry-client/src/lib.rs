@@ -162,6 +162,8 @@ impl Client {
             email: email.to_owned(),
             password: password.to_owned(),
             token_name: token_name.map(str::to_owned),
+            expires_in: None,
+            never_expires: None,
         };
         self.json(Method::POST, "/v1/auth/login", &body).await
     }

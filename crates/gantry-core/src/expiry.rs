@@ -77,6 +77,42 @@ pub struct Expiry {
     pub lifetime: Option<Duration>,
 }
 
+impl Expiry {
+    /// This expiry, no later than `ceiling` (the credential's own expiry, see
+    /// [`crate::policy::expiry_ceiling`]). A later one asked for in `explicit` (the request
+    /// field that chose it) is refused; a default one is cut to the ceiling, keeping the
+    /// lifetime a later rotation renews by.
+    pub fn within(
+        self,
+        ceiling: Option<Timestamp>,
+        explicit: Option<&str>,
+        now: Timestamp,
+    ) -> CoreResult<Expiry> {
+        let Some(ceiling) = ceiling else {
+            return Ok(self);
+        };
+        if self.expires_at.is_some_and(|at| at <= ceiling) {
+            return Ok(self);
+        }
+        if let Some(field) = explicit {
+            return Err(CoreError::invalid(
+                field,
+                format!(
+                    "must not be later than {}, when the token making this request expires: a \
+                     token never makes a longer-lived one (sign in with a password, or use a \
+                     token whose own life covers it)",
+                    ceiling.to_rfc3339()
+                ),
+            ));
+        }
+        let left = Duration::from_millis(u64::try_from(ceiling.0 - now.0).unwrap_or(0));
+        Ok(Expiry {
+            expires_at: Some(ceiling),
+            lifetime: self.lifetime.or(Some(left)),
+        })
+    }
+}
+
 /// The instance's rules for token lifetimes. Off by default.
 #[derive(Debug, Clone, Default)]
 pub struct TokenPolicy {

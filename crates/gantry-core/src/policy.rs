@@ -3,7 +3,7 @@
 
 use crate::model::{TokenRecord, UserRecord};
 use compact_str::CompactString;
-use gantry_api::Role;
+use gantry_api::{Role, TokenKind};
 use std::sync::Arc;
 
 /// The authenticated caller of one request.
@@ -187,6 +187,21 @@ pub fn grantable(principal: &Principal, role: Option<Role>) -> Option<Role> {
         Some(Role::Owner) => Some(Role::Owner),
         Some(Role::Admin) => Some(Role::Admin),
         _ => None,
+    }
+}
+
+/// The latest expiry a credential may give a token of `kind` it creates or rotates. A token
+/// never makes a token of its own standing that outlives it, itself included (a token rotating
+/// itself keeps its expiry): personal tokens bound personal tokens, org tokens bound org and
+/// deploy tokens (deploy tokens make none). A personal token making an org's tokens acts for
+/// its user, whose org role (not the token) is what those tokens derive from: no bound, as for
+/// a password login or a dashboard session. None: no bound (also for a token that never
+/// expires).
+pub fn expiry_ceiling(principal: &Principal, kind: TokenKind) -> Option<crate::time::Timestamp> {
+    match principal {
+        Principal::User { token: Some(t), .. } if kind == TokenKind::Personal => t.expires_at,
+        Principal::User { .. } => None,
+        Principal::Org { token, .. } | Principal::Deploy { token, .. } => token.expires_at,
     }
 }
 

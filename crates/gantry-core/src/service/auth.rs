@@ -213,21 +213,25 @@ impl Gantry {
     #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
-        email: &str,
-        password_attempt: &str,
-        token_name: Option<&str>,
+        login: &gantry_api::LoginRequest,
         ip: Option<&str>,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
-        let token_name = token_name
+        let token_name = login
+            .token_name
+            .as_deref()
             .map(|n| crate::validate::name("token_name", n))
             .transpose()?;
-        let user = self.password_login(email, password_attempt, ip).await?;
+        let user = self
+            .password_login(&login.email, &login.password, ip)
+            .await?;
         let caller = Caller {
             principal: Principal::User { user, token: None },
             ip: ip.map(Into::into),
         };
         let req = gantry_api::CreateTokenRequest {
             name: token_name.unwrap_or_else(|| "gantry login".to_owned()),
+            expires_in: login.expires_in.clone(),
+            never_expires: login.never_expires,
             ..Default::default()
         };
         self.create_personal_token(&caller, &req).await

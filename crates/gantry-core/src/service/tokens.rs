@@ -93,12 +93,23 @@ impl Gantry {
         let name = validate::name("name", &req.name)?;
         let description = validate::description("description", req.description.as_deref())?;
         let now = self.now();
-        let expiry = self.settings.token_policy.resolve(
-            &ExpiryRequest {
-                expires_in: req.expires_in.as_deref(),
-                expires_at: req.expires_at.as_deref(),
-                never_expires: req.never_expires,
-            },
+        let asked = ExpiryRequest {
+            expires_in: req.expires_in.as_deref(),
+            expires_at: req.expires_at.as_deref(),
+            never_expires: req.never_expires,
+        };
+        let explicit = if asked.expires_in.is_some() {
+            Some("expires_in")
+        } else if asked.expires_at.is_some() {
+            Some("expires_at")
+        } else if asked.never_expires == Some(true) {
+            Some("never_expires")
+        } else {
+            None
+        };
+        let expiry = self.settings.token_policy.resolve(&asked, now)?.within(
+            policy::expiry_ceiling(&caller.principal, kind),
+            explicit,
             now,
         )?;
         let plain = PlainToken::generate(kind);
@@ -455,6 +466,14 @@ impl Gantry {
             Some(s) => policy.lifetime("expires_in", s, now)?,
             None => policy.renew(token.lifetime, now)?,
         };
+        // Never later than the credential's own expiry: a token rotating itself keeps its
+        // expiry; a longer life needs a password login or a longer-lived token.
+        let explicit = req.expires_in.as_ref().map(|_| "expires_in");
+        let expiry = expiry.within(
+            crate::policy::expiry_ceiling(&caller.principal, token.kind),
+            explicit,
+            now,
+        )?;
         let grace = req
             .grace_period
             .as_deref()

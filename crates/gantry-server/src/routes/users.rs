@@ -21,12 +21,7 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<LoginRequest>,
 ) -> ApiResult<(StatusCode, Json<TokenWithSecret>)> {
-    let name = req.token_name.as_deref();
-    match state
-        .gantry
-        .login(&req.email, &req.password, name, ip.as_deref())
-        .await
-    {
+    match state.gantry.login(&req, ip.as_deref()).await {
         Ok((record, plain)) => Ok((
             StatusCode::CREATED,
             Json(TokenWithSecret {

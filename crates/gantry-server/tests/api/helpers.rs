@@ -518,14 +518,20 @@ impl TestApp {
     }
 
     /// A personal token of the caller that never expires (login tokens last 90 days; tests that
-    /// move the clock further need a credential that outlives them).
+    /// move the clock further need a credential that outlives them). A token cannot make a
+    /// longer-lived personal token, so this signs in again with the password.
     pub async fn forever(&self, session: &str) -> String {
-        self.personal_token(
-            session,
-            json!({"name": "never expires", "never_expires": true}),
-        )
-        .await
-        .1
+        let me = self.get("/v1/user", session).await;
+        let email = me.body["user"]["email"].as_str().unwrap().to_owned();
+        let r = self
+            .anon(
+                Method::POST,
+                "/v1/auth/login",
+                Some(json!({"email": email, "password": PASSWORD, "never_expires": true})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["token"].as_str().unwrap().to_owned()
     }
 
     /// Pushes a deploy with any credential (or none) and any extra text fields.
