@@ -6,6 +6,7 @@
 pub mod artifacts;
 pub mod error;
 pub mod expiry;
+pub mod failures;
 pub mod ids;
 pub mod metrics;
 pub mod model;

@@ -3,17 +3,37 @@
 //! is never slowed: a token that verifies is accepted whatever its IP did before.
 //!
 //! Fixed windows per key, in one map bounded to [`MAX_KEYS`]; when it is full, expired windows
-//! are swept (at most once per window) and, failing that, new keys go uncounted until the next
-//! sweep: a flood of distinct keys costs neither a scan per request nor the windows that
-//! already block.
+//! are swept (at most once per window) and, failing that, new keys are refused (429) until the
+//! next sweep: a flood of distinct keys costs neither a scan per request nor the windows that
+//! already block, and never lets failures through uncounted.
+//!
+//! Client addresses are keyed by [`client_key`]: IPv6 by its /64 (one subscriber's prefix, which
+//! hands out more addresses than any limit could count), IPv4 by the address.
 
 use crate::time::Timestamp;
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// Most keys tracked at once per limiter.
 pub const MAX_KEYS: usize = 100_000;
+
+/// The limiter key of a client address: an IPv6 address by its /64 network, an IPv4 address
+/// (also one mapped into IPv6) as itself, anything unparseable as given.
+pub fn client_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let net = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(net))
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
 
 /// At most `max` failures per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +61,14 @@ impl std::fmt::Display for Limit {
             crate::expiry::format_duration(self.window)
         )
     }
+}
+
+/// What counting one failure found.
+enum Counted {
+    /// Within the limit: this many failures in the window.
+    Within(u32),
+    /// Over it: wait this long; whether this failure crossed it.
+    Over(Duration, bool),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,24 +114,39 @@ impl FailureLimiter {
     /// Counts a failure of `key`. Returns how long to wait if the key is now over its limit
     /// (this failure included), and whether this failure is the one that crossed it.
     pub fn fail(&self, key: &str, now: Timestamp) -> Option<(Duration, bool)> {
-        let mut windows = self.windows.lock().ok()?;
+        match self.count(key, now) {
+            Counted::Within(_) => None,
+            Counted::Over(retry_after, crossed) => Some((retry_after, crossed)),
+        }
+    }
+
+    /// Counts a failure of `key`: how many there are in its window now (this one included), or
+    /// how long to wait. A full map refuses a new key (it is never let through uncounted).
+    fn count(&self, key: &str, now: Timestamp) -> Counted {
         let window_ms = self.window_ms();
+        let Ok(mut windows) = self.windows.lock() else {
+            // A poisoned lock (a panic while counting): refuse rather than count nothing.
+            return Counted::Over(self.limit.window, false);
+        };
         if windows.map.len() >= MAX_KEYS && !windows.map.contains_key(key) {
             // Full: sweep expired windows at most once per window; if that frees nothing, new
-            // keys go uncounted until the next sweep rather than costing a scan per call or
-            // evicting windows that still block.
+            // keys are refused until the next sweep, rather than costing a scan per call,
+            // evicting windows that still block, or going uncounted.
             let due = windows
                 .swept
                 .is_none_or(|at| now.0.saturating_sub(at.0) >= window_ms);
-            if !due {
-                return None;
+            if due {
+                windows.swept = Some(now);
+                windows
+                    .map
+                    .retain(|_, w| now.0.saturating_sub(w.start.0) < window_ms);
             }
-            windows.swept = Some(now);
-            windows
-                .map
-                .retain(|_, w| now.0.saturating_sub(w.start.0) < window_ms);
             if windows.map.len() >= MAX_KEYS {
-                return None;
+                let next_sweep = Window {
+                    start: windows.swept.unwrap_or(now),
+                    failures: 0,
+                };
+                return Counted::Over(self.retry_after(&next_sweep, now), false);
             }
         }
         let w = windows.map.entry(key.to_owned()).or_insert(Window {
@@ -118,8 +161,11 @@ impl FailureLimiter {
         }
         w.failures = w.failures.saturating_add(1);
         let w = *w;
-        (w.failures > self.limit.max)
-            .then(|| (self.retry_after(&w, now), w.failures == self.limit.max + 1))
+        if w.failures > self.limit.max {
+            Counted::Over(self.retry_after(&w, now), w.failures == self.limit.max + 1)
+        } else {
+            Counted::Within(w.failures)
+        }
     }
 
     /// Counts an attempt *before* it is checked (logins: the check is slow, and concurrent
@@ -128,6 +174,15 @@ impl FailureLimiter {
     /// [`FailureLimiter::forgive`].
     pub fn attempt(&self, key: &str, now: Timestamp) -> Option<Duration> {
         self.fail(key, now).map(|(retry_after, _)| retry_after)
+    }
+
+    /// [`FailureLimiter::attempt`], saying also whether this is the key's only attempt in its
+    /// window (the key had no recent failure): `Ok(first)` or `Err(retry_after)`.
+    pub fn first_attempt(&self, key: &str, now: Timestamp) -> Result<bool, Duration> {
+        match self.count(key, now) {
+            Counted::Within(n) => Ok(n == 1),
+            Counted::Over(retry_after, _) => Err(retry_after),
+        }
     }
 
     /// Gives back one counted attempt of `key` (it succeeded).
@@ -177,6 +232,46 @@ mod tests {
             l.fail("10.0.0.1", Timestamp(60_000)).is_none(),
             "a new window"
         );
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_and_ipv4_by_address() {
+        assert_eq!(client_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(client_key("2001:db8:1:2::ffff"), "2001:db8:1:2::/64");
+        assert_ne!(client_key("2001:db8:1:3::1"), client_key("2001:db8:1:2::1"));
+        assert_eq!(client_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_key("not an address"), "not an address");
+    }
+
+    #[test]
+    fn a_full_limiter_refuses_new_keys_instead_of_letting_them_through() {
+        let l = FailureLimiter::new(Limit {
+            max: 5,
+            window: Duration::from_secs(60),
+        });
+        for i in 0..MAX_KEYS {
+            assert!(l.fail(&format!("k{i}"), Timestamp(0)).is_none());
+        }
+        // Full of windows that still count: a new key is refused, a known one counted.
+        assert!(l.fail("new", Timestamp(1_000)).is_some());
+        assert!(l.first_attempt("new", Timestamp(1_000)).is_err());
+        assert!(l.fail("k1", Timestamp(1_000)).is_none());
+        // Once the windows have ended, the sweep makes room.
+        assert!(l.fail("new", Timestamp(61_000)).is_none());
+    }
+
+    #[test]
+    fn first_attempt_says_whether_the_key_had_no_recent_failure() {
+        let l = FailureLimiter::new(Limit {
+            max: 2,
+            window: Duration::from_secs(60),
+        });
+        assert_eq!(l.first_attempt("a", Timestamp(0)), Ok(true));
+        l.forgive("a");
+        assert_eq!(l.first_attempt("a", Timestamp(1)), Ok(true), "forgiven");
+        assert_eq!(l.first_attempt("a", Timestamp(2)), Ok(false));
+        assert!(l.first_attempt("a", Timestamp(3)).is_err());
     }
 
     #[test]

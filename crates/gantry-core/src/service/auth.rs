@@ -2,6 +2,7 @@
 
 use super::{AuditExt, Caller, Gantry};
 use crate::error::{AuthFailure, CoreError, CoreResult};
+use crate::failures::{FailureKey, Write};
 use crate::metrics::Outcome;
 use crate::model::{ActorRef, AuditRecord, TokenRecord};
 use crate::password;
@@ -157,19 +158,20 @@ impl Gantry {
             AuthFailure::UserDisabled => ("user_disabled", Outcome::user_disabled),
         };
         self.metrics.verification(outcome);
-        let mut detail = serde_json::json!({ "reason": reason });
         let prefix = prefix.or_else(|| token.map(|t| t.prefix.clone()));
-        // Guesses — unknown or malformed tokens — count against the client's IP and the
-        // prefix tried. Expired and revoked tokens are real ones whose holder needs to rotate,
-        // not guesses, and a valid token is never counted, so it is never slowed.
+        // Every failure counts against the client's address and the prefix tried: guesses
+        // (unknown or malformed values, a value rotated away) and real values that no longer
+        // work (revoked, expired, a disabled user's). A stolen revoked value is replayed as
+        // persistently as a guess. A valid token is never counted, so it is never slowed;
+        // missing credentials are not failures of anything.
+        let now = self.now();
         let mut limited = None;
-        if matches!(
-            failure,
-            AuthFailure::Unknown | AuthFailure::Malformed(_) | AuthFailure::BadScheme
-        ) {
-            let now = self.now();
-            let by_ip = ip.and_then(|ip| self.limits.auth_ip.fail(ip, now).map(|l| (l, "auth_ip")));
-            // A client already limited by its IP does not get to fill the prefix map too.
+        if !matches!(failure, AuthFailure::Missing) {
+            let by_ip = ip.and_then(|ip| {
+                let key = crate::ratelimit::client_key(ip);
+                self.limits.auth_ip.fail(&key, now).map(|l| (l, "auth_ip"))
+            });
+            // A client already limited by its address does not get to fill the prefix map too.
             limited = by_ip.or_else(|| {
                 prefix.as_deref().and_then(|p| {
                     self.limits
@@ -179,29 +181,44 @@ impl Gantry {
                 })
             });
         }
-        if let Some(((retry_after, crossed), scope)) = limited {
-            self.metrics.rate_limited(scope);
-            // One audit record when the limit is crossed, not one per refused attempt: a flood
-            // of guesses must not become a flood of writes.
-            if !crossed {
-                return CoreError::RateLimited { retry_after };
-            }
-            detail["rate_limited"] = scope.into();
-        }
-        if let Some(p) = prefix {
-            detail["prefix"] = p.into();
-        }
-        let mut record = AuditRecord {
-            ip: ip.map(str::to_owned),
-            outcome: "failure".into(),
-            detail,
-            ..AuditRecord::new(self.now(), ActorRef::Anonymous, "auth.failed")
+        let write = match limited {
+            Some(((_, true), _)) => Write::Always,
+            Some(((_, false), _)) => Write::Never,
+            None => Write::IfFirst,
         };
-        if let Some(t) = token {
-            record = record.target("token", &t.id).token_scope(t);
+        if let Some((_, scope)) = limited {
+            self.metrics.rate_limited(scope);
         }
-        if let Err(e) = self.store.append_audit(&record).await {
-            tracing::warn!(error = %e, "could not audit a failed authentication");
+        // Aggregated: one row for the first failure of this prefix, reason and address in the
+        // window (and one when a limit is crossed), one summary row with the count after it.
+        let key = FailureKey {
+            prefix: prefix.clone(),
+            reason,
+            ip: ip.map(str::to_owned),
+        };
+        let row = self.failures.note(key, now, write, || {
+            let mut detail = serde_json::json!({ "reason": reason, "count": 1 });
+            if let Some(((_, true), scope)) = limited {
+                detail["rate_limited"] = scope.into();
+            }
+            if let Some(p) = &prefix {
+                detail["prefix"] = p.clone().into();
+            }
+            let mut record = AuditRecord {
+                ip: ip.map(str::to_owned),
+                outcome: "failure".into(),
+                detail,
+                ..AuditRecord::new(now, ActorRef::Anonymous, "auth.failed")
+            };
+            if let Some(t) = token {
+                record = record.target("token", &t.id).token_scope(t);
+            }
+            record
+        });
+        if let Some(record) = row {
+            if let Err(e) = self.store.append_audit(&record).await {
+                tracing::warn!(error = %e, "could not audit a failed authentication");
+            }
         }
         match limited {
             Some(((retry_after, _), _)) => CoreError::RateLimited { retry_after },
@@ -246,23 +263,11 @@ impl Gantry {
         password_attempt: &str,
         ip: Option<&str>,
     ) -> CoreResult<crate::model::UserRecord> {
-        let key = email.trim().to_lowercase();
-        let now = self.now();
-        let blocked = ip
-            .and_then(|ip| self.limits.login_ip.attempt(ip, now))
-            .or_else(|| self.limits.login_email.attempt(&key, now));
-        if let Some(retry_after) = blocked {
-            self.metrics.rate_limited("login");
-            return Err(CoreError::RateLimited { retry_after });
-        }
-        match self.verify_credentials(email, password_attempt).await? {
-            Some(u) => {
-                if let Some(ip) = ip {
-                    self.limits.login_ip.forgive(ip);
-                }
-                self.limits.login_email.forgive(&key);
-                Ok(u)
-            }
+        match self
+            .limited_password_check(email, password_attempt, ip)
+            .await?
+        {
+            Some(u) => Ok(u),
             None => {
                 let record = AuditRecord {
                     ip: ip.map(str::to_owned),
@@ -276,6 +281,51 @@ impl Gantry {
                 Err(CoreError::Unauthenticated(AuthFailure::Unknown))
             }
         }
+    }
+
+    /// Checks a password under the login limits (logins, the dashboard's sign-in and
+    /// `PUT /v1/user/password`): the account when it matches and is enabled, None when not,
+    /// 429 while blocked. Each attempt is counted *before* the check, so concurrent guesses
+    /// cannot slip past, and given back when it succeeds.
+    ///
+    /// Two limits: per client address (IPv6 by /64) and per email. An email past its limit
+    /// still lets an address with no recent failure try (its one attempt in the window):
+    /// guessing one account from many addresses is slowed to one try per address per window,
+    /// and its owner, signing in from where they always do, is not locked out by the attack.
+    pub(crate) async fn limited_password_check(
+        &self,
+        email: &str,
+        password_attempt: &str,
+        ip: Option<&str>,
+    ) -> CoreResult<Option<crate::model::UserRecord>> {
+        let key = email.trim().to_lowercase();
+        let ip_key = ip.map(crate::ratelimit::client_key);
+        let now = self.now();
+        let limited = |retry_after| {
+            self.metrics.rate_limited("login");
+            CoreError::RateLimited { retry_after }
+        };
+        let fresh_address = match &ip_key {
+            Some(k) => self
+                .limits
+                .login_ip
+                .first_attempt(k, now)
+                .map_err(limited)?,
+            None => false,
+        };
+        if let Some(retry_after) = self.limits.login_email.attempt(&key, now) {
+            if !fresh_address {
+                return Err(limited(retry_after));
+            }
+        }
+        let user = self.verify_credentials(email, password_attempt).await?;
+        if user.is_some() {
+            if let Some(k) = &ip_key {
+                self.limits.login_ip.forgive(k);
+            }
+            self.limits.login_email.forgive(&key);
+        }
+        Ok(user)
     }
 
     /// The user with this email and password, if both match and the user is enabled. Spends

@@ -106,6 +106,8 @@ pub struct Gantry {
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limiters,
+    /// Failed authentications, aggregated before they reach the audit log.
+    pub(crate) failures: crate::failures::FailureLog,
 }
 
 impl Gantry {
@@ -121,6 +123,7 @@ impl Gantry {
         settings: Settings,
         metrics: Arc<Metrics>,
     ) -> Gantry {
+        let failures = crate::failures::FailureLog::new(settings.failed_auth_limit.window);
         let limits = Limiters {
             auth_ip: FailureLimiter::new(settings.failed_auth_limit),
             auth_prefix: FailureLimiter::new(settings.failed_auth_limit),
@@ -133,6 +136,7 @@ impl Gantry {
             settings,
             usage: Arc::new(UsageTracker::default()),
             metrics,
+            failures,
             limits,
         }
     }
@@ -194,7 +198,18 @@ impl Gantry {
             }
         }
         self.usage.prune_due(self.now());
+        self.write_failure_summaries(everything).await;
         Ok(written)
+    }
+
+    /// Appends the summary rows of failed authentications whose window has ended (all of them
+    /// with `everything`). A row that cannot be written is logged and dropped.
+    async fn write_failure_summaries(&self, everything: bool) {
+        for row in self.failures.due(self.now(), everything) {
+            if let Err(e) = self.store.append_audit(&row).await {
+                tracing::warn!(error = %e, "could not audit repeated failed authentications");
+            }
+        }
     }
 
     /// The caller's role in an org: live membership for users, the token's role for org tokens.

@@ -154,11 +154,21 @@ impl Gantry {
             return Err(CoreError::Forbidden("only users have passwords".into()));
         };
         validate::password("new_password", new)?;
+        // Under the login limits: a stolen token must not become a password oracle.
+        let ip = caller.ip.as_deref();
         if self
-            .verify_credentials(&user.email, current)
+            .limited_password_check(&user.email, current, ip)
             .await?
             .is_none()
         {
+            let audit = AuditRecord {
+                outcome: "failure".into(),
+                ..self.audit(caller, "user.password").target("user", &user.id)
+            }
+            .detail("reason", "wrong_current_password");
+            if let Err(e) = self.store.append_audit(&audit).await {
+                tracing::warn!(error = %e, "could not audit a failed password change");
+            }
             return Err(CoreError::invalid("current_password", "is not correct"));
         }
         let plain = new.to_owned();

@@ -49,23 +49,213 @@ async fn guessing_tokens_is_rate_limited_per_ip_and_valid_tokens_are_not_slowed(
 }
 
 #[tokio::test]
-async fn expired_and_revoked_tokens_are_not_guesses() {
-    let app = spawn_app_with(|c| c.settings.failed_auth_limit = limit(2, 60)).await;
+async fn revoked_expired_and_disabled_values_count_toward_the_failure_limits() {
+    let app = spawn_app_with(|c| c.settings.failed_auth_limit = limit(4, 60)).await;
     app.org_with_app(&app.admin_token, "acme", "web").await;
-    let (id, t) = app
+    let (id, revoked) = app
         .deploy_token(&app.admin_token, "web", json!({"name": "ci"}))
         .await;
-    assert_eq!(
-        app.delete(&format!("/v1/tokens/{id}"), &app.admin_token)
-            .await
-            .status,
-        200
-    );
-    for _ in 0..5 {
-        let r = app.get("/v1/apps/web", &t).await;
-        assert_eq!(r.status, 401, "a revoked token keeps saying so: {}", r.text);
-        assert_eq!(r.body["error"]["code"], "token_revoked");
+    app.revoke(&app.admin_token, &id).await;
+    let (_, expired) = app
+        .deploy_token(
+            &app.admin_token,
+            "web",
+            json!({"name": "short", "expires_in": "1m"}),
+        )
+        .await;
+    let (user_id, disabled) = app.user("gone@example.com").await;
+    let r = app
+        .patch(
+            &format!("/v1/users/{user_id}"),
+            &app.admin_token,
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.advance(Duration::from_secs(120));
+
+    // Each keeps its reason while under the limit…
+    for (value, code) in [
+        (&revoked, "token_revoked"),
+        (&expired, "token_expired"),
+        (&disabled, "user_disabled"),
+        (&revoked, "token_revoked"),
+    ] {
+        let r = app.get("/v1/apps/web", value).await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert_eq!(r.body["error"]["code"], code);
     }
+    // …and all of them count: the next failure from this address is refused.
+    let r = app.get("/v1/apps/web", &expired).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.headers.contains_key("retry-after"));
+    // A valid token is never counted, so never slowed.
+    assert_eq!(app.get("/v1/user", &app.admin_token).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_uses_of_a_revoked_token_make_a_handful_of_audit_rows() {
+    let app = spawn_app().await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let (id, revoked) = app
+        .deploy_token(&app.admin_token, "web", json!({"name": "ci"}))
+        .await;
+    app.revoke(&app.admin_token, &id).await;
+    let failed_rows = |items: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        items
+            .into_iter()
+            .filter(|e| e["action"] == "auth.failed" && e["target_id"] == id.as_str())
+            .collect()
+    };
+
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for _ in 0..(3_000 / 20) {
+        let batch = (0..20).map(|_| app.get("/v1/apps/web", &revoked));
+        for r in futures_util::future::join_all(batch).await {
+            *statuses.entry(r.status).or_default() += 1;
+        }
+    }
+    assert_eq!(statuses.len(), 2, "401s, then 429s: {statuses:?}");
+    assert!(statuses[&429] > 2_900, "{statuses:?}");
+
+    // As it happens: the first use and the crossing of the limit.
+    let (_, items) = app.audit_items("?action=auth.failed&limit=1000").await;
+    let rows = failed_rows(items);
+    assert!(rows.len() <= 3, "{} rows: {rows:?}", rows.len());
+    assert_eq!(rows.last().unwrap()["detail"]["reason"], "revoked");
+
+    // When the window ends, one summary row carries the rest of the count.
+    app.advance(Duration::from_secs(61));
+    app.flush_usage().await;
+    let (_, items) = app.audit_items("?action=auth.failed&limit=1000").await;
+    let rows = failed_rows(items);
+    assert!(rows.len() <= 4, "{} rows: {rows:?}", rows.len());
+    let counted: u64 = rows
+        .iter()
+        .map(|r| r["detail"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 3_000, "{rows:?}");
+    assert!(rows.iter().any(|r| r["detail"]["repeated"] == true));
+}
+
+/// Signs in as `email` with `password` from `ip` (the test server trusts loopback as a proxy).
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> u16 {
+    let r = app
+        .http
+        .post(format!("{}/v1/auth/login", app.base))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[tokio::test]
+async fn the_right_password_from_an_address_without_failures_is_accepted_while_the_email_is_attacked(
+) {
+    let app = spawn_app_with(|c| {
+        c.settings.failed_login_limit = limit(3, 300);
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    // Guesses at the admin's email from many addresses put the email past its limit.
+    for i in 0..6 {
+        let s = login_from(
+            &app,
+            &format!("198.51.100.{i}"),
+            ADMIN_EMAIL,
+            "wrong password 1",
+        )
+        .await;
+        assert!(s == 401 || s == 429, "{s}");
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.1", ADMIN_EMAIL, PASSWORD).await,
+        429,
+        "an address that failed is refused while the email is over its limit"
+    );
+    // Its owner, from an address that has not failed, gets in.
+    assert_eq!(
+        login_from(&app, "203.0.113.9", ADMIN_EMAIL, PASSWORD).await,
+        201
+    );
+    // A fresh address gets one try at the attacked email, not the address's whole allowance.
+    assert_eq!(
+        login_from(&app, "203.0.113.10", ADMIN_EMAIL, "wrong password 2").await,
+        401
+    );
+    assert_eq!(
+        login_from(&app, "203.0.113.10", ADMIN_EMAIL, "wrong password 3").await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn ipv6_addresses_of_one_64_share_one_login_limit() {
+    let app = spawn_app_with(|c| {
+        c.settings.failed_login_limit = limit(3, 300);
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    for i in 1..=3 {
+        let email = format!("nobody{i}@example.com");
+        let s = login_from(
+            &app,
+            &format!("2001:db8:5:6::{i:x}"),
+            &email,
+            "wrong password 1",
+        )
+        .await;
+        assert_eq!(s, 401);
+    }
+    // Another address of the same /64, another email: the network is over its limit.
+    let s = login_from(
+        &app,
+        "2001:db8:5:6:ffff::1",
+        "else@example.com",
+        "wrong password 1",
+    )
+    .await;
+    assert_eq!(s, 429);
+    // The next /64 is someone else.
+    let s = login_from(
+        &app,
+        "2001:db8:5:7::1",
+        "else@example.com",
+        "wrong password 1",
+    )
+    .await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn changing_the_password_goes_through_the_login_limiter() {
+    let app = spawn_app_with(|c| c.settings.failed_login_limit = limit(3, 300)).await;
+    let (_, token) = app.user("victim@example.com").await;
+    let change = |current: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.put(
+                "/v1/user/password",
+                &token,
+                json!({"current_password": current, "new_password": "a brand new passphrase"}),
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        let r = change("wrong password 123").await;
+        assert_invalid_field(&r, "current_password");
+    }
+    // A stolen token is not a password oracle: past the limit, even the right one is refused.
+    let r = change(PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(
+        app.try_login("victim@example.com", PASSWORD).await.status,
+        429
+    );
 }
 
 #[tokio::test]
