@@ -4,6 +4,9 @@
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage (bad flags, missing app or org), 3 authentication
 //! or permission (no, invalid, expired or revoked credential; not allowed).
+//!
+//! Human output escapes control characters in everything the server sent ([`safe`]); `--json`
+//! prints it exactly.
 
 /// `println!` that ignores a closed pipe (`gantry tokens list | head` must not panic).
 macro_rules! say {
@@ -15,6 +18,7 @@ macro_rules! say {
 
 mod commands;
 pub mod output;
+pub mod safe;
 pub mod settings;
 
 pub use commands::{Command, ConfigCmd};
@@ -181,7 +185,9 @@ pub async fn run(globals: &Globals, command: Command) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            // Messages carry the server's words (and its raw answer when it is not gantry's
+            // JSON): one line, with any control characters escaped.
+            eprintln!("error: {}", safe::terminal_safe(&e.message));
             ExitCode::from(e.code)
         }
     }

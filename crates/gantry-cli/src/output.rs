@@ -1,14 +1,27 @@
 //! Human output: aligned tables, relative times, status colours on a terminal only; and the
 //! `--json` path, which prints the API's own objects unchanged.
+//!
+//! Human output shows server text through [`crate::safe`]: [`table`] escapes every cell itself;
+//! other lines escape their values where they print them.
 
+use crate::safe;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::io::IsTerminal;
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout, exactly as encoded: the `--json` path.
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => say!("{s}"),
+        Err(e) => eprintln!("error: cannot encode JSON: {e}"),
+    }
+}
+
+/// Prints a JSON document for people (`gantry config get` without `--json`): pretty JSON whose
+/// terminal controls are written as JSON `\uXXXX` escapes, so it is still the same document.
+pub fn json_document<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => say!("{}", safe::terminal_safe_json(&s)),
         Err(e) => eprintln!("error: cannot encode JSON: {e}"),
     }
 }
@@ -47,10 +60,29 @@ fn visible_len(s: &str) -> usize {
     n
 }
 
-/// Prints rows under headers, columns aligned.
+/// Prints rows under headers, columns aligned. Every cell is escaped with
+/// [`safe::terminal_safe`] (cells hold server text); then a `STATUS` column's words are
+/// coloured with [`status`].
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let status_column = headers.iter().position(|h| *h == "STATUS");
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(i, cell)| {
+                    let cell = safe::terminal_safe(cell);
+                    if Some(i) == status_column {
+                        status(&cell)
+                    } else {
+                        cell.into_owned()
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(visible_len(cell));
@@ -70,7 +102,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
-        line(row.clone());
+        line(row);
     }
 }
 

@@ -67,9 +67,17 @@ impl ConfigFile {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|e| {
+                // toml's own text adds a source excerpt over several lines; errors are one
+                // line (and newlines in them are escaped), so: the message and where.
+                let line = e
+                    .span()
+                    .and_then(|span| text.get(..span.start))
+                    .map(|before| format!(" (line {})", before.matches('\n').count() + 1))
+                    .unwrap_or_default();
                 CliError::failure(format!(
-                    "{} is not a valid gantry config file: {e}",
-                    path.display()
+                    "{} is not a valid gantry config file: {}{line}",
+                    path.display(),
+                    e.message().trim_end()
                 ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),

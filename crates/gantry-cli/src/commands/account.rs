@@ -1,6 +1,7 @@
 //! Login and logout, orgs, apps, members, users, the audit log.
 
 use super::{app_of, org_of, read_stdin_line};
+use crate::safe::terminal_safe;
 use crate::settings::Source;
 use crate::{output, CliError, Ctx};
 use clap::{Args, Subcommand};
@@ -55,9 +56,9 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<u8, CliError> {
     } else {
         eprintln!(
             "Logged in to {} as {} (token {}, expires {}). Saved to {}.",
-            ctx.base(),
-            file.email.unwrap_or_default(),
-            t.view.prefix,
+            terminal_safe(ctx.base()),
+            terminal_safe(&file.email.unwrap_or_default()),
+            terminal_safe(&t.view.prefix),
             output::when(t.view.expires_at.as_deref(), "never"),
             path.display()
         );

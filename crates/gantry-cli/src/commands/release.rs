@@ -1,6 +1,7 @@
 //! What CI does: deploy, releases, env vars, config.
 
 use super::app_of;
+use crate::safe::terminal_safe;
 use crate::{output, CliError, Ctx};
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
@@ -107,7 +108,7 @@ pub async fn deploy(ctx: &Ctx, a: DeployArgs) -> Result<u8, CliError> {
     if ctx.json {
         output::json(&release);
     } else {
-        say!(
+        let line = format!(
             "Released {} v{}{} ({} bytes, sha256 {}…)",
             release.app,
             release.version,
@@ -117,8 +118,13 @@ pub async fn deploy(ctx: &Ctx, a: DeployArgs) -> Result<u8, CliError> {
                 .map(|l| format!(" [{l}]"))
                 .unwrap_or_default(),
             release.artifact_size,
-            &release.artifact_sha256[..12.min(release.artifact_sha256.len())]
+            // `get`: a server's odd answer (short, not ASCII) must not panic a byte slice.
+            release
+                .artifact_sha256
+                .get(..12)
+                .unwrap_or(release.artifact_sha256.as_str())
         );
+        say!("{}", terminal_safe(&line));
     }
     Ok(0)
 }
@@ -309,7 +315,12 @@ pub async fn config(ctx: &Ctx, cmd: ConfigCmd) -> Result<u8, CliError> {
                 None => client.get_config(&app).await,
             }
             .map_err(|e| ctx.error(e))?;
-            output::json(&doc);
+            if ctx.json {
+                output::json(&doc);
+            } else {
+                // Still the same JSON document, with terminal controls as `\uXXXX`.
+                output::json_document(&doc);
+            }
         }
         ConfigCmd::Set { file, app } => {
             let app = app_of(app)?;

@@ -1,6 +1,7 @@
 //! `gantry scan`: finds real gantry tokens (prefix + length + checksum) in files, offline.
 //! Prints where and the public prefix only — never the token.
 
+use crate::safe::terminal_safe;
 use crate::{output, CliError, Ctx};
 use clap::Args;
 use gantry_core::token::find_tokens;
@@ -51,13 +52,15 @@ pub fn run(ctx: &Ctx, args: ScanArgs) -> Result<u8, CliError> {
             match entry {
                 Ok(e) if e.file_type().is_file() => {
                     if let Err(err) = scan_file(e.path(), &mut found) {
-                        eprintln!("warning: cannot read {}: {err}", e.path().display());
+                        // File names are anyone's (a cloned repository's): escaped too.
+                        let what = format!("cannot read {}: {err}", e.path().display());
+                        eprintln!("warning: {}", terminal_safe(&what));
                         unreadable += 1;
                     }
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    eprintln!("warning: {err}");
+                    eprintln!("warning: {}", terminal_safe(&err.to_string()));
                     unreadable += 1;
                 }
             }
@@ -67,7 +70,13 @@ pub fn run(ctx: &Ctx, args: ScanArgs) -> Result<u8, CliError> {
         output::json(&found);
     } else {
         for f in &found {
-            say!("{}:{}: {}… ({} token)", f.path, f.line, f.prefix, f.kind);
+            say!(
+                "{}:{}: {}… ({} token)",
+                terminal_safe(&f.path),
+                f.line,
+                f.prefix,
+                f.kind
+            );
         }
         if !found.is_empty() {
             eprintln!(

@@ -1,6 +1,7 @@
 //! `gantry tokens …`.
 
 use super::{app_of, org_of};
+use crate::safe::terminal_safe;
 use crate::{output, source_name, CliError, Ctx};
 use clap::{Args, Subcommand, ValueEnum};
 use gantry_api::{
@@ -194,7 +195,8 @@ fn print_secret(ctx: &Ctx, t: &TokenWithSecret, quiet: bool, what: &str) {
         output::json(t);
         return;
     }
-    say!("{}", t.token);
+    // A real token is plain ASCII, so this is the exact value (for `$(…)`).
+    say!("{}", terminal_safe(&t.token));
     if !quiet {
         let expiry = match &t.view.expires_at {
             Some(e) => format!("expires {}", output::when(Some(e), "never")),
@@ -202,11 +204,13 @@ fn print_secret(ctx: &Ctx, t: &TokenWithSecret, quiet: bool, what: &str) {
         };
         eprintln!(
             "{what} {} \"{}\" ({expiry}).\nThis is the only time the token is shown: copy it now and store it as a secret.",
-            t.view.id, t.view.name
+            terminal_safe(&t.view.id),
+            terminal_safe(&t.view.name)
         );
     }
 }
 
+/// Raw cells: [`output::table`] escapes them and colours the STATUS column.
 fn rows(tokens: &[TokenView]) -> Vec<Vec<String>> {
     tokens
         .iter()
@@ -224,7 +228,7 @@ fn rows(tokens: &[TokenView]) -> Vec<Vec<String>> {
                 t.id.clone(),
                 t.name.clone(),
                 t.prefix.clone(),
-                output::status(&status),
+                status,
                 t.created_by
                     .name
                     .clone()
@@ -283,7 +287,7 @@ fn print_one(ctx: &Ctx, t: &TokenView) {
         ),
         ("scope", scope),
         ("prefix", t.prefix.clone()),
-        ("status", output::status(&status)),
+        ("status", status),
         (
             "created",
             format!(
@@ -320,6 +324,13 @@ fn print_one(ctx: &Ctx, t: &TokenView) {
         ),
     ];
     for (k, v) in lines {
+        // One line per field: newlines in a description are escaped too.
+        let v = terminal_safe(&v);
+        let v = if k == "status" {
+            output::status(&v)
+        } else {
+            v.into_owned()
+        };
         say!("{:<12} {v}", format!("{k}:"));
     }
 }
@@ -470,6 +481,7 @@ async fn revoke(ctx: &Ctx, ids: Vec<String>) -> Result<u8, CliError> {
         match client.revoke_token(&id).await {
             Ok(r) => {
                 if !ctx.json {
+                    let id = terminal_safe(&id);
                     if r.already_revoked {
                         say!("{id}: already revoked");
                     } else {
@@ -482,7 +494,11 @@ async fn revoke(ctx: &Ctx, ids: Vec<String>) -> Result<u8, CliError> {
                 failed += 1;
                 let err = ctx.error(e);
                 if !ctx.json {
-                    eprintln!("{id}: error: {}", err.message);
+                    eprintln!(
+                        "{}: error: {}",
+                        terminal_safe(&id),
+                        terminal_safe(&err.message)
+                    );
                 }
                 results.push(json!({"id": id, "ok": false, "error": err.message}));
             }
@@ -534,12 +550,12 @@ async fn whoami(ctx: &Ctx) -> Result<u8, CliError> {
         ),
         _ => me.kind.clone(),
     };
-    say!("{:<9} {who}", "you:");
+    say!("{:<9} {}", "you:", terminal_safe(&who));
     if let Some(t) = &me.token {
         say!(
             "{:<9} {}… ({} token) from {source}",
             "token:",
-            t.prefix,
+            terminal_safe(&t.prefix),
             t.kind.as_str()
         );
         say!(
@@ -548,6 +564,10 @@ async fn whoami(ctx: &Ctx) -> Result<u8, CliError> {
             output::when(t.expires_at.as_deref(), "never")
         );
     }
-    say!("{:<9} {} (from {url_source})", "server:", ctx.base());
+    say!(
+        "{:<9} {} (from {url_source})",
+        "server:",
+        terminal_safe(ctx.base())
+    );
     Ok(0)
 }

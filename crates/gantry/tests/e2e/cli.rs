@@ -557,6 +557,239 @@ fn json_output_round_trips_and_only_create_and_rotate_print_a_raw_token() {
     env.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", new)]);
 }
 
+/// The first character of `text` that acts on a terminal: what human output must escape (C0
+/// but the output's own newlines, DEL, C1, bidi controls).
+fn terminal_control(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        c != '\n'
+            && matches!(
+                c,
+                '\u{0}'..='\u{1f}'
+                    | '\u{7f}'..='\u{9f}'
+                    | '\u{61c}'
+                    | '\u{200e}'
+                    | '\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+            )
+    })
+}
+
+#[test]
+fn human_output_escapes_control_characters_and_json_stays_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = setup(&s);
+    // What the server accepts: names refuse C0 and C1 controls but not bidi controls,
+    // descriptions allow newlines and tabs, env values and release labels and messages hold
+    // anything but NUL. Each with the form human output shows it in.
+    let name = "invoice\u{202e}fdp.exe \u{2066}x\u{2069}";
+    let name_shown = r"invoice\u{202e}fdp.exe \u{2066}x\u{2069}";
+    let description = "first line\nsecond\tline";
+    let description_shown = r"first line\x0asecond\x09line";
+    let value = "\x1b[31mred\x07\r\u{202e}\u{9b}2J\x7f";
+    let value_shown = r"\x1b[31mred\x07\x0d\u{202e}\u{9b}2J\x7f";
+    let label = "v1\x1b[2K";
+    let label_shown = r"v1\x1b[2K";
+    let message = "\x1b]0;pwned\x07 shipped\roverwritten";
+    let message_shown = r"\x1b]0;pwned\x07 shipped\x0doverwritten";
+    let document =
+        r#"{"motd": "\u001b[5mblink\u0007", "rlo": "a\u202eb", "del": "\u007f", "csi": "\u009b"}"#;
+
+    // A human command: succeeds, and nothing on stdout or stderr can act on a terminal.
+    let human = |args: &[&str], vars: &[(&str, &str)]| -> Out {
+        let out = env.ok(args, vars);
+        for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            if let Some(c) = terminal_control(text) {
+                panic!(
+                    "`gantry {}` printed U+{:04X} raw on {stream}: {text:?}",
+                    args.join(" "),
+                    u32::from(c)
+                );
+            }
+        }
+        out
+    };
+
+    // Created in human form: the token alone on stdout, the notice naming it on stderr.
+    let created = human(
+        &[
+            "tokens",
+            "create",
+            "deploy",
+            "-a",
+            "web",
+            "-n",
+            name,
+            "--description",
+            description,
+        ],
+        &[],
+    );
+    let raw = created.stdout.trim().to_owned();
+    assert!(PlainToken::parse(&raw).is_ok(), "{}", created.stdout);
+    assert!(created.stderr.contains(name_shown), "{}", created.stderr);
+
+    // CI with that token: an env var, a release, a config document.
+    let ci = [("GANTRY_TOKEN", raw.as_str()), ("GANTRY_APP", "web")];
+    env.ok(&["env", "set", &format!("BANNER={value}")], &ci);
+    let artifact = env.home.path().join("build.bin");
+    std::fs::write(&artifact, b"exact bytes").unwrap();
+    let deployed = human(
+        &[
+            "deploy",
+            artifact.to_str().unwrap(),
+            "--label",
+            label,
+            "-m",
+            message,
+        ],
+        &ci,
+    );
+    assert!(
+        deployed
+            .stdout
+            .contains(&format!("Released web v1 [{label_shown}]")),
+        "{}",
+        deployed.stdout
+    );
+    let cfg = env.home.path().join("deploy.json");
+    std::fs::write(&cfg, document).unwrap();
+    env.ok(&["config", "set", cfg.to_str().unwrap()], &ci);
+
+    // --json: the exact strings, encoded by serde_json and nothing else (bidi controls, C1 and
+    // DEL raw; C0 as JSON escapes).
+    let listed = env.ok(&["tokens", "list", "-a", "web", "--json"], &[]);
+    let tokens = listed.json();
+    let token = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no token named {name:?}: {}", listed.stdout));
+    assert_eq!(token["description"], description);
+    let id = token["id"].as_str().unwrap().to_owned();
+    for exact in [name, description] {
+        let encoded = serde_json::to_string(exact).unwrap();
+        assert!(listed.stdout.contains(&encoded), "{}", listed.stdout);
+    }
+    let shown = env.ok(&["tokens", "show", &id, "--json"], &[]).json();
+    assert_eq!(
+        (&shown["name"], &shown["description"]),
+        (&Value::from(name), &Value::from(description))
+    );
+    let vars = env.ok(&["env", "list", "-a", "web", "--json"], &[]);
+    let banner = vars
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["key"] == "BANNER")
+        .cloned()
+        .unwrap();
+    assert_eq!(banner["value"], value);
+    assert!(vars.stdout.contains(&serde_json::to_string(value).unwrap()));
+    let releases = env.ok(&["releases", "list", "-a", "web", "--json"], &[]);
+    let release = releases.json()[0].clone();
+    assert_eq!(
+        (&release["label"], &release["message"]),
+        (&Value::from(label), &Value::from(message))
+    );
+    assert!(releases
+        .stdout
+        .contains(&serde_json::to_string(message).unwrap()));
+    let who = env.ok(&["tokens", "whoami", "--json"], &ci).json();
+    assert_eq!(who["whoami"]["token"]["name"], name);
+    let expected: Value = serde_json::from_str(document).unwrap();
+    let doc = env.ok(&["config", "get", "-a", "web", "--json"], &[]);
+    assert_eq!(doc.json(), expected);
+    assert!(
+        doc.stdout.contains('\u{202e}')
+            && doc.stdout.contains('\u{9b}')
+            && doc.stdout.contains('\u{7f}'),
+        "{:?}",
+        doc.stdout
+    );
+
+    // Human output: the same strings, escaped where they are shown.
+    let list = human(&["tokens", "list", "-a", "web"], &[]).stdout;
+    assert!(list.contains(name_shown), "{list}");
+    let show = human(&["tokens", "show", &id], &[]).stdout;
+    assert!(
+        show.lines()
+            .any(|l| l.starts_with("name:") && l.ends_with(name_shown)),
+        "{show}"
+    );
+    assert!(
+        show.lines()
+            .any(|l| l.starts_with("description:") && l.ends_with(description_shown)),
+        "a description is one line: {show}"
+    );
+    let env_list = human(&["env", "list", "-a", "web"], &[]).stdout;
+    assert!(env_list.contains(value_shown), "{env_list}");
+    let release_list = human(&["releases", "list", "-a", "web"], &[]).stdout;
+    assert!(
+        release_list.contains(label_shown) && release_list.contains(message_shown),
+        "{release_list}"
+    );
+    let whoami = human(&["tokens", "whoami"], &ci).stdout;
+    assert!(
+        whoami.contains(&format!("deploy token \"{name_shown}\"")),
+        "{whoami}"
+    );
+    human(&["audit", "list"], &[]);
+    // The config document for people is still the same JSON document: controls as `\uXXXX`.
+    let doc = human(&["config", "get", "-a", "web"], &[]);
+    assert_eq!(doc.json(), expected);
+    assert!(
+        doc.stdout.contains(r"a\u202eb")
+            && doc.stdout.contains(r"\u009b")
+            && doc.stdout.contains(r"\u007f"),
+        "{}",
+        doc.stdout
+    );
+
+    // The server's error messages too (they echo the id), on stderr; --json keeps them exact.
+    let bad_id = "tok_\u{202e}nope";
+    let bad_id_shown = r"tok_\u{202e}nope";
+    let missing = env.run(&["tokens", "show", bad_id], &[], None);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert_eq!(
+        terminal_control(&missing.stderr),
+        None,
+        "{:?}",
+        missing.stderr
+    );
+    assert!(
+        missing.stderr.starts_with("error: ") && missing.stderr.contains(bad_id_shown),
+        "{}",
+        missing.stderr
+    );
+    let revoke = env.run(&["tokens", "revoke", bad_id], &[], None);
+    assert_eq!(revoke.code, 1, "{}", revoke.stderr);
+    assert_eq!(
+        terminal_control(&revoke.stderr),
+        None,
+        "{:?}",
+        revoke.stderr
+    );
+    assert!(
+        revoke
+            .stderr
+            .starts_with(&format!("{bad_id_shown}: error: ")),
+        "{}",
+        revoke.stderr
+    );
+    let revoke = env.run(&["tokens", "revoke", bad_id, "--json"], &[], None);
+    assert_eq!(revoke.code, 1, "{}", revoke.stderr);
+    let result = revoke.json()[0].clone();
+    assert_eq!(result["id"], bad_id);
+    assert!(
+        result["error"].as_str().unwrap().contains(bad_id),
+        "{result}"
+    );
+}
+
 #[test]
 fn login_writes_a_private_config_and_logout_revokes_it() {
     let dir = tempfile::tempdir().unwrap();
