@@ -72,9 +72,7 @@ async fn shutdown_signal() {
 
 /// Opens the store, bootstraps the first administrator, binds and starts serving.
 pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Started> {
-    tokio::fs::create_dir_all(&config.data_dir)
-        .await
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    prepare_data_dir(&config.data_dir)?;
     let database = gantry_store::Database::open(config.database_url.as_deref(), &config.data_dir)
         .await
         .context("opening the database")?;
@@ -267,14 +265,52 @@ async fn bootstrap_admin(gantry: &Gantry, config: &ServerConfig) -> anyhow::Resu
     Ok(())
 }
 
-/// The sealing key in `path` (64 hex digits), created (mode 0600) when missing.
+/// Creates the data directory 0700 when it is missing. One that exists is left as it is, but
+/// a warning says so when group or others can reach it.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() & 0o7777;
+                if mode & 0o077 != 0 {
+                    let shown = format!("{mode:04o}");
+                    tracing::warn!(
+                        path = %dir.display(),
+                        mode = %shown,
+                        "the data directory {} has mode {shown}: group or others can reach the database and keys in it; chmod 700 {}",
+                        dir.display(),
+                        dir.display()
+                    );
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = meta;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            gantry_store::private_fs::create_private_dir(dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading data directory {}", dir.display())),
+    }
+}
+
+/// The sealing key in `path` (64 hex digits), created (mode 0600) when missing; one that
+/// exists is made 0600 too.
 async fn load_or_create_key(
     path: &std::path::Path,
 ) -> anyhow::Result<gantry_core::sealing::SecretKey> {
     use gantry_core::sealing::SecretKey;
     match tokio::fs::read_to_string(path).await {
-        Ok(text) => SecretKey::parse(&text)
-            .with_context(|| format!("{} does not hold a key of 64 hex digits", path.display())),
+        Ok(text) => {
+            if let Err(e) = gantry_store::private_fs::set_private(path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not make the key file private (chmod 600 it)");
+            }
+            SecretKey::parse(&text)
+                .with_context(|| format!("{} does not hold a key of 64 hex digits", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate();
             write_private(path, &key.to_hex()).await?;
@@ -287,14 +323,9 @@ async fn load_or_create_key(
 
 async fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     use tokio::io::AsyncWriteExt;
-    let mut opts = tokio::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    let mut f = opts
-        .open(path)
-        .await
+    let f = gantry_store::private_fs::create_private_file(path)
         .with_context(|| format!("writing {}", path.display()))?;
+    let mut f = tokio::fs::File::from_std(f);
     f.write_all(format!("{contents}\n").as_bytes()).await?;
     f.sync_all().await?;
     Ok(())

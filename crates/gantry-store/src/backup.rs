@@ -6,7 +6,12 @@
 //! that seals secrets, when it lives in the data directory) and `backup.json` (what it holds). Restore checks all of it before it writes anything, and writes the database
 //! last, under its final name only once complete, so an interrupted restore never leaves a
 //! data directory that looks usable.
+//!
+//! Whatever the umask, the directories either writes are created 0700 and every file in a
+//! backup or a restored data directory is written 0600, the database included: an empty 0600
+//! file is put in place before `VACUUM INTO` fills it.
 
+use crate::private_fs;
 use crate::sql::db;
 use gantry_core::{CoreError, CoreResult};
 use sha2::{Digest, Sha256};
@@ -28,14 +33,9 @@ async fn copy_key(from_dir: &Path, to_dir: &Path) -> CoreResult<()> {
     let Ok(key) = tokio::fs::read(&from).await else {
         return Ok(());
     };
-    let mut opts = tokio::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    let mut f = opts
-        .open(to_dir.join(KEY_FILE))
-        .await
-        .map_err(CoreError::internal)?;
+    let f =
+        private_fs::create_new_private_file(&to_dir.join(KEY_FILE)).map_err(CoreError::internal)?;
+    let mut f = tokio::fs::File::from_std(f);
     f.write_all(&key).await.map_err(CoreError::internal)?;
     f.sync_all().await.map_err(CoreError::internal)
 }
@@ -96,14 +96,11 @@ async fn copy_verified(from: &Path, to: &Path, sha256: &str) -> CoreResult<u64> 
         ))
     })?;
     if let Some(dir) = to.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(CoreError::internal)?;
+        private_fs::create_private_dir(dir).map_err(CoreError::internal)?;
     }
     let tmp = to.with_extension("partial");
-    let mut dst = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(CoreError::internal)?;
+    let dst = private_fs::create_private_file(&tmp).map_err(CoreError::internal)?;
+    let mut dst = tokio::fs::File::from_std(dst);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -176,24 +173,30 @@ pub async fn backup(data_dir: &Path, dest: &Path) -> CoreResult<BackupSummary> {
             ),
         ));
     }
-    tokio::fs::create_dir_all(dest)
-        .await
-        .map_err(CoreError::internal)?;
+    private_fs::create_private_dir(dest).map_err(CoreError::internal)?;
     let taken_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let target = dest.join(DB_FILE);
     let target_text = target
         .to_str()
         .ok_or_else(|| CoreError::invalid("destination", "must be a UTF-8 path"))?
         .to_owned();
+    // SQLite would create the copy with the umask's mode; VACUUM INTO accepts an empty file,
+    // so it fills one that is private from the start.
+    private_fs::create_new_private_file(&target).map_err(CoreError::internal)?;
     // One read transaction over the live database: the copy is the state as of one instant,
     // whatever the server commits meanwhile.
     let mut conn = connect(&source, false).await?;
-    sqlx::query("VACUUM INTO $1")
+    let vacuumed = sqlx::query("VACUUM INTO $1")
         .bind(&target_text)
         .execute(&mut conn)
         .await
-        .map_err(db)?;
+        .map_err(db);
     let _ = conn.close().await;
+    if let Err(e) = vacuumed {
+        // Leave the destination empty, so the backup can be taken again into it.
+        let _ = tokio::fs::remove_file(&target).await;
+        return Err(e);
+    }
 
     // Blobs are immutable and never deleted while a release points at them, so copying the
     // ones this snapshot names after the snapshot is consistent with it.
@@ -213,9 +216,8 @@ pub async fn backup(data_dir: &Path, dest: &Path) -> CoreResult<BackupSummary> {
     };
     copy_key(data_dir, dest).await?;
     let manifest = serde_json::to_vec_pretty(&summary).map_err(CoreError::internal)?;
-    let mut f = tokio::fs::File::create(dest.join(MANIFEST))
-        .await
-        .map_err(CoreError::internal)?;
+    let f = private_fs::create_private_file(&dest.join(MANIFEST)).map_err(CoreError::internal)?;
+    let mut f = tokio::fs::File::from_std(f);
     f.write_all(&manifest).await.map_err(CoreError::internal)?;
     f.sync_all().await.map_err(CoreError::internal)?;
     if let Ok(db_file) = tokio::fs::File::open(&target).await {
@@ -277,9 +279,7 @@ pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
             ));
         }
     }
-    tokio::fs::create_dir_all(data_dir)
-        .await
-        .map_err(CoreError::internal)?;
+    private_fs::create_private_dir(data_dir).map_err(CoreError::internal)?;
     let (tokens, releases, shas) = contents(&source).await?;
     let mut artifact_bytes = 0;
     for sha in &shas {
@@ -303,11 +303,17 @@ pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
         _ => {}
     }
     let partial = data_dir.join(format!("{DB_FILE}.restoring"));
-    tokio::fs::copy(&source, &partial)
-        .await
-        .map_err(CoreError::internal)?;
-    if let Ok(f) = tokio::fs::File::open(&partial).await {
-        f.sync_all().await.map_err(CoreError::internal)?;
+    // Not `fs::copy`, which would give the copy the backup's mode, whatever that is.
+    {
+        let mut from = tokio::fs::File::open(&source)
+            .await
+            .map_err(CoreError::internal)?;
+        let to = private_fs::create_private_file(&partial).map_err(CoreError::internal)?;
+        let mut to = tokio::fs::File::from_std(to);
+        tokio::io::copy(&mut from, &mut to)
+            .await
+            .map_err(CoreError::internal)?;
+        to.sync_all().await.map_err(CoreError::internal)?;
     }
     tokio::fs::rename(&partial, data_dir.join(DB_FILE))
         .await

@@ -3,7 +3,9 @@
 //! directory fsync'd), so a reader never sees a partial file and a committed release never
 //! points at a file a power cut took away. A temp file is removed when its upload fails or is
 //! abandoned; `sweep` removes blobs no release points at once they are old enough.
+//! Directories are created 0700 and blobs written 0600 ([`private_fs`]).
 
+use crate::private_fs;
 use crate::upload::Upload;
 use async_trait::async_trait;
 use gantry_core::artifacts::{ArtifactReader, ArtifactStore, StoredArtifact};
@@ -40,9 +42,7 @@ impl DiskArtifacts {
                 .await
                 .map_err(CoreError::internal)?;
         }
-        tokio::fs::create_dir_all(&tmp)
-            .await
-            .map_err(CoreError::internal)?;
+        private_fs::create_private_dir(&tmp).map_err(CoreError::internal)?;
         Ok(DiskArtifacts {
             root: root.to_owned(),
         })
@@ -81,9 +81,7 @@ impl ArtifactStore for DiskArtifacts {
         let dir = final_path
             .parent()
             .ok_or_else(|| CoreError::internal("artifact path without parent"))?;
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(CoreError::internal)?;
+        private_fs::create_private_dir(dir).map_err(CoreError::internal)?;
         tokio::fs::rename(&tmp_path, &final_path)
             .await
             .map_err(CoreError::internal)?;
@@ -166,9 +164,8 @@ async fn write_hashed(
     reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
     limit: u64,
 ) -> CoreResult<(String, u64)> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(CoreError::internal)?;
+    let file = private_fs::create_private_file(path).map_err(CoreError::internal)?;
+    let mut file = tokio::fs::File::from_std(file);
     let mut upload = Upload::new(reader, limit);
     let mut buf = vec![0u8; 64 * 1024];
     loop {

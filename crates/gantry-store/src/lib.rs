@@ -7,12 +7,14 @@
 //! - [`DiskArtifacts`] (SQLite) and [`PgArtifacts`] (PostgreSQL: nodes share no disk).
 //! - [`transfer`]: `gantry export` / `gantry import`, rows and artifacts between the two.
 //! - [`backup`]: `gantry backup` / `gantry restore` of the embedded store, online.
+//! - [`private_fs`]: the 0700 directories and 0600 files all of the above write.
 
 pub mod backup;
 mod cached;
 mod coherence;
 mod disk;
 mod pg_artifacts;
+pub mod private_fs;
 #[cfg(test)]
 mod race_tests;
 pub mod sql;

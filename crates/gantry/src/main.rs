@@ -62,7 +62,7 @@ enum Command {
     #[command(after_help = "\
 Token values are not in the export (the server never had them): only their hashes, so every
 token keeps working after `gantry import`. The export does hold password hashes and env var
-values: keep it as private as the database.
+values: keep it as private as the database (--output writes it with mode 0600).
 
 Example (move from the embedded SQLite store to PostgreSQL):
   gantry export --data-dir /var/lib/gantry --output gantry.jsonl
@@ -89,7 +89,8 @@ Example (move from the embedded SQLite store to PostgreSQL):
 Writes PATH/gantry.db (an online snapshot: VACUUM INTO), PATH/artifacts/ (every release artifact
 the snapshot points at, each checked against its SHA-256) and PATH/backup.json. PATH must be new
 or empty. The backup holds password hashes and env var values: keep it as private as the data
-directory. PostgreSQL: use pg_dump (README, Backups).
+directory (its files are written 0600, the directories it creates 0700). PostgreSQL: use
+pg_dump (README, Backups).
 
 Example:
   gantry backup --data-dir /var/lib/gantry /backups/gantry-$(date +%F)")]
@@ -425,7 +426,7 @@ async fn create_user(
 
 async fn open_database(store: &StoreArgs) -> anyhow::Result<gantry_store::Database> {
     if store.database_url.is_none() {
-        std::fs::create_dir_all(&store.data_dir)
+        gantry_store::private_fs::create_private_dir(&store.data_dir)
             .with_context(|| format!("creating {}", store.data_dir.display()))?;
     }
     gantry_store::Database::open(store.database_url.as_deref(), &store.data_dir)
@@ -439,12 +440,12 @@ async fn export(store: StoreArgs, output: Option<PathBuf>) -> anyhow::Result<()>
         .artifacts(&store.data_dir)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The export holds password hashes and env var values: 0600, whatever the umask.
     let mut out: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match &output {
-        Some(path) => Box::new(tokio::io::BufWriter::new(
-            tokio::fs::File::create(path)
-                .await
+        Some(path) => Box::new(tokio::io::BufWriter::new(tokio::fs::File::from_std(
+            gantry_store::private_fs::create_private_file(path)
                 .with_context(|| format!("creating {}", path.display()))?,
-        )),
+        ))),
         None => Box::new(tokio::io::BufWriter::new(tokio::io::stdout())),
     };
     let summary = gantry_store::transfer::export(&db, artifacts.as_ref(), &mut out)

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one writer connection and a pool of read-only readers.
 
 use super::{db, Key};
+use crate::private_fs;
 use gantry_core::{CoreError, CoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqlitePool, Transaction};
@@ -125,9 +126,13 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> CoreResult<SqliteStore> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(CoreError::internal)?;
+                private_fs::create_private_dir(dir).map_err(CoreError::internal)?;
             }
         }
+        // SQLite creates `-wal` and `-shm` with the database file's mode, so a database this
+        // creates (0600, before SQLite sees it) keeps all three private whatever the umask.
+        private_fs::ensure_private_file(path)
+            .map_err(|e| CoreError::Internal(format!("creating {}: {e}", path.display())))?;
         let url = format!("sqlite://{}", path.display());
         let base = SqliteConnectOptions::from_str(&url)
             .map_err(db)?
@@ -159,6 +164,15 @@ impl SqliteStore {
             .map_err(db)?;
         let mut wal_path = path.as_os_str().to_owned();
         wal_path.push("-wal");
+        let mut shm_path = path.as_os_str().to_owned();
+        shm_path.push("-shm");
+        // A database from before this was created with the umask's mode, and so were the
+        // `-wal` and `-shm` that opening it just made: make all three private.
+        for file in [path, Path::new(&wal_path), Path::new(&shm_path)] {
+            if let Err(e) = private_fs::set_private_if_exists(file) {
+                tracing::warn!(path = %file.display(), error = %e, "could not make the database file private (chmod 600 it)");
+            }
+        }
         Ok(SqliteStore {
             pools: Pools {
                 writer,

@@ -31,12 +31,26 @@ impl Server {
         Server::start(data_dir, &all)
     }
 
+    /// Starts it as [`Server::start`] does, under `umask` (e.g. `"000"`).
+    pub fn start_under_umask(data_dir: &Path, envs: &[(&str, &str)], umask: &str) -> Server {
+        let server = Server::spawn_with(data_dir, envs, Some(umask));
+        server.wait_ready();
+        server
+    }
+
     /// Starts the process without waiting for it to listen.
     pub fn spawn(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        Server::spawn_with(data_dir, envs, None)
+    }
+
+    fn spawn_with(data_dir: &Path, envs: &[(&str, &str)], umask: Option<&str>) -> Server {
         let port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        let mut cmd = match umask {
+            None => Command::new(env!("CARGO_BIN_EXE_gantry")),
+            Some(umask) => gantry_under_umask(umask),
+        };
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir)
@@ -248,6 +262,51 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The `gantry` binary run through `sh` under `umask`: `sh` sets it and `exec`s gantry, so the
+/// child's pid is gantry's. Add gantry's arguments to the command.
+pub fn gantry_under_umask(umask: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_gantry"));
+    cmd
+}
+
+/// Every file and directory under `root` (itself excluded) with its permission bits.
+#[cfg(unix)]
+pub fn modes_under(root: &Path) -> Vec<(PathBuf, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                todo.push(path.clone());
+            }
+            found.push((path, meta.is_dir(), meta.permissions().mode() & 0o7777));
+        }
+    }
+    found
+}
+
+/// The permission bits of `path`.
+#[cfg(unix)]
+pub fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Asserts every directory under `root` is 0700 and every file 0600.
+#[cfg(unix)]
+pub fn assert_all_private(root: &Path) {
+    for (path, is_dir, mode) in modes_under(root) {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} has mode {mode:04o}", path.display());
     }
 }
 

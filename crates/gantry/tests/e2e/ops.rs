@@ -606,6 +606,118 @@ async fn a_backup_taken_under_write_load_restores_every_token_created_before_it(
     server.stop();
 }
 
+/// `gantry ARGS` under `umask 000`, with no gantry settings from the environment.
+#[cfg(unix)]
+fn gantry_under_umask_000(args: &[&str]) -> Output {
+    let mut cmd = crate::harness::gantry_under_umask("000");
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GANTRY_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn export_and_backup_files_are_private_whatever_the_umask() {
+    use crate::harness::{assert_all_private, mode_of, modes_under};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_under_umask(
+        &data,
+        &[
+            ("GANTRY_ADMIN_EMAIL", "ops@example.com"),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+            ("GANTRY_LOG", "warn"),
+        ],
+        "000",
+    );
+    let b = server.base.clone();
+    let admin = crate::harness::admin_with_app(&b, "ops@example.com").await;
+    // A release, so the data directory and the backup hold an artifact.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "artifact",
+            reqwest::multipart::Part::bytes(vec![7u8; 4096]).file_name("a.tar.gz"),
+        )
+        .text("label", "v1");
+    let r = reqwest::Client::new()
+        .post(format!("{b}/v1/apps/web/deploys"))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_all_private(&data);
+
+    // A backup into a new nested directory: every directory it creates is 0700, every file 0600.
+    let dest = dir.path().join("backups/nested/today");
+    let out = gantry_under_umask_000(&[
+        "backup",
+        dest.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for d in ["backups", "backups/nested", "backups/nested/today"] {
+        assert_eq!(mode_of(&dir.path().join(d)), 0o700, "{d}");
+    }
+    for f in ["gantry.db", "backup.json", "secret.key"] {
+        assert_eq!(mode_of(&dest.join(f)), 0o600, "{f}");
+    }
+    assert!(
+        modes_under(&dest.join("artifacts"))
+            .iter()
+            .any(|(_, is_dir, _)| !is_dir),
+        "the backup holds the artifact"
+    );
+    assert_all_private(&dir.path().join("backups"));
+    server.stop();
+
+    // An export into a new file, and over an existing world-readable one.
+    let exports = dir.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    let fresh = exports.join("fresh.jsonl");
+    let existing = exports.join("existing.jsonl");
+    std::fs::write(&existing, "not an export").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for file in [&fresh, &existing] {
+        let out = gantry_under_umask_000(&[
+            "export",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--output",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(mode_of(file), 0o600, "{}", file.display());
+        let body = std::fs::read_to_string(file).unwrap();
+        assert!(
+            body.lines().count() > 1 && !body.contains("not an export"),
+            "{body}"
+        );
+    }
+    // Opening the database offline (under umask 000 too) left the data directory private.
+    assert_all_private(&data);
+
+    // A restore into a new data directory writes it private as well.
+    let restored = dir.path().join("restored/data");
+    let out = gantry_under_umask_000(&[
+        "restore",
+        dest.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode_of(&dir.path().join("restored")), 0o700);
+    assert_eq!(mode_of(&restored.join("gantry.db")), 0o600);
+    assert_all_private(&dir.path().join("restored"));
+}
+
 #[test]
 fn the_systemd_unit_example_verifies() {
     let Ok(which) = Command::new("which").arg("systemd-analyze").output() else {

@@ -74,6 +74,66 @@ async fn first_run_uses_admin_credentials_from_the_environment() {
     server.stop();
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn data_directory_and_files_are_private_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // No admin credentials: the generated password file is written too.
+    let server = Server::start_under_umask(&data, &[], "000");
+    assert_eq!(mode_of(&data), 0o700, "the data directory");
+    for f in [
+        "gantry.db",
+        "gantry.db-wal",
+        "gantry.db-shm",
+        "secret.key",
+        "initial-admin-password",
+    ] {
+        let path = data.join(f);
+        assert!(path.exists(), "{f} exists while the server runs");
+        assert_eq!(mode_of(&path), 0o600, "{f}");
+    }
+    assert!(data.join("artifacts/tmp").is_dir());
+    // Everything else in it too (the artifact directories).
+    assert_all_private(&data);
+    let log = server.stop();
+    assert!(
+        !log.contains("chmod 700"),
+        "no warning about a data directory gantry created: {log}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_warns_when_the_data_directory_is_group_or_world_accessible() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start_with_admin(&data, &[]);
+    let log = server.stop();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("chmod 700")).collect();
+    assert_eq!(warnings.len(), 1, "one warning line: {log}");
+    let warning = warnings[0];
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains(&data.display().to_string()),
+        "names the path: {warning}"
+    );
+    assert!(warning.contains("0755"), "names the mode: {warning}");
+    assert_eq!(
+        mode_of(&data),
+        0o755,
+        "an existing data directory is left as it is"
+    );
+    assert_eq!(
+        mode_of(&data.join("gantry.db")),
+        0o600,
+        "the files in it are private"
+    );
+}
+
 #[tokio::test]
 async fn admin_create_user_works_offline_against_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
