@@ -273,7 +273,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> CoreResult<Written<Option<Role>>>;
 
     // --- apps
-    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<Written>;
+    /// Creates an app. Refuses (Conflict `slug_reserved`) a slug that another org's app held
+    /// until it was deleted less than `reservation` before `app.created_at`: a deleted app's
+    /// slug stays its org's for that long, so nobody else can squat a name that proxies,
+    /// scripts and CI still point at.
+    async fn insert_app(
+        &self,
+        app: &AppRecord,
+        reservation: std::time::Duration,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written>;
     /// Shared (`Arc`): the in-memory index hands out its copy without cloning the record.
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>>;
     /// [`Store::get_app_by_slug`] from an in-memory index, without awaiting; `None` means

@@ -397,6 +397,15 @@ pub static SETTINGS: &[Setting] = &[
         "How long a dashboard sign-in lasts; the user signs in again after that (signing out ends it at once).",
     ),
     setting(
+        "apps.slug_reservation",
+        "GANTRY_APPS_SLUG_RESERVATION",
+        "apps-slug-reservation",
+        Some("30d"),
+        Kind::Text,
+        "a duration up to 3650d (0s: no reservation)",
+        "How long a deleted app's slug stays reserved to its org: another org cannot create an app with it until then.",
+    ),
+    setting(
         "cache.tokens",
         "GANTRY_CACHE_TOKENS",
         "cache-tokens",
@@ -697,6 +706,13 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         }
         "dashboard.session_ttl" => {
             config.settings.session_ttl = duration_within(v, 300, 30 * 86_400).ok_or(accepts)?
+        }
+        "apps.slug_reservation" => {
+            let d = parse_duration(v)
+                .or_else(|| (v == "0").then_some(std::time::Duration::ZERO))
+                .filter(|d| d.as_secs() <= 3650 * 86_400)
+                .ok_or(accepts)?;
+            config.settings.slug_reservation = d;
         }
         "cache.tokens" => {
             config.cache.tokens = integer_within(v, 1_000, 100_000_000).ok_or(accepts)?

@@ -422,8 +422,13 @@ impl Store for CachedStore {
         .await
     }
 
-    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<Written> {
-        self.write("insert_app", self.inner.insert_app(app, audit))
+    async fn insert_app(
+        &self,
+        app: &AppRecord,
+        reservation: Duration,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
+        self.write("insert_app", self.inner.insert_app(app, reservation, audit))
             .await
     }
 

@@ -139,8 +139,13 @@ impl Store for Paused {
             .await
     }
 
-    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<Written> {
-        self.inner.insert_app(app, audit).await
+    async fn insert_app(
+        &self,
+        app: &AppRecord,
+        reservation: Duration,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
+        self.inner.insert_app(app, reservation, audit).await
     }
 
     async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>> {
@@ -398,7 +403,10 @@ pub(crate) async fn seed(inner: &Arc<dyn Store>) -> (TokenRecord, PlainToken) {
         name: "Web".into(),
         created_at: Timestamp(0),
     };
-    inner.insert_app(&app, &audit("app.create")).await.unwrap();
+    inner
+        .insert_app(&app, Duration::ZERO, &audit("app.create"))
+        .await
+        .unwrap();
     let plain = PlainToken::generate(TokenKind::Deploy);
     let token = deploy_token("tok_1", &plain);
     inner

@@ -81,7 +81,9 @@ impl Gantry {
             .audit(caller, "app.create")
             .target("app", &app.id)
             .app(&app);
-        self.store.insert_app(&app, &audit).await?;
+        self.store
+            .insert_app(&app, self.settings.slug_reservation, &audit)
+            .await?;
         Ok(app)
     }
 

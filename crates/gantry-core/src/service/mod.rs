@@ -44,6 +44,8 @@ pub struct Settings {
     pub sealer: Option<Sealer>,
     /// How long a dashboard session lasts after signing in.
     pub session_ttl: std::time::Duration,
+    /// How long a deleted app's slug stays reserved to its org.
+    pub slug_reservation: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
             },
             sealer: None,
             session_ttl: std::time::Duration::from_secs(12 * 3600),
+            slug_reservation: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -266,6 +269,31 @@ impl Gantry {
         };
         let role = self.require(caller, target, cap, what).await?;
         Ok((org, role))
+    }
+
+    /// [`Gantry::app_for`], the app named by its immutable id (`app_…`) or by its slug (slugs
+    /// cannot contain `_`, so the two never collide).
+    pub(crate) async fn app_ref_for(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        cap: Capability,
+    ) -> CoreResult<Arc<AppRecord>> {
+        if !reference.starts_with("app_") {
+            return self.app_for(caller, reference, cap).await;
+        }
+        let what = || format!("app '{}'", printable(reference));
+        let app = self
+            .store
+            .get_app(reference)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(what()))?;
+        let target = Target {
+            org_id: &app.org_id,
+            app_id: Some(&app.id),
+        };
+        self.require(caller, target, cap, what).await?;
+        Ok(app)
     }
 
     /// Loads an app by slug and checks `cap` on it; unknown and invisible apps are both 404.

@@ -50,7 +50,7 @@ impl Gantry {
             return Ok(None);
         };
         match self
-            .app_for(caller, slug, cap.unwrap_or(Capability::ReadApp))
+            .app_ref_for(caller, slug, cap.unwrap_or(Capability::ReadApp))
             .await
         {
             Ok(a) => Ok(Some(a)),

@@ -35,11 +35,12 @@ pub async fn list_apps(
     }))
 }
 
-/// Create an app (operator and up). App slugs are unique across the instance.
+/// Create an app (operator and up). App slugs are unique across the instance, and a deleted
+/// app's slug stays reserved to its org for `apps.slug_reservation` (30 days).
 #[utoipa::path(post, path = "/v1/orgs/{org}/apps", tag = "apps", request_body = CreateAppRequest,
     params(("org" = String, Path, description = "Org slug")),
     responses((status = 201, description = "The new app", body = AppView),
-              (status = 409, description = "Slug taken", body = ErrorBody)))]
+              (status = 409, description = "Slug taken (`already_exists`), or reserved to another org after its app was deleted (`slug_reserved`)", body = ErrorBody)))]
 pub async fn create_app(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -20,7 +20,8 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CheckParams<'a> {
-    /// App the request is for; without it only the token is checked.
+    /// App the request is for, by slug or by immutable id (`app_…`, which pins the app even if
+    /// its slug is later reused); without it only the token is checked.
     #[serde(borrow)]
     #[param(value_type = Option<String>)]
     pub app: Option<Cow<'a, str>>,

@@ -577,3 +577,71 @@ http {{
     let shown = app.get(&format!("/v1/tokens/{id}"), &admin).await;
     assert!(shown.body["last_used_at"].is_string());
 }
+
+#[tokio::test]
+async fn a_deleted_apps_slug_stays_reserved_to_its_org_and_proxies_can_pin_the_app_by_id() {
+    let app = spawn_app().await;
+    let admin = app.admin_token.clone();
+    app.org_with_app(&admin, "acme", "web").await;
+    let r = app
+        .post("/v1/orgs", &admin, json!({"slug": "mallory"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let web = app.get("/v1/apps/web", &admin).await;
+    let web_id = web.body["id"].as_str().unwrap().to_owned();
+    let (_, t) = app.deploy_token(&admin, "web", json!({"name": "ci"})).await;
+
+    // A proxy pins the app by its immutable id.
+    let r = app
+        .get(
+            &format!("/v1/auth/check?app={web_id}&capability=deploy"),
+            &t,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("x-gantry-app"), "web");
+
+    assert_eq!(app.delete("/v1/apps/web", &admin).await.status, 204);
+    // Another org cannot take the slug for 30 days…
+    let r = app
+        .post("/v1/orgs/mallory/apps", &admin, json!({"slug": "web"}))
+        .await;
+    assert_error(&r, 409, "slug_reserved");
+    app.advance(Duration::from_secs(29 * 86_400));
+    let r = app
+        .post("/v1/orgs/mallory/apps", &admin, json!({"slug": "web"}))
+        .await;
+    assert_error(&r, 409, "slug_reserved");
+    // …its own org can, at once or any time.
+    let r = app
+        .post("/v1/orgs/acme/apps", &admin, json!({"slug": "web"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let new_id = r.body["id"].as_str().unwrap().to_owned();
+    // The old id names nothing now, even though the slug lives again: pinned proxies refuse.
+    let (_, t2) = app
+        .deploy_token(&admin, "web", json!({"name": "ci2"}))
+        .await;
+    let r = app
+        .get(
+            &format!("/v1/auth/check?app={web_id}&capability=deploy"),
+            &t2,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .get(
+            &format!("/v1/auth/check?app={new_id}&capability=deploy"),
+            &t2,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // After the reservation, the slug of a deleted app is free for anyone.
+    assert_eq!(app.delete("/v1/apps/web", &admin).await.status, 204);
+    app.advance(Duration::from_secs(31 * 86_400));
+    let r = app
+        .post("/v1/orgs/mallory/apps", &admin, json!({"slug": "web"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}

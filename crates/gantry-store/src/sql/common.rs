@@ -620,8 +620,41 @@ impl Store for SqlStore {
         self.commit_invalidating(tx, Some(current), keys).await
     }
 
-    async fn insert_app(&self, app: &AppRecord, audit: &AuditRecord) -> CoreResult<Written> {
+    async fn insert_app(
+        &self,
+        app: &AppRecord,
+        reservation: Duration,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
+        // Checked under the write lock: a deletion or creation in between cannot slip past.
+        let since = app
+            .created_at
+            .0
+            .saturating_sub(i64::try_from(reservation.as_millis()).unwrap_or(i64::MAX));
+        let reserved: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(deleted_at) FROM apps WHERE slug = $1 AND org_id <> $2 \
+             AND deleted_at IS NOT NULL AND deleted_at > $3",
+        )
+        .bind(&app.slug)
+        .bind(&app.org_id)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(deleted_at) = reserved {
+            let until = Timestamp(deleted_at).plus(reservation);
+            return Err(CoreError::conflict(
+                "slug_reserved",
+                format!(
+                    "the slug '{}' belonged to another org's app, deleted at {}; it stays reserved \
+                     to that org until {}",
+                    app.slug,
+                    Timestamp(deleted_at).to_rfc3339(),
+                    until.to_rfc3339()
+                ),
+            ));
+        }
         sqlx::query(
             "INSERT INTO apps (id, org_id, slug, name, created_at) VALUES ($1,$2,$3,$4,$5)",
         )
