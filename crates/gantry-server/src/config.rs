@@ -43,6 +43,12 @@ pub struct ServerConfig {
     pub usage_flush_interval: Duration,
     /// Deploy uploads in progress at once on this node; further ones get 503.
     pub max_concurrent_uploads: usize,
+    /// Deploy uploads in progress at once per credential; further ones get 429.
+    pub max_uploads_per_credential: usize,
+    /// A deploy whose body sends nothing for this long is cut off (408).
+    pub upload_idle_timeout: Duration,
+    /// Longest a deploy's body may take to arrive (408 after).
+    pub upload_deadline: Duration,
     /// Largest JSON request body, in bytes.
     pub max_json_bytes: usize,
     /// Longest a request may take (uploads excepted: they are bounded by size instead).
@@ -82,6 +88,12 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("usage_flush_interval", &self.usage_flush_interval)
             .field("max_concurrent_uploads", &self.max_concurrent_uploads)
+            .field(
+                "max_uploads_per_credential",
+                &self.max_uploads_per_credential,
+            )
+            .field("upload_idle_timeout", &self.upload_idle_timeout)
+            .field("upload_deadline", &self.upload_deadline)
             .field("max_json_bytes", &self.max_json_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("cache", &self.cache)
@@ -108,6 +120,9 @@ impl ServerConfig {
             admin_password: None,
             usage_flush_interval: Duration::from_secs(1),
             max_concurrent_uploads: 16,
+            max_uploads_per_credential: 4,
+            upload_idle_timeout: Duration::from_secs(60),
+            upload_deadline: Duration::from_secs(15 * 60),
             max_json_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             cache: CacheConfig::default(),
@@ -322,7 +337,7 @@ pub static SETTINGS: &[Setting] = &[
         Some("60s"),
         Kind::Text,
         "a duration between 1s and 1h, such as 60s or 5m",
-        "Longest a request may take (uploads are bounded by size and a 60 s idle timeout instead).",
+        "Longest a request may take (deploy uploads are bounded by size, limits.upload_idle_timeout and limits.upload_deadline instead).",
     ),
     setting(
         "limits.header_read_timeout",
@@ -341,6 +356,33 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Text,
         "a size between 8KiB and 1MiB",
         "Largest request head (request line and headers).",
+    ),
+    setting(
+        "limits.max_uploads_per_credential",
+        "GANTRY_MAX_UPLOADS_PER_CREDENTIAL",
+        "max-uploads-per-credential",
+        Some("4"),
+        Kind::Integer,
+        "a whole number from 1 to 10000",
+        "Deploy uploads one credential (token or dashboard session) may have in progress at once; further ones get 429 with Retry-After, so one tenant cannot take all of a node's upload slots.",
+    ),
+    setting(
+        "limits.upload_idle_timeout",
+        "GANTRY_UPLOAD_IDLE_TIMEOUT",
+        "upload-idle-timeout",
+        Some("60s"),
+        Kind::Text,
+        "a duration between 1s and 1h",
+        "A deploy whose request body sends nothing for this long, anywhere in the form, is cut off with 408.",
+    ),
+    setting(
+        "limits.upload_deadline",
+        "GANTRY_UPLOAD_DEADLINE",
+        "upload-deadline",
+        Some("15m"),
+        Kind::Text,
+        "a duration between 10s and 24h",
+        "Longest a deploy's request body may take to arrive, however steadily it trickles; cut off with 408 after.",
     ),
     setting(
         "limits.max_concurrent_uploads",
@@ -688,6 +730,16 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         "limits.max_concurrent_uploads" => {
             let n = integer_within(v, 1, 10_000).ok_or(accepts)?;
             config.max_concurrent_uploads = usize::try_from(n).map_err(|_| accepts)?;
+        }
+        "limits.max_uploads_per_credential" => {
+            let n = integer_within(v, 1, 10_000).ok_or(accepts)?;
+            config.max_uploads_per_credential = usize::try_from(n).map_err(|_| accepts)?;
+        }
+        "limits.upload_idle_timeout" => {
+            config.upload_idle_timeout = duration_within(v, 1, 3600).ok_or(accepts)?
+        }
+        "limits.upload_deadline" => {
+            config.upload_deadline = duration_within(v, 10, 86_400).ok_or(accepts)?
         }
         "limits.keep_alive_timeout" => {
             config.conn_limits.keep_alive_timeout = duration_within(v, 1, 3600).ok_or(accepts)?

@@ -67,9 +67,24 @@ impl ApiError {
 
     /// 503 with `Retry-After`: this node is at a capacity limit; try again shortly.
     pub fn busy(code: &str, message: impl Into<String>, retry_after_secs: u64) -> ApiError {
+        ApiError::retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            message,
+            retry_after_secs,
+        )
+    }
+
+    /// An error with `Retry-After` (a per-client limit: 429).
+    pub fn retry_later(
+        status: StatusCode,
+        code: &str,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> ApiError {
         ApiError {
             retry_after: Some(retry_after_secs.max(1)),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+            ..ApiError::new(status, code, message)
         }
     }
 

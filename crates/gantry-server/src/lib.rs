@@ -11,6 +11,7 @@ pub mod observe;
 pub mod panics;
 pub mod routes;
 pub mod state;
+pub mod uploads;
 pub mod views;
 
 pub use config::ServerConfig;
@@ -128,12 +129,14 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let flush_every = config.usage_flush_interval;
     let conn_limits = config.conn_limits;
     let max_uploads = config.max_concurrent_uploads;
+    let per_credential = config.max_uploads_per_credential;
     let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
         artifacts: artifacts.clone(),
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
         uploads: Arc::new(tokio::sync::Semaphore::new(max_uploads)),
+        uploads_per_credential: uploads::CredentialSlots::new(per_credential),
     });
     let app = routes::router(state.clone());
     let metrics_server = metrics_listener.map(|listener| {

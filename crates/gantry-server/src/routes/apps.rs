@@ -6,7 +6,7 @@ use crate::state::AppState;
 use crate::views;
 use axum::body::Body;
 use axum::extract::multipart::Field;
-use axum::extract::{Multipart, State};
+use axum::extract::{FromRequest, Multipart, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -126,14 +126,16 @@ fn parse_bool(field: &str, s: &str) -> ApiResult<bool> {
               (status = 200, description = "The release with this label, replaced (overwrite=true)", body = ReleaseView),
               (status = 409, description = "The label is taken and overwrite is not set", body = ErrorBody),
               (status = 413, description = "The artifact exceeds the size limit", body = ErrorBody),
+              (status = 408, description = "The body sent nothing for `limits.upload_idle_timeout` (60 s), or took longer than `limits.upload_deadline` (15 min); nothing was recorded", body = ErrorBody),
+              (status = 429, description = "This credential already has `limits.max_uploads_per_credential` (4) uploads in progress; retry after `Retry-After` seconds", body = ErrorBody,
+               headers(("Retry-After" = u64, description = "Seconds to wait"))),
               (status = 503, description = "As many uploads as `limits.max_concurrent_uploads` allows are in progress on this node; retry after `Retry-After` seconds", body = ErrorBody,
                headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn push_deploy(
     State(state): State<AppState>,
     Auth(caller): Auth,
     AppPath(slug): AppPath<String>,
-    headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<ReleaseView>)> {
     // Permission first: nobody uploads 512 MiB to learn they may not deploy.
     let app = state
@@ -142,6 +144,26 @@ pub async fn push_deploy(
         .await?;
     // A slot for the whole upload: refused at once when all are taken, so a burst of uploads
     // can neither fill the disk in parallel nor hold every connection.
+    // One credential gets a share of the slots, not all of them.
+    let credential = match caller.principal.token() {
+        Some(t) => t.id.to_string(),
+        None => caller
+            .principal
+            .user()
+            .map(|u| u.id.clone())
+            .unwrap_or_default(),
+    };
+    let Some(_mine) = state.uploads_per_credential.try_acquire(&credential) else {
+        return Err(ApiError::retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_uploads",
+            format!(
+                "this credential already has {} uploads in progress (limits.max_uploads_per_credential); retry when one has finished",
+                state.config.max_uploads_per_credential
+            ),
+            5,
+        ));
+    };
     let Ok(_slot) = state.uploads.clone().try_acquire_owned() else {
         return Err(ApiError::busy(
             "too_many_uploads",
@@ -149,6 +171,20 @@ pub async fn push_deploy(
             5,
         ));
     };
+    // The idle timeout and the deadline cover the whole body: between fields and inside any
+    // of them, not only the artifact's bytes.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers.clone();
+    let cut = crate::uploads::CutOff::default();
+    let deadline = tokio::time::Instant::now() + state.config.upload_deadline;
+    let body = crate::uploads::guard(
+        body,
+        state.config.upload_idle_timeout,
+        deadline,
+        cut.clone(),
+    );
+    let request = axum::extract::Request::from_parts(parts, body);
+    let multipart = Multipart::from_request(request, &state).await;
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -164,8 +200,27 @@ pub async fn push_deploy(
     if declared.is_some_and(|n| n > limit.saturating_add(MAX_FORM_TEXT as u64 * 4)) {
         return Err(CoreError::TooLarge(format!("artifact: must be at most {limit} bytes")).into());
     }
-    let outcome = match read_deploy_form(&mut multipart, state.artifacts.as_ref(), limit).await {
-        Err(e) => Err(e),
+    let read = read_deploy_form(&mut multipart, state.artifacts.as_ref(), limit).await;
+    let outcome = match read {
+        Err(e) => Err(match cut.get() {
+            Some(crate::uploads::Cut::Idle) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_timeout",
+                format!(
+                    "the deploy's body sent nothing for {} s (limits.upload_idle_timeout); nothing was recorded",
+                    state.config.upload_idle_timeout.as_secs()
+                ),
+            ),
+            Some(crate::uploads::Cut::Deadline) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_timeout",
+                format!(
+                    "the deploy's body took longer than {} s to arrive (limits.upload_deadline); nothing was recorded",
+                    state.config.upload_deadline.as_secs()
+                ),
+            ),
+            None => e,
+        }),
         Ok((_, None)) => Err(CoreError::invalid(
             "artifact",
             "is required: send the release as a file field named 'artifact'",

@@ -600,3 +600,119 @@ async fn unknown_and_revoked_tokens_and_hidden_and_missing_apps_cost_the_same() 
     assert_eq!(app.get("/v1/apps/web", &outsider).await.status, 404);
     same_order(hidden, missing, "hidden vs missing app");
 }
+
+/// Feeds a request body, chunk by chunk.
+type BodyFeed = tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
+
+/// Starts a deploy as `token` whose body the test feeds through the returned sender (the
+/// multipart boundary is `B`); the task answers the status and the error code.
+fn trickled_deploy(
+    app: &TestApp,
+    token: &str,
+    first: &[u8],
+) -> (BodyFeed, tokio::task::JoinHandle<(u16, String)>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(64);
+    tx.try_send(Ok(first.to_vec())).unwrap();
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let rb = app
+        .http
+        .post(format!("{}/v1/apps/web/deploys", app.base))
+        .bearer_auth(token)
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(reqwest::Body::wrap_stream(body));
+    let task = tokio::spawn(async move {
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        )
+    });
+    (tx, task)
+}
+
+const LABEL_HEAD: &[u8] = b"--B\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\nv1";
+const ARTIFACT_HEAD: &[u8] =
+    b"--B\r\nContent-Disposition: form-data; name=\"artifact\"; filename=\"a.tgz\"\r\n\r\n";
+
+#[tokio::test]
+async fn a_deploy_that_stalls_anywhere_in_its_body_is_cut_off() {
+    let app = spawn_app_with(|c| c.upload_idle_timeout = Duration::from_secs(1)).await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    // Stalled inside a text field, before any artifact byte: the old idle timeout (artifact
+    // bytes only) never saw this.
+    let started = std::time::Instant::now();
+    let (_tx, task) = trickled_deploy(&app, &app.admin_token, LABEL_HEAD);
+    let (status, code) = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("a stalled deploy held its connection")
+        .unwrap();
+    assert_eq!((status, code.as_str()), (408, "upload_timeout"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Nothing was recorded, and the slots are free again.
+    let r = app.get("/v1/apps/web/deploys", &app.admin_token).await;
+    assert!(items(&r).is_empty(), "{}", r.text);
+    let r = app
+        .deploy(&app.admin_token, "web", vec![1u8; 64], None, false)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_deploy_that_trickles_past_its_deadline_is_cut_off() {
+    let app = spawn_app_with(|c| {
+        c.upload_idle_timeout = Duration::from_secs(5);
+        c.upload_deadline = Duration::from_secs(2);
+    })
+    .await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let (tx, task) = trickled_deploy(&app, &app.admin_token, ARTIFACT_HEAD);
+    // A byte every 200 ms: never idle, never done.
+    let feeder = tokio::spawn(async move {
+        while tx.send(Ok(vec![7u8])).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let (status, code) = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("a trickling deploy outlived its deadline")
+        .unwrap();
+    feeder.abort();
+    assert_eq!((status, code.as_str()), (408, "upload_timeout"));
+    let r = app.get("/v1/apps/web/deploys", &app.admin_token).await;
+    assert!(items(&r).is_empty(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn one_credential_cannot_take_every_upload_slot() {
+    let app = spawn_app_with(|c| c.max_uploads_per_credential = 2).await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let (_, ci) = app
+        .deploy_token(&app.admin_token, "web", json!({"name": "ci"}))
+        .await;
+    let held: Vec<_> = (0..2)
+        .map(|_| trickled_deploy(&app, &ci, ARTIFACT_HEAD))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Its third at once is refused…
+    let r = app.deploy(&ci, "web", vec![2u8; 64], None, false).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "too_many_uploads");
+    assert_eq!(r.header("retry-after"), "5");
+    // …while another credential still deploys.
+    let r = app
+        .deploy(&app.admin_token, "web", vec![3u8; 64], None, false)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // When one of its uploads finishes, it may start another.
+    let mut held = held.into_iter();
+    let (tx, task) = held.next().unwrap();
+    tx.send(Ok(b"abc\r\n--B--\r\n".to_vec())).await.unwrap();
+    drop(tx);
+    assert_eq!(task.await.unwrap().0, 201);
+    let r = app.deploy(&ci, "web", vec![4u8; 64], None, false).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
