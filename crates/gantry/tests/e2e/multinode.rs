@@ -84,6 +84,11 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
         ("GANTRY_DATABASE_URL", db.url.as_str()),
         ("GANTRY_ADMIN_EMAIL", ADMIN),
         ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+        // The README's setup: nodes believe the balancer's X-Forwarded-* headers.
+        ("GANTRY_TRUSTED_PROXIES", "127.0.0.1"),
+        // Every failed use counts toward the failure limit; this test refuses hundreds of
+        // revoked values from one address on purpose and wants to see each one's 401.
+        ("GANTRY_RATE_LIMIT_FAILED_AUTH", "100000/1m"),
     ];
     // All three start at once on the empty database: migrations and the first administrator
     // must not race.
@@ -106,7 +111,8 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
             "upstream gantry {{ {upstreams} }}\n\
              server {{ listen 127.0.0.1:{front};\n\
                location / {{ proxy_pass http://gantry; proxy_next_upstream error timeout;\n\
-                 proxy_connect_timeout 1s; proxy_set_header X-Forwarded-For $remote_addr; }} }}"
+                 proxy_connect_timeout 1s; proxy_set_header X-Forwarded-For $remote_addr;\n\
+                 proxy_set_header X-Forwarded-Proto https; }} }}"
         ),
     );
     let lb = format!("http://127.0.0.1:{front}");
@@ -116,6 +122,18 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
         nodes[2].base.clone(),
     );
     let others = [n1.as_str(), n3.as_str()];
+
+    // Through the balancer that terminates TLS (the README's example sets X-Forwarded-Proto),
+    // the dashboard's cookies are Secure; straight to a node over plain HTTP they are not.
+    for (base, secure) in [(lb.as_str(), true), (n1.as_str(), false)] {
+        let r = no_redirects()
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert_eq!(cookie.contains("; Secure"), secure, "{base}: {cookie}");
+    }
 
     // Set up through the load balancer: whichever node answers, all share one database.
     let admin = personal_token(&lb, ADMIN).await;
