@@ -165,7 +165,12 @@ impl Client {
             expires_in: None,
             never_expires: None,
         };
-        self.json(Method::POST, "/v1/auth/login", &body).await
+        self.login_with(&body).await
+    }
+
+    /// `POST /v1/auth/login` with every field (a lifetime for the new token).
+    pub async fn login_with(&self, body: &LoginRequest) -> Result<TokenWithSecret> {
+        self.json(Method::POST, "/v1/auth/login", body).await
     }
 
     /// `GET /v1/user`.

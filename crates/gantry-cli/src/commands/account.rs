@@ -5,7 +5,7 @@ use crate::safe::terminal_safe;
 use crate::settings::Source;
 use crate::{output, CliError, Ctx};
 use clap::{Args, Subcommand};
-use gantry_api::{CreateUserRequest, Role, UpdateUserRequest};
+use gantry_api::{CreateUserRequest, LoginRequest, Role, UpdateUserRequest};
 use std::io::IsTerminal;
 
 #[derive(Debug, Args)]
@@ -19,6 +19,11 @@ pub struct LoginArgs {
     /// Name of the personal token this login creates.
     #[arg(long, default_value = "gantry login")]
     token_name: String,
+    /// Lifetime of the token this login creates (e.g. 30d), or `never` [default: 90d]. A
+    /// password login is what may give a personal token a longer life: a token can only make
+    /// personal tokens that expire no later than itself.
+    #[arg(short = 'x', long = "expiry", value_name = "DURATION")]
+    expiry: Option<String>,
 }
 
 pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<u8, CliError> {
@@ -43,7 +48,17 @@ pub async fn login(ctx: &Ctx, a: LoginArgs) -> Result<u8, CliError> {
     };
     let t = ctx
         .anonymous()
-        .login(&email, &password, Some(&a.token_name))
+        .login_with(&LoginRequest {
+            email: email.clone(),
+            password,
+            token_name: Some(a.token_name.clone()),
+            never_expires: a
+                .expiry
+                .as_deref()
+                .is_some_and(|x| x.eq_ignore_ascii_case("never"))
+                .then_some(true),
+            expires_in: a.expiry.filter(|x| !x.eq_ignore_ascii_case("never")),
+        })
         .await
         .map_err(|e| ctx.error(e))?;
     let mut file = ctx.file.clone();

@@ -844,6 +844,60 @@ fn login_writes_a_private_config_and_logout_revokes_it() {
 }
 
 #[test]
+fn login_takes_the_new_tokens_lifetime_and_a_login_token_cannot_outlive_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let env = Env::new(&s);
+    let out = env.run(
+        &[
+            "login",
+            "--email",
+            ADMIN,
+            "--password-stdin",
+            "-x",
+            "1d",
+            "--json",
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let login_expiry = out.json()["token"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The saved one-day token cannot make a longer-lived personal token…
+    let longer = env.run(
+        &["tokens", "create", "personal", "-n", "laptop", "-x", "30d"],
+        &[],
+        None,
+    );
+    assert_eq!(longer.code, 1, "{}", longer.stderr);
+    assert!(longer.stderr.contains("expires_in"), "{}", longer.stderr);
+    // …but a password login can, and `never` asks for a token that never expires.
+    let out = env.run(
+        &[
+            "login",
+            "--email",
+            ADMIN,
+            "--password-stdin",
+            "-x",
+            "never",
+            "--json",
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.json()["token"]["expires_at"].is_null(),
+        "{}",
+        out.stdout
+    );
+    assert!(!login_expiry.is_empty());
+}
+
+#[test]
 fn errors_are_one_line_with_the_fix_and_documented_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(dir.path());
