@@ -263,10 +263,10 @@ mod tests {
     fn vectors() -> Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/token-vectors.json"
+            "/../../docs/token-vectors.json"
         );
         let text =
-            std::fs::read_to_string(path).expect("shared/token-vectors.json beside the repo");
+            std::fs::read_to_string(path).expect("docs/token-vectors.json");
         serde_json::from_str(&text).unwrap()
     }
 

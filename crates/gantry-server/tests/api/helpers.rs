@@ -317,9 +317,9 @@ pub fn limit(max: u32, secs: u64) -> gantry_core::ratelimit::Limit {
 pub fn token_vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/token-vectors.json"
+        "/../../docs/token-vectors.json"
     );
-    let text = std::fs::read_to_string(path).expect("shared/token-vectors.json beside the repo");
+    let text = std::fs::read_to_string(path).expect("docs/token-vectors.json");
     serde_json::from_str(&text).unwrap()
 }
 

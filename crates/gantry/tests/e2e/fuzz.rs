@@ -51,7 +51,7 @@ fn fuzz_targets_survive_a_bounded_run() {
     // Seeds: the shared test vectors (valid and near-miss tokens), a fresh token, and the
     // documented spellings of durations, limits and request bodies.
     let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("../shared/token-vectors.json")).unwrap(),
+        &std::fs::read_to_string(root.join("docs/token-vectors.json")).unwrap(),
     )
     .unwrap();
     let mut tokens: Vec<String> = ["valid", "invalid"]
