@@ -190,6 +190,201 @@ pub fn grantable(principal: &Principal, role: Option<Role>) -> Option<Role> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Tokens and the audit log: who sees which, who may do what with one
+
+/// Deploy tokens create, see and manage no tokens, read no audit log and introspect nothing:
+/// the refusal every token-management and audit route starts with.
+pub fn manages_tokens_at_all(principal: &Principal) -> Result<(), &'static str> {
+    match principal {
+        Principal::Deploy { .. } => Err("deploy tokens cannot create, see or manage tokens"),
+        _ => Ok(()),
+    }
+}
+
+/// A listing across orgs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// `GET /v1/tokens` (`all_users`: every token of every user).
+    Tokens { all_users: bool },
+    /// `GET /v1/audit` without an org.
+    Audit,
+}
+
+/// Which tokens or audit events a listing shows a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (instance administrators).
+    All,
+    /// The tokens or events of these orgs, plus the caller's own: personal tokens of, or
+    /// events by, `own` (a user id, or the org token's id).
+    Visible { orgs: Vec<String>, own: String },
+}
+
+/// Whether [`scope`] needs the caller's memberships: for users, unless an instance
+/// administrator asks for everything.
+pub fn scope_needs_memberships(principal: &Principal, listing: Listing) -> bool {
+    match principal {
+        Principal::User { user, .. } => {
+            !(user.is_admin
+                && matches!(
+                    listing,
+                    Listing::Audit | Listing::Tokens { all_users: true }
+                ))
+        }
+        _ => false,
+    }
+}
+
+/// The one answer to "who sees which tokens and audit events": instance administrators see
+/// all (tokens: when they ask for all users; otherwise what they manage, as anyone); users the
+/// orgs where they may manage tokens (admin or owner) and their own; an org
+/// token with that role its org (and its own events), one without only its own events (and no
+/// token listing); deploy tokens nothing. `memberships` are the user's (org id, role), read
+/// when [`scope_needs_memberships`] says so.
+pub fn scope(
+    principal: &Principal,
+    listing: Listing,
+    memberships: &[(String, Option<Role>)],
+) -> Result<Scope, &'static str> {
+    manages_tokens_at_all(principal).map_err(|_| match listing {
+        Listing::Tokens { .. } => "deploy tokens cannot create, see or manage tokens",
+        Listing::Audit => "deploy tokens cannot read the audit log",
+    })?;
+    let manages = |r: Role| r >= Capability::ManageTokens.min_role();
+    match (principal, listing) {
+        (Principal::User { user, .. }, Listing::Audit | Listing::Tokens { all_users: true })
+            if user.is_admin =>
+        {
+            Ok(Scope::All)
+        }
+        (Principal::User { .. }, Listing::Tokens { all_users: true }) => {
+            Err("only instance administrators can list the tokens of all users")
+        }
+        (Principal::User { user, .. }, _) => Ok(Scope::Visible {
+            orgs: memberships
+                .iter()
+                .filter(|(_, r)| r.is_some_and(manages))
+                .map(|(o, _)| o.clone())
+                .collect(),
+            own: user.id.clone(),
+        }),
+        (
+            Principal::Org {
+                org_id,
+                role,
+                token,
+            },
+            Listing::Tokens { all_users },
+        ) => {
+            if all_users || !manages(*role) {
+                return Err("this credential may not list these tokens");
+            }
+            Ok(Scope::Visible {
+                orgs: vec![org_id.to_string()],
+                own: token.id.to_string(),
+            })
+        }
+        (
+            Principal::Org {
+                org_id,
+                role,
+                token,
+            },
+            Listing::Audit,
+        ) => Ok(Scope::Visible {
+            orgs: if manages(*role) {
+                vec![org_id.to_string()]
+            } else {
+                Vec::new()
+            },
+            own: token.id.to_string(),
+        }),
+        (Principal::Deploy { .. }, _) => Err("deploy tokens cannot create, see or manage tokens"),
+    }
+}
+
+/// What a caller wants to do with an existing token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIntent {
+    View,
+    Modify,
+    Rotate,
+}
+
+/// Why [`token_access`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// The caller may not know the token exists: 404.
+    Hidden,
+    /// It may see it but not do this: 403 with this message.
+    Forbidden(String),
+}
+
+/// Whether `principal` may `intent` the token `token`, holding `role` in the token's org
+/// (looked up live for users; None for personal tokens). Seeing a token needs the
+/// token-management capability; changing it also needs its role within the caller's grant
+/// ceiling (an admin cannot rotate an owner token into their own hands); rotating a personal
+/// token is for its user alone (an administrator would otherwise obtain a credential that acts
+/// as someone else). Deploy tokens are refused by [`manages_tokens_at_all`] first.
+pub fn token_access(
+    principal: &Principal,
+    role: Option<Role>,
+    token: &TokenRecord,
+    intent: TokenIntent,
+) -> Result<(), TokenRefusal> {
+    if let Err(m) = manages_tokens_at_all(principal) {
+        return Err(TokenRefusal::Forbidden(m.into()));
+    }
+    match token.kind {
+        TokenKind::Personal => {
+            let own = principal
+                .user()
+                .is_some_and(|u| Some(u.id.as_str()) == token.user_id.as_deref());
+            if own {
+                return Ok(());
+            }
+            if !principal.is_instance_admin() {
+                return Err(TokenRefusal::Hidden);
+            }
+            if intent == TokenIntent::Rotate {
+                return Err(TokenRefusal::Forbidden(
+                    "only its user can rotate a personal token; administrators can revoke it"
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+        TokenKind::Org | TokenKind::Deploy => {
+            let Some(org_id) = token.org_id.as_deref() else {
+                return Err(TokenRefusal::Hidden);
+            };
+            let target = Target {
+                org_id,
+                app_id: token.app_id.as_deref(),
+            };
+            match check(principal, role, target, Capability::ManageTokens) {
+                Access::Allow => {}
+                Access::Forbidden => {
+                    return Err(TokenRefusal::Forbidden(
+                        "only org admins and owners manage this org's tokens".into(),
+                    ))
+                }
+                Access::Hidden => return Err(TokenRefusal::Hidden),
+            }
+            let ceiling = grantable(principal, role);
+            let above = token.role.is_some_and(|r| ceiling.is_none_or(|c| r > c));
+            if intent != TokenIntent::View && above {
+                return Err(TokenRefusal::Forbidden(format!(
+                    "this token carries the {} role, above what this credential may grant",
+                    token.role.map(Role::as_str).unwrap_or("?")
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// The latest expiry a credential may give a token of `kind` it creates or rotates. A token
 /// never makes a token of its own standing that outlives it, itself included (a token rotating
 /// itself keeps its expiry): personal tokens bound personal tokens, org tokens bound org and
@@ -273,6 +468,100 @@ mod tests {
         org_id: "org_2",
         app_id: None,
     };
+
+    fn org_token(role: Role) -> Principal {
+        Principal::Org {
+            token: Arc::new(token(TokenKind::Org)),
+            org_id: "org_1".into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn who_sees_which_tokens_and_audit_events() {
+        let deploy = Principal::Deploy {
+            token: Arc::new(token(TokenKind::Deploy)),
+            org_id: "org_1".into(),
+            app_id: "app_1".into(),
+        };
+        let memberships = [
+            ("org_1".to_owned(), Some(Role::Owner)),
+            ("org_2".to_owned(), Some(Role::Operator)),
+        ];
+        let mine = Scope::Visible {
+            orgs: vec!["org_1".into()],
+            own: "usr_1".into(),
+        };
+        let tokens = Listing::Tokens { all_users: false };
+        let all_users = Listing::Tokens { all_users: true };
+        // Instance administrators: everything when they ask for it; what they manage otherwise.
+        assert_eq!(scope(&user(true), Listing::Audit, &[]), Ok(Scope::All));
+        assert_eq!(scope(&user(true), all_users, &[]), Ok(Scope::All));
+        assert!(scope_needs_memberships(&user(true), tokens));
+        assert_eq!(scope(&user(true), tokens, &memberships), Ok(mine.clone()));
+        // Users: orgs where they manage tokens, and their own.
+        assert_eq!(scope(&user(false), tokens, &memberships), Ok(mine.clone()));
+        assert_eq!(scope(&user(false), Listing::Audit, &memberships), Ok(mine));
+        assert!(scope(&user(false), all_users, &memberships).is_err());
+        // Org tokens: their org with the role for it; below it only their own events.
+        let org_only = Scope::Visible {
+            orgs: vec!["org_1".into()],
+            own: "tok_1".into(),
+        };
+        assert_eq!(
+            scope(&org_token(Role::Admin), tokens, &[]),
+            Ok(org_only.clone())
+        );
+        assert_eq!(
+            scope(&org_token(Role::Admin), Listing::Audit, &[]),
+            Ok(org_only)
+        );
+        assert!(scope(&org_token(Role::Operator), tokens, &[]).is_err());
+        assert_eq!(
+            scope(&org_token(Role::Operator), Listing::Audit, &[]),
+            Ok(Scope::Visible {
+                orgs: vec![],
+                own: "tok_1".into()
+            })
+        );
+        // Deploy tokens: nothing.
+        assert!(scope(&deploy, tokens, &[]).is_err());
+        assert!(scope(&deploy, Listing::Audit, &[]).is_err());
+        assert!(manages_tokens_at_all(&deploy).is_err());
+    }
+
+    #[test]
+    fn token_access_needs_the_role_and_the_grant_ceiling() {
+        let mut owner_token = token(TokenKind::Org);
+        owner_token.role = Some(Role::Owner);
+        let admin = user(false);
+        assert_eq!(
+            token_access(&admin, Some(Role::Admin), &owner_token, TokenIntent::View),
+            Ok(())
+        );
+        assert!(matches!(
+            token_access(&admin, Some(Role::Admin), &owner_token, TokenIntent::Rotate),
+            Err(TokenRefusal::Forbidden(_))
+        ));
+        assert_eq!(
+            token_access(&admin, None, &owner_token, TokenIntent::View),
+            Err(TokenRefusal::Hidden)
+        );
+        let mut personal = token(TokenKind::Personal);
+        personal.user_id = Some("usr_2".into());
+        assert_eq!(
+            token_access(&user(false), None, &personal, TokenIntent::View),
+            Err(TokenRefusal::Hidden)
+        );
+        assert_eq!(
+            token_access(&user(true), None, &personal, TokenIntent::Modify),
+            Ok(())
+        );
+        assert!(matches!(
+            token_access(&user(true), None, &personal, TokenIntent::Rotate),
+            Err(TokenRefusal::Forbidden(_))
+        ));
+    }
 
     #[test]
     fn roles_follow_the_capability_table() {

@@ -261,12 +261,8 @@ mod tests {
     use serde_json::Value;
 
     fn vectors() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/token-vectors.json"
-        );
-        let text =
-            std::fs::read_to_string(path).expect("docs/token-vectors.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/token-vectors.json");
+        let text = std::fs::read_to_string(path).expect("docs/token-vectors.json");
         serde_json::from_str(&text).unwrap()
     }
 

@@ -3,7 +3,7 @@
 use super::{Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
 use crate::model::AuditRecord;
-use crate::policy::{Capability, Principal};
+use crate::policy::{self, Capability};
 use crate::store::AuditFilter;
 use crate::time::Timestamp;
 
@@ -59,35 +59,14 @@ impl Gantry {
             filter.org_id = Some(org.id);
             return self.store.list_audit(&filter).await;
         }
-        match &caller.principal {
-            Principal::User { user, .. } if user.is_admin => {}
-            Principal::User { user, .. } => {
-                let orgs = self
-                    .store
-                    .list_orgs(Some(&user.id))
-                    .await?
-                    .into_iter()
-                    .filter(|(_, r)| r.is_some_and(|r| r >= Capability::ManageTokens.min_role()))
-                    .map(|(o, _)| o.id)
-                    .collect();
-                filter.visible_to = Some((orgs, user.id.clone()));
-            }
-            Principal::Org {
-                org_id,
-                role,
-                token,
-            } => {
-                if *role < Capability::ManageTokens.min_role() {
-                    filter.visible_to = Some((Vec::new(), token.id.to_string()));
-                } else {
-                    filter.visible_to = Some((vec![org_id.to_string()], token.id.to_string()));
-                }
-            }
-            Principal::Deploy { .. } => {
-                return Err(CoreError::Forbidden(
-                    "deploy tokens cannot read the audit log".into(),
-                ))
-            }
+        let memberships = self
+            .memberships_for_scope(caller, policy::Listing::Audit)
+            .await?;
+        match policy::scope(&caller.principal, policy::Listing::Audit, &memberships)
+            .map_err(|m| CoreError::Forbidden(m.into()))?
+        {
+            policy::Scope::All => {}
+            policy::Scope::Visible { orgs, own } => filter.visible_to = Some((orgs, own)),
         }
         self.store.list_audit(&filter).await
     }

@@ -226,6 +226,27 @@ impl Gantry {
         }
     }
 
+    /// The caller's memberships (org id, role), when [`policy::scope`] needs them.
+    pub(crate) async fn memberships_for_scope(
+        &self,
+        caller: &Caller,
+        listing: policy::Listing,
+    ) -> CoreResult<Vec<(String, Option<Role>)>> {
+        let Some(user) = caller.principal.user() else {
+            return Ok(Vec::new());
+        };
+        if !policy::scope_needs_memberships(&caller.principal, listing) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .list_orgs(Some(&user.id))
+            .await?
+            .into_iter()
+            .map(|(o, r)| (o.id, r))
+            .collect())
+    }
+
     /// Runs the policy check and turns its answer into an error.
     pub(crate) async fn require(
         &self,

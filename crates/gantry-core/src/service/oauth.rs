@@ -6,7 +6,7 @@ use super::tokens::Intent;
 use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
 use crate::model::{ActorRef, AppRecord, AuditRecord, TokenRecord, UserRecord};
-use crate::policy::{Capability, Principal};
+use crate::policy::Capability;
 use crate::token::PlainToken;
 use gantry_api::{TokenKind, TokenStatus};
 
@@ -70,11 +70,8 @@ impl Gantry {
         caller: &Caller,
         raw: &str,
     ) -> CoreResult<Option<Introspection>> {
-        if matches!(caller.principal, Principal::Deploy { .. }) {
-            return Err(CoreError::Forbidden(
-                "deploy tokens cannot introspect tokens".into(),
-            ));
-        }
+        crate::policy::manages_tokens_at_all(&caller.principal)
+            .map_err(|_| CoreError::Forbidden("deploy tokens cannot introspect tokens".into()))?;
         let Ok(plain) = PlainToken::parse(raw.trim()) else {
             return Ok(None);
         };

@@ -5,7 +5,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::expiry::{self, ExpiryRequest};
 use crate::ids::new_id;
 use crate::model::{AppRecord, AuditRecord, OrgRecord, TokenRecord};
-use crate::policy::{self, Access, Capability, Principal, Target};
+use crate::policy::{self, Capability, Principal};
 use crate::store::{Rotation, StatusFilter, TokenFilter};
 use crate::token::PlainToken;
 use crate::validate;
@@ -65,22 +65,11 @@ impl TokenQuery {
     }
 }
 
-/// What a caller wants to do with an existing token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Intent {
-    View,
-    Modify,
-    Rotate,
-}
+pub(crate) use crate::policy::TokenIntent as Intent;
 
-/// Refuses deploy tokens on every token route: they may not create, see or manage tokens.
+/// Refuses deploy tokens on every token route ([`policy::manages_tokens_at_all`]).
 fn not_a_deploy_token(caller: &Caller) -> CoreResult<()> {
-    if matches!(caller.principal, Principal::Deploy { .. }) {
-        return Err(CoreError::Forbidden(
-            "deploy tokens cannot create, see or manage tokens".into(),
-        ));
-    }
-    Ok(())
+    policy::manages_tokens_at_all(&caller.principal).map_err(|m| CoreError::Forbidden(m.into()))
 }
 
 impl Gantry {
@@ -303,40 +292,15 @@ impl Gantry {
         all_users: bool,
         q: &TokenQuery,
     ) -> CoreResult<Vec<TokenRecord>> {
-        not_a_deploy_token(caller)?;
         let now = self.now();
         let mut f = q.to_filter(now)?;
-        match &caller.principal {
-            Principal::User { user, .. } => {
-                if all_users {
-                    if !user.is_admin {
-                        return Err(CoreError::Forbidden(
-                            "only instance administrators can list the tokens of all users".into(),
-                        ));
-                    }
-                } else {
-                    let orgs = self
-                        .store
-                        .list_orgs(Some(&user.id))
-                        .await?
-                        .into_iter()
-                        .filter(|(_, r)| {
-                            r.is_some_and(|r| r >= Capability::ManageTokens.min_role())
-                        })
-                        .map(|(o, _)| o.id)
-                        .collect();
-                    f.org_ids_or_user = Some((orgs, user.id.clone()));
-                }
-            }
-            Principal::Org { org_id, role, .. } => {
-                if all_users || *role < Capability::ManageTokens.min_role() {
-                    return Err(CoreError::Forbidden(
-                        "this credential may not list these tokens".into(),
-                    ));
-                }
-                f.org_id = Some(org_id.to_string());
-            }
-            Principal::Deploy { .. } => unreachable_deploy()?,
+        let listing = policy::Listing::Tokens { all_users };
+        let memberships = self.memberships_for_scope(caller, listing).await?;
+        match policy::scope(&caller.principal, listing, &memberships)
+            .map_err(|m| CoreError::Forbidden(m.into()))?
+        {
+            policy::Scope::All => {}
+            policy::Scope::Visible { orgs, own } => f.org_ids_or_user = Some((orgs, own)),
         }
         self.store.list_tokens(&f, now).await
     }
@@ -365,55 +329,19 @@ impl Gantry {
         token: TokenRecord,
         intent: Intent,
     ) -> CoreResult<TokenRecord> {
-        not_a_deploy_token(caller)?;
-        let id = token.id.clone();
-        let not_found = || CoreError::NotFound(format!("token '{}'", super::printable(&id)));
-        match token.kind {
-            TokenKind::Personal => {
-                let own = caller
-                    .principal
-                    .user()
-                    .is_some_and(|u| Some(u.id.as_str()) == token.user_id.as_deref());
-                if own {
-                    return Ok(token);
-                }
-                if !caller.principal.is_instance_admin() {
-                    return Err(not_found());
-                }
-                if intent == Intent::Rotate {
-                    return Err(CoreError::Forbidden(
-                        "only its user can rotate a personal token; administrators can revoke it"
-                            .into(),
-                    ));
-                }
-                Ok(token)
+        let role = match token.org_id.as_deref() {
+            Some(org_id) if token.kind != TokenKind::Personal => {
+                self.role_in(caller, org_id).await?
             }
-            TokenKind::Org | TokenKind::Deploy => {
-                let org_id = token.org_id.clone().ok_or_else(not_found)?;
-                let role = self.role_in(caller, &org_id).await?;
-                let target = Target {
-                    org_id: &org_id,
-                    app_id: token.app_id.as_deref(),
-                };
-                match policy::check(&caller.principal, role, target, Capability::ManageTokens) {
-                    Access::Allow => {}
-                    Access::Forbidden => {
-                        return Err(CoreError::Forbidden(
-                            "only org admins and owners manage this org's tokens".into(),
-                        ))
-                    }
-                    Access::Hidden => return Err(not_found()),
-                }
-                let ceiling = policy::grantable(&caller.principal, role);
-                let above = token.role.is_some_and(|r| ceiling.is_none_or(|c| r > c));
-                if intent != Intent::View && above {
-                    return Err(CoreError::Forbidden(format!(
-                        "this token carries the {} role, above what this credential may grant",
-                        token.role.map(Role::as_str).unwrap_or("?")
-                    )));
-                }
-                Ok(token)
-            }
+            _ => None,
+        };
+        match policy::token_access(&caller.principal, role, &token, intent) {
+            Ok(()) => Ok(token),
+            Err(policy::TokenRefusal::Forbidden(m)) => Err(CoreError::Forbidden(m)),
+            Err(policy::TokenRefusal::Hidden) => Err(CoreError::NotFound(format!(
+                "token '{}'",
+                super::printable(&token.id)
+            ))),
         }
     }
 
@@ -542,12 +470,6 @@ impl Gantry {
         }
         token
     }
-}
-
-fn unreachable_deploy() -> CoreResult<()> {
-    Err(CoreError::Forbidden(
-        "deploy tokens cannot create, see or manage tokens".into(),
-    ))
 }
 
 fn scope_to_app(record: &mut TokenRecord, app: &AppRecord) {

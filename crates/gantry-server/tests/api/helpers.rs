@@ -315,10 +315,7 @@ pub fn limit(max: u32, secs: u64) -> gantry_core::ratelimit::Limit {
 }
 
 pub fn token_vectors() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/token-vectors.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/token-vectors.json");
     let text = std::fs::read_to_string(path).expect("docs/token-vectors.json");
     serde_json::from_str(&text).unwrap()
 }
