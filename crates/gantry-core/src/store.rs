@@ -1,5 +1,5 @@
 //! The storage port. The domain speaks only this trait; `gantry-store` implements it for
-//! SQLite (and, later, PostgreSQL). Every write that changes state takes the audit record that
+//! SQLite and PostgreSQL (one SQL implementation, `gantry-store/src/sql/common.rs`). Every write that changes state takes the audit record that
 //! describes it and commits both in one transaction, so there is never a change without its
 //! audit entry or the other way round.
 

@@ -2,7 +2,8 @@
 //!
 //! - [`sqlite`]: the embedded default. One writer connection (SQLite allows one writer at a
 //!   time; queuing in the pool beats `SQLITE_BUSY` retries) and read-only readers over WAL,
-//!   with `synchronous=FULL` so a 2xx means the write survives power loss.
+//!   with `synchronous=NORMAL` plus a group-commit WAL fsync before any write answers
+//!   (`sqlite.rs`), so a 2xx means the write survives power loss.
 //! - [`postgres`]: several stateless nodes on one database. Writers serialise on a
 //!   transaction-scoped advisory lock; writes that change what a node may have cached publish
 //!   [`Key`]s into the `invalidations` log in the same transaction (see `crate::coherence`).
