@@ -1,6 +1,6 @@
 //! Every input limit, written down once, and the checks that apply them. Today the checks
-//! return the checked value as a plain `String` (not yet a newtype that can only hold a valid
-//! value: issue 17 makes them the constructors of id and slug types); services call them
+//! return the checked value as a plain `String`, not yet a newtype that can only hold a valid
+//! value; services call them
 //! before anything reaches the store, so the API and the dashboard share them.
 
 use crate::error::{CoreError, CoreResult};
