@@ -52,7 +52,38 @@ pub enum CoreError {
     RateLimited { retry_after: std::time::Duration },
     /// The store or the disk failed. The detail is logged, never sent to the client.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Internal),
+}
+
+/// What failed inside: a message for the log (what was being done, and the cause's own
+/// text), and the cause itself, kept (not flattened to a string) for whoever needs to tell
+/// failures apart — a pool timeout from a constraint, a full disk from a missing file.
+/// The cause is not also [`std::error::Error::source`], so error reporters do not print its
+/// text twice.
+#[derive(Debug, Clone)]
+pub struct Internal {
+    message: String,
+    cause: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Internal {
+    /// The error that caused this one, if one did.
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.cause.as_deref()
+    }
+}
+
+impl std::fmt::Display for Internal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        // The cause's own causes, which its text may not include.
+        let mut next = self.cause().and_then(|c| c.source());
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
 }
 
 impl CoreError {
@@ -72,11 +103,52 @@ impl CoreError {
         }
     }
 
-    /// Shorthand for [`CoreError::Internal`].
+    /// An internal failure described by `e` alone (an impossible state, a message).
     pub fn internal(e: impl std::fmt::Display) -> CoreError {
-        CoreError::Internal(e.to_string())
+        CoreError::Internal(Internal {
+            message: e.to_string(),
+            cause: None,
+        })
+    }
+
+    /// An internal failure while doing `context`, caused by `e` (kept).
+    pub fn caused(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> CoreError {
+        CoreError::Internal(Internal {
+            message: format!("{context}: {e}"),
+            cause: Some(std::sync::Arc::new(e)),
+        })
+    }
+
+    /// A failed file operation (the cause kept).
+    pub fn io(e: std::io::Error) -> CoreError {
+        CoreError::caused("file system", e)
     }
 }
 
 /// Domain result.
 pub type CoreResult<T> = Result<T, CoreError>;
+
+#[cfg(test)]
+mod internal_tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_says_it_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let e = CoreError::caused("writing the artifact", io);
+        assert_eq!(
+            e.to_string(),
+            "internal error: writing the artifact: disk full"
+        );
+        let CoreError::Internal(inner) = &e else {
+            panic!("not internal: {e}")
+        };
+        let cause = inner.cause().unwrap();
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().unwrap().kind(),
+            std::io::ErrorKind::StorageFull
+        );
+        // Reporters that walk `source()` do not print the cause a second time.
+        assert!(std::error::Error::source(&e).is_none());
+    }
+}

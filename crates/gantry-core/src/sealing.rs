@@ -113,7 +113,7 @@ impl Sealer {
 
     /// Opens a sealed value of env var `key` of app `app_id`.
     pub fn open(&self, app_id: &str, key: &str, stored: &str) -> CoreResult<String> {
-        let bad = |why: &str| CoreError::Internal(format!("secret {key} of {app_id}: {why}"));
+        let bad = |why: &str| CoreError::internal(format!("secret {key} of {app_id}: {why}"));
         let rest = stored
             .strip_prefix(PREFIX)
             .ok_or_else(|| bad("not sealed"))?;

@@ -33,11 +33,10 @@ async fn copy_key(from_dir: &Path, to_dir: &Path) -> CoreResult<()> {
     let Ok(key) = tokio::fs::read(&from).await else {
         return Ok(());
     };
-    let f =
-        private_fs::create_new_private_file(&to_dir.join(KEY_FILE)).map_err(CoreError::internal)?;
+    let f = private_fs::create_new_private_file(&to_dir.join(KEY_FILE)).map_err(CoreError::io)?;
     let mut f = tokio::fs::File::from_std(f);
-    f.write_all(&key).await.map_err(CoreError::internal)?;
-    f.sync_all().await.map_err(CoreError::internal)
+    f.write_all(&key).await.map_err(CoreError::io)?;
+    f.sync_all().await.map_err(CoreError::io)
 }
 const MANIFEST: &str = "backup.json";
 
@@ -67,11 +66,7 @@ async fn connect(path: &Path, read_only: bool) -> CoreResult<SqliteConnection> {
 /// Whether `dir` is missing or empty.
 async fn is_empty_dir(dir: &Path) -> CoreResult<bool> {
     match tokio::fs::read_dir(dir).await {
-        Ok(mut entries) => Ok(entries
-            .next_entry()
-            .await
-            .map_err(CoreError::internal)?
-            .is_none()),
+        Ok(mut entries) => Ok(entries.next_entry().await.map_err(CoreError::io)?.is_none()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(CoreError::internal(format!("{}: {e}", dir.display()))),
     }
@@ -96,24 +91,24 @@ async fn copy_verified(from: &Path, to: &Path, sha256: &str) -> CoreResult<u64> 
         ))
     })?;
     if let Some(dir) = to.parent() {
-        private_fs::create_private_dir(dir).map_err(CoreError::internal)?;
+        private_fs::create_private_dir(dir).map_err(CoreError::io)?;
     }
     let tmp = to.with_extension("partial");
-    let dst = private_fs::create_private_file(&tmp).map_err(CoreError::internal)?;
+    let dst = private_fs::create_private_file(&tmp).map_err(CoreError::io)?;
     let mut dst = tokio::fs::File::from_std(dst);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = src.read(&mut buf).await.map_err(CoreError::internal)?;
+        let n = src.read(&mut buf).await.map_err(CoreError::io)?;
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             break;
         };
         hasher.update(chunk);
-        dst.write_all(chunk).await.map_err(CoreError::internal)?;
+        dst.write_all(chunk).await.map_err(CoreError::io)?;
         size += n as u64;
     }
-    dst.sync_all().await.map_err(CoreError::internal)?;
+    dst.sync_all().await.map_err(CoreError::io)?;
     drop(dst);
     if hex::encode(hasher.finalize()) != sha256 {
         let _ = tokio::fs::remove_file(&tmp).await;
@@ -122,9 +117,7 @@ async fn copy_verified(from: &Path, to: &Path, sha256: &str) -> CoreResult<u64> 
             from.display()
         )));
     }
-    tokio::fs::rename(&tmp, to)
-        .await
-        .map_err(CoreError::internal)?;
+    tokio::fs::rename(&tmp, to).await.map_err(CoreError::io)?;
     Ok(size)
 }
 
@@ -173,7 +166,7 @@ pub async fn backup(data_dir: &Path, dest: &Path) -> CoreResult<BackupSummary> {
             ),
         ));
     }
-    private_fs::create_private_dir(dest).map_err(CoreError::internal)?;
+    private_fs::create_private_dir(dest).map_err(CoreError::io)?;
     let taken_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let target = dest.join(DB_FILE);
     let target_text = target
@@ -182,7 +175,7 @@ pub async fn backup(data_dir: &Path, dest: &Path) -> CoreResult<BackupSummary> {
         .to_owned();
     // SQLite would create the copy with the umask's mode; VACUUM INTO accepts an empty file,
     // so it fills one that is private from the start.
-    private_fs::create_new_private_file(&target).map_err(CoreError::internal)?;
+    private_fs::create_new_private_file(&target).map_err(CoreError::io)?;
     // One read transaction over the live database: the copy is the state as of one instant,
     // whatever the server commits meanwhile.
     let mut conn = connect(&source, false).await?;
@@ -215,11 +208,12 @@ pub async fn backup(data_dir: &Path, dest: &Path) -> CoreResult<BackupSummary> {
         artifact_bytes,
     };
     copy_key(data_dir, dest).await?;
-    let manifest = serde_json::to_vec_pretty(&summary).map_err(CoreError::internal)?;
-    let f = private_fs::create_private_file(&dest.join(MANIFEST)).map_err(CoreError::internal)?;
+    let manifest = serde_json::to_vec_pretty(&summary)
+        .map_err(|e| CoreError::caused("writing the backup manifest", e))?;
+    let f = private_fs::create_private_file(&dest.join(MANIFEST)).map_err(CoreError::io)?;
     let mut f = tokio::fs::File::from_std(f);
-    f.write_all(&manifest).await.map_err(CoreError::internal)?;
-    f.sync_all().await.map_err(CoreError::internal)?;
+    f.write_all(&manifest).await.map_err(CoreError::io)?;
+    f.sync_all().await.map_err(CoreError::io)?;
     if let Ok(db_file) = tokio::fs::File::open(&target).await {
         let _ = db_file.sync_all().await;
     }
@@ -279,7 +273,7 @@ pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
             ));
         }
     }
-    private_fs::create_private_dir(data_dir).map_err(CoreError::internal)?;
+    private_fs::create_private_dir(data_dir).map_err(CoreError::io)?;
     let (tokens, releases, shas) = contents(&source).await?;
     let mut artifact_bytes = 0;
     for sha in &shas {
@@ -307,17 +301,17 @@ pub async fn restore(src: &Path, data_dir: &Path) -> CoreResult<BackupSummary> {
     {
         let mut from = tokio::fs::File::open(&source)
             .await
-            .map_err(CoreError::internal)?;
-        let to = private_fs::create_private_file(&partial).map_err(CoreError::internal)?;
+            .map_err(CoreError::io)?;
+        let to = private_fs::create_private_file(&partial).map_err(CoreError::io)?;
         let mut to = tokio::fs::File::from_std(to);
         tokio::io::copy(&mut from, &mut to)
             .await
-            .map_err(CoreError::internal)?;
-        to.sync_all().await.map_err(CoreError::internal)?;
+            .map_err(CoreError::io)?;
+        to.sync_all().await.map_err(CoreError::io)?;
     }
     tokio::fs::rename(&partial, data_dir.join(DB_FILE))
         .await
-        .map_err(CoreError::internal)?;
+        .map_err(CoreError::io)?;
     fsync_dir(data_dir).await;
     Ok(BackupSummary {
         taken_at: manifest.taken_at,

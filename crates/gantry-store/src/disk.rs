@@ -40,9 +40,9 @@ impl DiskArtifacts {
         if tokio::fs::try_exists(&tmp).await.unwrap_or(false) {
             tokio::fs::remove_dir_all(&tmp)
                 .await
-                .map_err(CoreError::internal)?;
+                .map_err(CoreError::io)?;
         }
-        private_fs::create_private_dir(&tmp).map_err(CoreError::internal)?;
+        private_fs::create_private_dir(&tmp).map_err(CoreError::io)?;
         Ok(DiskArtifacts {
             root: root.to_owned(),
         })
@@ -81,10 +81,10 @@ impl ArtifactStore for DiskArtifacts {
         let dir = final_path
             .parent()
             .ok_or_else(|| CoreError::internal("artifact path without parent"))?;
-        private_fs::create_private_dir(dir).map_err(CoreError::internal)?;
+        private_fs::create_private_dir(dir).map_err(CoreError::io)?;
         tokio::fs::rename(&tmp_path, &final_path)
             .await
-            .map_err(CoreError::internal)?;
+            .map_err(CoreError::io)?;
         guard.0 = None;
         // Make the rename itself durable before a release row can point at the file.
         for d in [dir, self.root.as_path()] {
@@ -105,11 +105,11 @@ impl ArtifactStore for DiskArtifacts {
         };
         match tokio::fs::File::open(&path).await {
             Ok(f) => {
-                let len = f.metadata().await.map_err(CoreError::internal)?.len();
+                let len = f.metadata().await.map_err(CoreError::io)?.len();
                 Ok(Some((Box::new(f), len)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CoreError::internal(e)),
+            Err(e) => Err(CoreError::io(e)),
         }
     }
 
@@ -118,7 +118,7 @@ impl ArtifactStore for DiskArtifacts {
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(CoreError::internal(e)),
+                Err(e) => return Err(CoreError::io(e)),
             }
         }
         Ok(())
@@ -128,16 +128,16 @@ impl ArtifactStore for DiskArtifacts {
         let mut removed = 0;
         let mut dirs = tokio::fs::read_dir(&self.root)
             .await
-            .map_err(CoreError::internal)?;
-        while let Some(dir) = dirs.next_entry().await.map_err(CoreError::internal)? {
+            .map_err(CoreError::io)?;
+        while let Some(dir) = dirs.next_entry().await.map_err(CoreError::io)? {
             let name = dir.file_name().to_string_lossy().into_owned();
             if name.len() != 2 || !dir.path().is_dir() {
                 continue;
             }
             let mut files = tokio::fs::read_dir(dir.path())
                 .await
-                .map_err(CoreError::internal)?;
-            while let Some(f) = files.next_entry().await.map_err(CoreError::internal)? {
+                .map_err(CoreError::io)?;
+            while let Some(f) = files.next_entry().await.map_err(CoreError::io)? {
                 let sha = f.file_name().to_string_lossy().into_owned();
                 if self.path_of(&sha).is_none() {
                     continue;
@@ -164,7 +164,7 @@ async fn write_hashed(
     reader: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
     limit: u64,
 ) -> CoreResult<(String, u64)> {
-    let file = private_fs::create_private_file(path).map_err(CoreError::internal)?;
+    let file = private_fs::create_private_file(path).map_err(CoreError::io)?;
     let mut file = tokio::fs::File::from_std(file);
     let mut upload = Upload::new(reader, limit);
     let mut buf = vec![0u8; 64 * 1024];
@@ -173,11 +173,9 @@ async fn write_hashed(
         if n == 0 {
             break;
         }
-        file.write_all(&buf[..n])
-            .await
-            .map_err(CoreError::internal)?;
+        file.write_all(&buf[..n]).await.map_err(CoreError::io)?;
     }
     let digest = upload.finish()?;
-    file.sync_all().await.map_err(CoreError::internal)?;
+    file.sync_all().await.map_err(CoreError::io)?;
     Ok(digest)
 }

@@ -61,7 +61,7 @@ pub async fn export(
     let mut buf = vec![0u8; DATA_CHUNK];
     for sha in shas {
         let Some((mut reader, size)) = artifacts.open(&sha).await? else {
-            return Err(CoreError::Internal(format!(
+            return Err(CoreError::internal(format!(
                 "artifact {sha} is referenced by a release but missing from the artifact store"
             )));
         };

@@ -1528,9 +1528,9 @@ impl SqlStore {
                     .collect::<CoreResult<Vec<Value>>>()?;
                 let mut line =
                     serde_json::to_vec(&serde_json::json!({"table": table, "row": values}))
-                        .map_err(CoreError::internal)?;
+                        .map_err(|e| CoreError::caused("encoding an export line", e))?;
                 line.push(b'\n');
-                out.write_all(&line).await.map_err(CoreError::internal)?;
+                out.write_all(&line).await.map_err(CoreError::io)?;
                 written += 1;
             }
         }

@@ -18,7 +18,7 @@ use gantry_core::CoreError;
 
 /// A database error the domain cannot act on: Internal (500), with the driver's message.
 pub(crate) fn db(e: sqlx::Error) -> CoreError {
-    CoreError::Internal(format!("database: {e}"))
+    CoreError::caused("database", e)
 }
 
 /// The cache keys a write invalidates (defined in the core: every `Store` write returns them).

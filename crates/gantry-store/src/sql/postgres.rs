@@ -193,7 +193,7 @@ impl PgStore {
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|e| CoreError::Internal(format!("migrations: {e}")))?;
+            .map_err(|e| CoreError::caused("migrations", e))?;
         Ok(PgStore {
             pools: Pools {
                 pool,

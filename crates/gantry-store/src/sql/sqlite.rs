@@ -64,8 +64,8 @@ impl WalSync {
             Err(e) => Err(e),
         })
         .await
-        .map_err(CoreError::internal)?
-        .map_err(|e| CoreError::Internal(format!("fsync of the write-ahead log: {e}")))?;
+        .map_err(|e| CoreError::caused("the write-ahead log fsync task", e))?
+        .map_err(|e| CoreError::caused("fsync of the write-ahead log", e))?;
         *synced = target;
         Ok(())
     }
@@ -126,13 +126,13 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> CoreResult<SqliteStore> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                private_fs::create_private_dir(dir).map_err(CoreError::internal)?;
+                private_fs::create_private_dir(dir).map_err(CoreError::io)?;
             }
         }
         // SQLite creates `-wal` and `-shm` with the database file's mode, so a database this
         // creates (0600, before SQLite sees it) keeps all three private whatever the umask.
         private_fs::ensure_private_file(path)
-            .map_err(|e| CoreError::Internal(format!("creating {}: {e}", path.display())))?;
+            .map_err(|e| CoreError::caused(&format!("creating {}", path.display()), e))?;
         let url = format!("sqlite://{}", path.display());
         let base = SqliteConnectOptions::from_str(&url)
             .map_err(db)?
@@ -156,7 +156,7 @@ impl SqliteStore {
         MIGRATOR
             .run(&writer)
             .await
-            .map_err(|e| CoreError::Internal(format!("migrations: {e}")))?;
+            .map_err(|e| CoreError::caused("migrations", e))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(base.read_only(true))
