@@ -303,18 +303,8 @@ impl Gantry {
         if !reference.starts_with("app_") {
             return self.app_for(caller, reference, cap).await;
         }
-        let what = || format!("app '{}'", printable(reference));
-        let app = self
-            .store
-            .get_app(reference)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(what()))?;
-        let target = Target {
-            org_id: &app.org_id,
-            app_id: Some(&app.id),
-        };
-        self.require(caller, target, cap, what).await?;
-        Ok(app)
+        let found = self.store.get_app(reference).await?;
+        self.checked_app(caller, found, reference, cap).await
     }
 
     /// Loads an app by slug and checks `cap` on it; unknown and invisible apps are both 404.
@@ -324,12 +314,23 @@ impl Gantry {
         slug: &str,
         cap: Capability,
     ) -> CoreResult<Arc<AppRecord>> {
-        let what = || format!("app '{}'", printable(slug));
-        let app = match self.store.peek_app_by_slug(slug) {
+        let found = match self.store.peek_app_by_slug(slug) {
             Some(app) => app,
             None => self.store.get_app_by_slug(slug).await?,
-        }
-        .ok_or_else(|| CoreError::NotFound(what()))?;
+        };
+        self.checked_app(caller, found, slug, cap).await
+    }
+
+    /// The app found under `name`, if `caller` may use `cap` on it (404 when there is none).
+    async fn checked_app(
+        &self,
+        caller: &Caller,
+        found: Option<Arc<AppRecord>>,
+        name: &str,
+        cap: Capability,
+    ) -> CoreResult<Arc<AppRecord>> {
+        let what = || format!("app '{}'", printable(name));
+        let app = found.ok_or_else(|| CoreError::NotFound(what()))?;
         let target = Target {
             org_id: &app.org_id,
             app_id: Some(&app.id),
