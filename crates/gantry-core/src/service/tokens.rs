@@ -245,7 +245,7 @@ impl Gantry {
         let mut f = q.to_filter(now)?;
         f.app_id = Some(app.id.clone());
         f.kinds = vec![TokenKind::Deploy];
-        self.store.list_tokens(&f, now).await
+        Ok(self.with_pending_usages(self.store.list_tokens(&f, now).await?))
     }
 
     /// `GET /v1/orgs/{org}/tokens`: every org and deploy token of the org.
@@ -262,7 +262,7 @@ impl Gantry {
         let mut f = q.to_filter(now)?;
         f.org_id = Some(org.id);
         f.kinds = vec![TokenKind::Org, TokenKind::Deploy];
-        self.store.list_tokens(&f, now).await
+        Ok(self.with_pending_usages(self.store.list_tokens(&f, now).await?))
     }
 
     /// `GET /v1/user/tokens`: the caller's personal tokens.
@@ -280,7 +280,7 @@ impl Gantry {
         let mut f = q.to_filter(now)?;
         f.user_id = Some(user.id.clone());
         f.kinds = vec![TokenKind::Personal];
-        self.store.list_tokens(&f, now).await
+        Ok(self.with_pending_usages(self.store.list_tokens(&f, now).await?))
     }
 
     /// `GET /v1/tokens`: every token the caller may manage — their personal tokens and the
@@ -302,7 +302,7 @@ impl Gantry {
             policy::Scope::All => {}
             policy::Scope::Visible { orgs, own } => f.org_ids_or_user = Some((orgs, own)),
         }
-        self.store.list_tokens(&f, now).await
+        Ok(self.with_pending_usages(self.store.list_tokens(&f, now).await?))
     }
 
     /// Loads a token the caller may act on. Deploy tokens get 403; tokens the caller may not
@@ -347,7 +347,8 @@ impl Gantry {
 
     /// `GET /v1/tokens/{id}`.
     pub async fn get_token(&self, caller: &Caller, id: &str) -> CoreResult<TokenRecord> {
-        self.manageable_token(caller, id, Intent::View).await
+        let token = self.manageable_token(caller, id, Intent::View).await?;
+        Ok(self.with_pending_usage(token))
     }
 
     /// `PATCH /v1/tokens/{id}`: name and description only.
@@ -368,7 +369,7 @@ impl Gantry {
         self.store
             .update_token(&token.id, &token.name, token.description.as_deref(), &audit)
             .await?;
-        Ok(token)
+        Ok(self.with_pending_usage(token))
     }
 
     /// `POST /v1/tokens/{id}/rotate`: same token, new secret, fresh expiry. Expired tokens can
@@ -460,7 +461,17 @@ impl Gantry {
         }
     }
 
+    /// [`Gantry::with_pending_usage`] over a listing.
+    fn with_pending_usages(&self, tokens: Vec<TokenRecord>) -> Vec<TokenRecord> {
+        tokens
+            .into_iter()
+            .map(|t| self.with_pending_usage(t))
+            .collect()
+    }
+
     /// Overlays this node's not-yet-flushed last use, so a read right after a use shows it.
+    /// Every token read of the services (lists, show, update) applies it; callers showing a
+    /// token they hold already (the caller's own, `GET /v1/user`) apply it themselves.
     pub fn with_pending_usage(&self, mut token: TokenRecord) -> TokenRecord {
         if let Some(u) = self.usage.pending(&token.id) {
             if token.last_used_at.is_none_or(|t| t < u.at) {

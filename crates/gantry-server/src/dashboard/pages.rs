@@ -78,13 +78,6 @@ impl StatusQuery {
     }
 }
 
-fn with_usage(state: &AppState, tokens: Vec<TokenRecord>) -> Vec<TokenRecord> {
-    tokens
-        .into_iter()
-        .map(|t| state.gantry.with_pending_usage(t))
-        .collect()
-}
-
 // --- sign in and out
 
 #[derive(Deserialize)]
@@ -339,10 +332,7 @@ pub async fn org_page(
     let apps = g.list_apps(&me.caller, &slug).await?;
     let now = g.now();
     let here = format!("/orgs/{slug}");
-    let listed = g
-        .list_org_tokens(&me.caller, &slug, &q.token_query())
-        .await
-        .map(|t| with_usage(&state, t));
+    let listed = g.list_org_tokens(&me.caller, &slug, &q.token_query()).await;
     let can_manage = listed.is_ok();
     let tokens = token_section(listed, |t| token_table(&t, now, true, &here))?;
     let body = html! {
@@ -398,10 +388,7 @@ pub async fn app_page(
     let config = g.get_config(&me.caller, &slug, None).await?;
     let now = g.now();
     let here = format!("/apps/{slug}");
-    let listed = g
-        .list_app_tokens(&me.caller, &slug, &q.token_query())
-        .await
-        .map(|t| with_usage(&state, t));
+    let listed = g.list_app_tokens(&me.caller, &slug, &q.token_query()).await;
     let can_manage = listed.is_ok();
     let tokens = token_section(listed, |t| token_table(&t, now, false, &here))?;
     let config_text = serde_json::from_str::<serde_json::Value>(&config.document)
@@ -572,10 +559,7 @@ pub async fn personal_tokens(
     Query(q): Query<StatusQuery>,
 ) -> Page {
     let g = &state.gantry;
-    let tokens = with_usage(
-        &state,
-        g.list_my_tokens(&me.caller, &q.token_query()).await?,
-    );
+    let tokens = g.list_my_tokens(&me.caller, &q.token_query()).await?;
     let now = g.now();
     let body = html! {
         h1 { "Access tokens" }
@@ -861,11 +845,9 @@ pub async fn all_tokens(
     let status = StatusQuery {
         status: q.status.clone(),
     };
-    let tokens = with_usage(
-        &state,
-        g.list_all_tokens(&me.caller, all_users, &status.token_query())
-            .await?,
-    );
+    let tokens = g
+        .list_all_tokens(&me.caller, all_users, &status.token_query())
+        .await?;
     let now = g.now();
     let here = if all_users {
         "/admin/tokens?all_users=1".to_owned()

@@ -59,10 +59,7 @@ fn created(
 fn list(state: &AppState, tokens: Vec<TokenRecord>) -> Json<ListResponse<TokenView>> {
     let now = state.gantry.now();
     Json(ListResponse {
-        items: tokens
-            .into_iter()
-            .map(|t| views::token(&state.gantry.with_pending_usage(t), now))
-            .collect(),
+        items: tokens.into_iter().map(|t| views::token(&t, now)).collect(),
     })
 }
 
@@ -182,10 +179,7 @@ pub async fn get_token(
     AppPath(id): AppPath<String>,
 ) -> ApiResult<Json<TokenView>> {
     let t = state.gantry.get_token(&caller, &id).await?;
-    Ok(Json(views::token(
-        &state.gantry.with_pending_usage(t),
-        state.gantry.now(),
-    )))
+    Ok(Json(views::token(&t, state.gantry.now())))
 }
 
 /// Rename or re-describe a token (nothing else about a token can change).
@@ -199,10 +193,7 @@ pub async fn update_token(
     AppJson(req): AppJson<UpdateTokenRequest>,
 ) -> ApiResult<Json<TokenView>> {
     let t = state.gantry.update_token(&caller, &id, &req).await?;
-    Ok(Json(views::token(
-        &state.gantry.with_pending_usage(t),
-        state.gantry.now(),
-    )))
+    Ok(Json(views::token(&t, state.gantry.now())))
 }
 
 /// Rotate (regenerate): same id, name, description and scope; a new value; a fresh expiry of
