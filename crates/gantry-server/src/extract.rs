@@ -7,7 +7,7 @@ use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use gantry_core::{AuthFailure, Caller, CoreError};
+use gantry_core::{AuthFailure, Caller};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -76,26 +76,9 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ip = client_ip(parts);
-        let token = match bearer(parts) {
-            Ok(t) => t,
-            Err(AuthFailure::Missing) => {
-                state
-                    .gantry
-                    .metrics()
-                    .verification(gantry_core::metrics::Outcome::missing);
-                return Err(CoreError::Unauthenticated(AuthFailure::Missing).into());
-            }
-            Err(f) => {
-                return Err(state
-                    .gantry
-                    .auth_failed(f, None, None, ip.as_deref())
-                    .await
-                    .into())
-            }
-        };
         let principal = state
             .gantry
-            .authenticate_bearer(token, ip.as_deref())
+            .authenticate(bearer(parts), ip.as_deref())
             .await?;
         if let (Some(note), Some(t)) = (parts.extensions.get::<AccessNote>(), principal.token()) {
             note.token_id(&t.id);

@@ -11,6 +11,24 @@ use crate::token::{PlainToken, PresentedToken};
 use gantry_api::{TokenKind, TokenStatus};
 
 impl Gantry {
+    /// Authenticates a request from what its `Authorization` header held: the bearer token, or
+    /// why there was none usable. All accounting of the outcome (metrics, failure limits,
+    /// audit) happens here; a missing credential is counted but is nobody's failure.
+    pub async fn authenticate(
+        &self,
+        presented: Result<&str, AuthFailure>,
+        ip: Option<&str>,
+    ) -> CoreResult<Principal> {
+        match presented {
+            Ok(raw) => self.authenticate_bearer(raw, ip).await,
+            Err(AuthFailure::Missing) => {
+                self.metrics.verification(Outcome::missing);
+                Err(CoreError::Unauthenticated(AuthFailure::Missing))
+            }
+            Err(failure) => Err(self.auth_failed(failure, None, None, ip).await),
+        }
+    }
+
     /// Verifies a bearer token and returns who it acts as. Every refusal is audited with the
     /// reason and, for well-formed tokens, the public prefix — never the presented value.
     #[tracing::instrument(skip_all)]
@@ -141,7 +159,7 @@ impl Gantry {
     }
 
     /// Records a failed authentication and returns the error to answer with.
-    pub async fn auth_failed(
+    pub(crate) async fn auth_failed(
         &self,
         failure: AuthFailure,
         prefix: Option<String>,
