@@ -202,6 +202,12 @@ pub fn manages_tokens_at_all(principal: &Principal) -> Result<(), &'static str> 
     }
 }
 
+/// DESIGN §2: read-only org-wide lists (members, alert rules) answer a deploy token of the
+/// org with nothing instead of refusing; everyone else is checked as usual.
+pub fn sees_nothing_of_org_lists(principal: &Principal) -> bool {
+    matches!(principal, Principal::Deploy { .. })
+}
+
 /// A listing across orgs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
