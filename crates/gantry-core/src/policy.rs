@@ -253,10 +253,6 @@ pub fn scope(
     listing: Listing,
     memberships: &[(String, Option<Role>)],
 ) -> Result<Scope, &'static str> {
-    manages_tokens_at_all(principal).map_err(|_| match listing {
-        Listing::Tokens { .. } => "deploy tokens cannot create, see or manage tokens",
-        Listing::Audit => "deploy tokens cannot read the audit log",
-    })?;
     let manages = |r: Role| r >= Capability::ManageTokens.min_role();
     match (principal, listing) {
         (Principal::User { user, .. }, Listing::Audit | Listing::Tokens { all_users: true })
@@ -306,7 +302,12 @@ pub fn scope(
             },
             own: token.id.to_string(),
         }),
-        (Principal::Deploy { .. }, _) => Err("deploy tokens cannot create, see or manage tokens"),
+        (Principal::Deploy { .. }, Listing::Tokens { .. }) => {
+            Err("deploy tokens cannot create, see or manage tokens")
+        }
+        (Principal::Deploy { .. }, Listing::Audit) => {
+            Err("deploy tokens cannot read the audit log")
+        }
     }
 }
 
