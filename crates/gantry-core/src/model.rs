@@ -166,6 +166,155 @@ pub struct AlertRecord {
     pub created_at: Timestamp,
 }
 
+/// What a token acts on. Each kind carries exactly the ids it needs, so no check can meet
+/// an impossible token (an org token without a role, a deploy token without an app); the
+/// slugs and the email are read with the token, for showing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenScope {
+    /// A user's personal token: acts as its user, whose roles are looked up live.
+    Personal {
+        user_id: CompactString,
+        user_email: String,
+    },
+    /// An org token: its org, with the role chosen at creation.
+    Org {
+        org_id: CompactString,
+        org_slug: CompactString,
+        role: Role,
+    },
+    /// A deploy token: deployment-level operations on one app.
+    Deploy {
+        org_id: CompactString,
+        org_slug: CompactString,
+        app_id: CompactString,
+        app_slug: CompactString,
+    },
+}
+
+impl TokenScope {
+    /// A deploy token's scope: `app` and its org.
+    pub fn deploy(app: &AppRecord) -> TokenScope {
+        TokenScope::Deploy {
+            org_id: app.org_id.as_str().into(),
+            org_slug: app.org_slug.as_str().into(),
+            app_id: app.id.as_str().into(),
+            app_slug: app.slug.as_str().into(),
+        }
+    }
+
+    /// An org token's scope: `org`, acting as `role`.
+    pub fn org(org: &OrgRecord, role: Role) -> TokenScope {
+        TokenScope::Org {
+            org_id: org.id.as_str().into(),
+            org_slug: org.slug.as_str().into(),
+            role,
+        }
+    }
+
+    /// A personal token's scope: `user`.
+    pub fn personal(user: &UserRecord) -> TokenScope {
+        TokenScope::Personal {
+            user_id: user.id.as_str().into(),
+            user_email: user.email.clone(),
+        }
+    }
+
+    /// Rebuilds from stored columns; None for a combination no kind has.
+    #[allow(clippy::too_many_arguments)] // one argument per stored column
+    pub fn from_columns(
+        kind: TokenKind,
+        user_id: Option<CompactString>,
+        user_email: Option<String>,
+        org_id: Option<CompactString>,
+        org_slug: Option<CompactString>,
+        app_id: Option<CompactString>,
+        app_slug: Option<CompactString>,
+        role: Option<Role>,
+    ) -> Option<TokenScope> {
+        Some(match kind {
+            TokenKind::Personal => TokenScope::Personal {
+                user_id: user_id?,
+                user_email: user_email?,
+            },
+            TokenKind::Org => TokenScope::Org {
+                org_id: org_id?,
+                org_slug: org_slug?,
+                role: role?,
+            },
+            TokenKind::Deploy => TokenScope::Deploy {
+                org_id: org_id?,
+                org_slug: org_slug?,
+                app_id: app_id?,
+                app_slug: app_slug?,
+            },
+        })
+    }
+
+    pub fn kind(&self) -> TokenKind {
+        match self {
+            TokenScope::Personal { .. } => TokenKind::Personal,
+            TokenScope::Org { .. } => TokenKind::Org,
+            TokenScope::Deploy { .. } => TokenKind::Deploy,
+        }
+    }
+
+    /// Org and deploy tokens: their org.
+    pub fn org_id(&self) -> Option<&str> {
+        match self {
+            TokenScope::Org { org_id, .. } | TokenScope::Deploy { org_id, .. } => Some(org_id),
+            TokenScope::Personal { .. } => None,
+        }
+    }
+
+    pub fn org_slug(&self) -> Option<&str> {
+        match self {
+            TokenScope::Org { org_slug, .. } | TokenScope::Deploy { org_slug, .. } => {
+                Some(org_slug)
+            }
+            TokenScope::Personal { .. } => None,
+        }
+    }
+
+    /// Deploy tokens: their app.
+    pub fn app_id(&self) -> Option<&str> {
+        match self {
+            TokenScope::Deploy { app_id, .. } => Some(app_id),
+            _ => None,
+        }
+    }
+
+    pub fn app_slug(&self) -> Option<&str> {
+        match self {
+            TokenScope::Deploy { app_slug, .. } => Some(app_slug),
+            _ => None,
+        }
+    }
+
+    /// Org tokens: the role they act with.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            TokenScope::Org { role, .. } => Some(*role),
+            _ => None,
+        }
+    }
+
+    /// Personal tokens: the owner.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            TokenScope::Personal { user_id, .. } => Some(user_id),
+            _ => None,
+        }
+    }
+
+    /// Personal tokens: the owner's email.
+    pub fn user_email(&self) -> Option<&str> {
+        match self {
+            TokenScope::Personal { user_email, .. } => Some(user_email),
+            _ => None,
+        }
+    }
+}
+
 /// A token as stored: its hash, never its value.
 ///
 /// Laid out for verification, which reads a cached record per request (with 100,000 tokens
@@ -181,25 +330,15 @@ pub struct TokenRecord {
     pub expires_at: Option<Timestamp>,
     /// This node's last noted use of this (cached) record; not stored.
     pub noted: crate::usage::Noted,
-    pub kind: TokenKind,
-    /// Org tokens: the role they act with.
-    pub role: Option<Role>,
     pub id: CompactString,
-    /// Org and deploy tokens: their org.
-    pub org_id: Option<CompactString>,
-    /// Deploy tokens: their app.
-    pub app_id: Option<CompactString>,
-    /// Personal tokens: the owner.
-    pub user_id: Option<CompactString>,
-    pub org_slug: Option<CompactString>,
-    pub app_slug: Option<CompactString>,
+    /// Its kind and what it acts on.
+    pub scope: TokenScope,
     /// The value before the last rotation, honoured until `prev_expires_at` (grace period).
     pub prev_hash: Option<TokenHash>,
     pub prev_expires_at: Option<Timestamp>,
     pub name: String,
     pub description: Option<String>,
     pub prefix: String,
-    pub user_email: Option<String>,
     pub created_by: ActorRef,
     pub created_at: Timestamp,
     /// The length a rotation renews the token by (None: never expires).
@@ -210,6 +349,10 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    pub fn kind(&self) -> TokenKind {
+        self.scope.kind()
+    }
+
     /// Status at `now`: revoked wins over expired.
     pub fn status(&self, now: Timestamp) -> TokenStatus {
         if self.revoked_at.is_some() {

@@ -1,7 +1,7 @@
 //! Who may do what: the one place permissions are decided (DESIGN §1's capability table).
 //! Services call [`check`]; handlers and templates never re-derive a rule.
 
-use crate::model::{TokenRecord, UserRecord};
+use crate::model::{TokenRecord, TokenScope, UserRecord};
 use compact_str::CompactString;
 use gantry_api::{Role, TokenKind};
 use std::sync::Arc;
@@ -343,11 +343,9 @@ pub fn token_access(
     if let Err(m) = manages_tokens_at_all(principal) {
         return Err(TokenRefusal::Forbidden(m.into()));
     }
-    match token.kind {
-        TokenKind::Personal => {
-            let own = principal
-                .user()
-                .is_some_and(|u| Some(u.id.as_str()) == token.user_id.as_deref());
+    match &token.scope {
+        TokenScope::Personal { user_id, .. } => {
+            let own = principal.user().is_some_and(|u| u.id == user_id.as_str());
             if own {
                 return Ok(());
             }
@@ -362,13 +360,10 @@ pub fn token_access(
             }
             Ok(())
         }
-        TokenKind::Org | TokenKind::Deploy => {
-            let Some(org_id) = token.org_id.as_deref() else {
-                return Err(TokenRefusal::Hidden);
-            };
+        TokenScope::Org { org_id, .. } | TokenScope::Deploy { org_id, .. } => {
             let target = Target {
                 org_id,
-                app_id: token.app_id.as_deref(),
+                app_id: token.scope.app_id(),
             };
             match check(principal, role, target, Capability::ManageTokens) {
                 Access::Allow => {}
@@ -380,11 +375,12 @@ pub fn token_access(
                 Access::Hidden => return Err(TokenRefusal::Hidden),
             }
             let ceiling = grantable(principal, role);
-            let above = token.role.is_some_and(|r| ceiling.is_none_or(|c| r > c));
-            if intent != TokenIntent::View && above {
+            let carried = token.scope.role();
+            if intent != TokenIntent::View && carried.is_some_and(|r| ceiling.is_none_or(|c| r > c))
+            {
                 return Err(TokenRefusal::Forbidden(format!(
                     "this token carries the {} role, above what this credential may grant",
-                    token.role.map(Role::as_str).unwrap_or("?")
+                    carried.map(Role::as_str).unwrap_or("?")
                 )));
             }
             Ok(())
@@ -431,22 +427,32 @@ mod tests {
     }
 
     fn token(kind: TokenKind) -> TokenRecord {
+        let scope = match kind {
+            TokenKind::Personal => TokenScope::Personal {
+                user_id: "usr_1".into(),
+                user_email: "u@example.com".into(),
+            },
+            TokenKind::Org => TokenScope::Org {
+                org_id: "org_1".into(),
+                org_slug: "acme".into(),
+                role: Role::Viewer,
+            },
+            TokenKind::Deploy => TokenScope::Deploy {
+                org_id: "org_1".into(),
+                org_slug: "acme".into(),
+                app_id: "app_1".into(),
+                app_slug: "web".into(),
+            },
+        };
         TokenRecord {
             id: "tok_1".into(),
-            kind,
+            scope,
             name: "t".into(),
             description: None,
             prefix: "gtd_x".into(),
             hash: TokenHash([0; 32]),
             prev_hash: None,
             prev_expires_at: None,
-            user_id: None,
-            user_email: None,
-            org_id: Some("org_1".into()),
-            org_slug: None,
-            app_id: Some("app_1".into()),
-            app_slug: None,
-            role: None,
             created_by: ActorRef::System,
             created_at: Timestamp(0),
             expires_at: None,
@@ -540,7 +546,9 @@ mod tests {
     #[test]
     fn token_access_needs_the_role_and_the_grant_ceiling() {
         let mut owner_token = token(TokenKind::Org);
-        owner_token.role = Some(Role::Owner);
+        if let TokenScope::Org { role, .. } = &mut owner_token.scope {
+            *role = Role::Owner;
+        }
         let admin = user(false);
         assert_eq!(
             token_access(&admin, Some(Role::Admin), &owner_token, TokenIntent::View),
@@ -555,7 +563,9 @@ mod tests {
             Err(TokenRefusal::Hidden)
         );
         let mut personal = token(TokenKind::Personal);
-        personal.user_id = Some("usr_2".into());
+        if let TokenScope::Personal { user_id, .. } = &mut personal.scope {
+            *user_id = "usr_2".into();
+        }
         assert_eq!(
             token_access(&user(false), None, &personal, TokenIntent::View),
             Err(TokenRefusal::Hidden)

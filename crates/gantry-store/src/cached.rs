@@ -588,7 +588,7 @@ impl Store for CachedStore {
         let Some(via_previous) = Self::matches(&token, hash, now) else {
             return Ok(None);
         };
-        let user = match &token.user_id {
+        let user = match token.scope.user_id() {
             Some(uid) => self.get_user(uid).await?,
             None => None,
         };
@@ -606,8 +606,8 @@ impl Store for CachedStore {
         let Some(via_previous) = Self::matches(&token, hash, now) else {
             return Some(None);
         };
-        let user = match &token.user_id {
-            Some(uid) => self.peek(&self.users, uid.as_str())?.map(|u| (*u).clone()),
+        let user = match token.scope.user_id() {
+            Some(uid) => self.peek(&self.users, uid)?.map(|u| (*u).clone()),
             None => None,
         };
         Some(Some(TokenMatch {

@@ -4,11 +4,11 @@ use super::{AuditExt, Caller, Gantry};
 use crate::error::{AuthFailure, CoreError, CoreResult};
 use crate::failures::{FailureKey, Write};
 use crate::metrics::Outcome;
-use crate::model::{ActorRef, AuditRecord, TokenRecord};
+use crate::model::{ActorRef, AuditRecord, TokenRecord, TokenScope};
 use crate::password;
 use crate::policy::Principal;
 use crate::token::{PlainToken, PresentedToken};
-use gantry_api::{TokenKind, TokenStatus};
+use gantry_api::TokenStatus;
 
 impl Gantry {
     /// Authenticates a request from what its `Authorization` header held: the bearer token, or
@@ -86,8 +86,8 @@ impl Gantry {
                     .await);
             }
         }
-        let principal = match record.kind {
-            TokenKind::Personal => match found.user {
+        let principal = match &record.scope {
+            TokenScope::Personal { .. } => match found.user {
                 Some(user) if !user.disabled => Principal::User {
                     user,
                     token: Some(record),
@@ -98,21 +98,15 @@ impl Gantry {
                         .await)
                 }
             },
-            TokenKind::Org => match (record.org_id.as_deref(), record.role) {
-                (Some(org_id), Some(role)) => Principal::Org {
-                    org_id: org_id.into(),
-                    token: record,
-                    role,
-                },
-                _ => return Err(CoreError::internal("org token without org or role")),
+            TokenScope::Org { org_id, role, .. } => Principal::Org {
+                org_id: org_id.clone(),
+                role: *role,
+                token: record,
             },
-            TokenKind::Deploy => match (record.org_id.as_deref(), record.app_id.as_deref()) {
-                (Some(org_id), Some(app_id)) => Principal::Deploy {
-                    org_id: org_id.into(),
-                    app_id: app_id.into(),
-                    token: record,
-                },
-                _ => return Err(CoreError::internal("deploy token without app")),
+            TokenScope::Deploy { org_id, app_id, .. } => Principal::Deploy {
+                org_id: org_id.clone(),
+                app_id: app_id.clone(),
+                token: record,
             },
         };
         if let Some(t) = principal.token() {

@@ -389,10 +389,10 @@ impl AuditExt for AuditRecord {
     }
 
     fn token_scope(mut self, t: &TokenRecord) -> Self {
-        self.org_id = t.org_id.as_deref().map(str::to_owned);
-        self.org_slug = t.org_slug.as_deref().map(str::to_owned);
-        self.app_id = t.app_id.as_deref().map(str::to_owned);
-        self.app_slug = t.app_slug.as_deref().map(str::to_owned);
+        self.org_id = t.scope.org_id().map(str::to_owned);
+        self.org_slug = t.scope.org_slug().map(str::to_owned);
+        self.app_id = t.scope.app_id().map(str::to_owned);
+        self.app_slug = t.scope.app_slug().map(str::to_owned);
         self
     }
 

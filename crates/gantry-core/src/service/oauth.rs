@@ -82,7 +82,8 @@ impl Gantry {
         if found.token.status(now) != TokenStatus::Active {
             return Ok(None);
         }
-        if found.token.kind == TokenKind::Personal && found.user.as_ref().is_none_or(|u| u.disabled)
+        if found.token.kind() == TokenKind::Personal
+            && found.user.as_ref().is_none_or(|u| u.disabled)
         {
             return Ok(None);
         }
@@ -125,7 +126,7 @@ impl Gantry {
         .token_scope(t)
         .target("token", &t.id)
         .detail("via", "oauth_revoke")
-        .detail("kind", t.kind.as_str())
+        .detail("kind", t.kind().as_str())
         .detail("prefix", t.prefix.clone());
         if found.via_previous {
             audit = audit.detail("presented", "previous_value");

@@ -4,7 +4,7 @@ use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
 use crate::expiry::{self, ExpiryRequest};
 use crate::ids::new_id;
-use crate::model::{AppRecord, AuditRecord, OrgRecord, TokenRecord};
+use crate::model::{AuditRecord, TokenRecord, TokenScope};
 use crate::policy::{self, Capability, Principal};
 use crate::store::{Rotation, StatusFilter, TokenFilter};
 use crate::token::PlainToken;
@@ -76,9 +76,10 @@ impl Gantry {
     fn new_token(
         &self,
         caller: &Caller,
-        kind: TokenKind,
+        scope: TokenScope,
         req: &CreateTokenRequest,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let kind = scope.kind();
         let name = validate::name("name", &req.name)?;
         let description = validate::description("description", req.description.as_deref())?;
         let now = self.now();
@@ -104,20 +105,13 @@ impl Gantry {
         let plain = PlainToken::generate(kind);
         let record = TokenRecord {
             id: new_id("tok").into(),
-            kind,
+            scope,
             name,
             description,
             prefix: plain.display_prefix().to_owned(),
             hash: plain.hash(),
             prev_hash: None,
             prev_expires_at: None,
-            user_id: None,
-            user_email: None,
-            org_id: None,
-            org_slug: None,
-            app_id: None,
-            app_slug: None,
-            role: None,
             created_by: caller.actor(),
             created_at: now,
             expires_at: expiry.expires_at,
@@ -135,7 +129,7 @@ impl Gantry {
         self.audit(caller, action)
             .target("token", &t.id)
             .token_scope(t)
-            .detail("kind", t.kind.as_str())
+            .detail("kind", t.kind().as_str())
             .detail("prefix", t.prefix.clone())
     }
 
@@ -168,8 +162,7 @@ impl Gantry {
                 "only org tokens carry a role; deploy tokens act as operators on their app",
             ));
         }
-        let (mut record, plain) = self.new_token(caller, TokenKind::Deploy, req)?;
-        scope_to_app(&mut record, &app);
+        let (record, plain) = self.new_token(caller, TokenScope::deploy(&app), req)?;
         self.insert_new_token(caller, record, plain).await
     }
 
@@ -201,9 +194,7 @@ impl Gantry {
                 ceiling.map(Role::as_str).unwrap_or("none")
             )));
         }
-        let (mut record, plain) = self.new_token(caller, TokenKind::Org, req)?;
-        scope_to_org(&mut record, &org);
-        record.role = Some(role);
+        let (record, plain) = self.new_token(caller, TokenScope::org(&org, role), req)?;
         self.insert_new_token(caller, record, plain).await
     }
 
@@ -225,9 +216,7 @@ impl Gantry {
                 "personal tokens act with their user's roles; only org tokens carry a role",
             ));
         }
-        let (mut record, plain) = self.new_token(caller, TokenKind::Personal, req)?;
-        record.user_id = Some(user.id.as_str().into());
-        record.user_email = Some(user.email.clone());
+        let (record, plain) = self.new_token(caller, TokenScope::personal(user), req)?;
         self.insert_new_token(caller, record, plain).await
     }
 
@@ -329,11 +318,9 @@ impl Gantry {
         token: TokenRecord,
         intent: Intent,
     ) -> CoreResult<TokenRecord> {
-        let role = match token.org_id.as_deref() {
-            Some(org_id) if token.kind != TokenKind::Personal => {
-                self.role_in(caller, org_id).await?
-            }
-            _ => None,
+        let role = match token.scope.org_id() {
+            Some(org_id) => self.role_in(caller, org_id).await?,
+            None => None,
         };
         match policy::token_access(&caller.principal, role, &token, intent) {
             Ok(()) => Ok(token),
@@ -399,7 +386,7 @@ impl Gantry {
         // expiry; a longer life needs a password login or a longer-lived token.
         let explicit = req.expires_in.as_ref().map(|_| "expires_in");
         let expiry = expiry.within(
-            crate::policy::expiry_ceiling(&caller.principal, token.kind),
+            crate::policy::expiry_ceiling(&caller.principal, token.kind()),
             explicit,
             now,
         )?;
@@ -415,7 +402,7 @@ impl Gantry {
                 _ => end,
             }
         });
-        let plain = PlainToken::generate(token.kind);
+        let plain = PlainToken::generate(token.kind());
         let rotation = Rotation {
             expected_hash: token.hash,
             new_hash: plain.hash(),
@@ -481,16 +468,4 @@ impl Gantry {
         }
         token
     }
-}
-
-fn scope_to_app(record: &mut TokenRecord, app: &AppRecord) {
-    record.org_id = Some(app.org_id.as_str().into());
-    record.org_slug = Some(app.org_slug.as_str().into());
-    record.app_id = Some(app.id.as_str().into());
-    record.app_slug = Some(app.slug.as_str().into());
-}
-
-fn scope_to_org(record: &mut TokenRecord, org: &OrgRecord) {
-    record.org_id = Some(org.id.as_str().into());
-    record.org_slug = Some(org.slug.as_str().into());
 }

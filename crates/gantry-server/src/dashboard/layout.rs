@@ -5,7 +5,7 @@ use super::Signed;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use gantry_api::{TokenKind, TokenStatus};
-use gantry_core::model::TokenRecord;
+use gantry_core::model::{TokenRecord, TokenScope};
 use gantry_core::time::Timestamp;
 use maud::{html, Markup, DOCTYPE};
 
@@ -147,10 +147,10 @@ fn expiry(t: &TokenRecord, now: Timestamp) -> Markup {
 /// Where a token lives, for tables that mix kinds.
 fn scope(t: &TokenRecord) -> Markup {
     html! {
-        @match t.kind {
-            TokenKind::Deploy => { "deploy · " a href=(format!("/apps/{}", t.app_slug.as_deref().unwrap_or(""))) { (t.app_slug.as_deref().unwrap_or("?")) } }
-            TokenKind::Org => { "org · " a href=(format!("/orgs/{}", t.org_slug.as_deref().unwrap_or(""))) { (t.org_slug.as_deref().unwrap_or("?")) } " · " (t.role.map(|r| r.as_str()).unwrap_or("?")) }
-            TokenKind::Personal => { "personal · " (t.user_email.as_deref().unwrap_or("?")) }
+        @match &t.scope {
+            TokenScope::Deploy { app_slug, .. } => { "deploy · " a href=(format!("/apps/{app_slug}")) { (app_slug) } }
+            TokenScope::Org { org_slug, role, .. } => { "org · " a href=(format!("/orgs/{org_slug}")) { (org_slug) } " · " (role.as_str()) }
+            TokenScope::Personal { user_email, .. } => { "personal · " (user_email) }
         }
     }
 }
@@ -321,7 +321,7 @@ pub fn once_shown(
     back: &str,
     api_base: &str,
 ) -> Response {
-    let kind = match token.kind {
+    let kind = match token.kind() {
         TokenKind::Deploy => "deploy token",
         TokenKind::Org => "org token",
         TokenKind::Personal => "personal access token",
@@ -349,8 +349,8 @@ pub fn once_shown(
         section.panel {
             h2 { "Use it from CI" }
             p { "Store it as a secret variable named " code { "GANTRY_TOKEN" } " in your CI system, then:" }
-            @match (&token.kind, &token.app_slug) {
-                (TokenKind::Deploy, Some(app)) => {
+            @match token.scope.app_slug() {
+                Some(app) => {
                     pre { "curl -fsS -H \"Authorization: Bearer $GANTRY_TOKEN\" \\\n  -F artifact=@release.tar.gz -F label=\"$CI_COMMIT_SHA\" \\\n  " (api_base) "/v1/apps/" (app) "/deploys" }
                     p.hint { "or " code { "gantry deploy release.tar.gz --app " (app) } " with " code { "GANTRY_URL" } " and " code { "GANTRY_TOKEN" } " set." }
                 }

@@ -18,7 +18,7 @@ use gantry_api::{
     CreateAppRequest, CreateOrgRequest, CreateTokenRequest, CreateUserRequest, Role,
     RotateTokenRequest, TokenKind, UpdateTokenRequest, UpdateUserRequest,
 };
-use gantry_core::model::TokenRecord;
+use gantry_core::model::{TokenRecord, TokenScope};
 use gantry_core::service::{AuditQuery, TokenQuery};
 use gantry_core::{validate, CoreError};
 use maud::{html, Markup};
@@ -599,10 +599,10 @@ pub struct BackQuery {
 
 fn back_or(back: Option<&str>, token: Option<&TokenRecord>) -> String {
     local_path(back).unwrap_or_else(|| match token {
-        Some(t) => match t.kind {
-            TokenKind::Deploy => format!("/apps/{}", t.app_slug.as_deref().unwrap_or("")),
-            TokenKind::Org => format!("/orgs/{}", t.org_slug.as_deref().unwrap_or("")),
-            TokenKind::Personal => "/tokens".to_owned(),
+        Some(t) => match &t.scope {
+            TokenScope::Deploy { app_slug, .. } => format!("/apps/{app_slug}"),
+            TokenScope::Org { org_slug, .. } => format!("/orgs/{org_slug}"),
+            TokenScope::Personal { .. } => "/tokens".to_owned(),
         },
         None => "/".to_owned(),
     })

@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
-use gantry_api::{IntrospectionResponse, OAuthError, Role, TokenKind};
+use gantry_api::{IntrospectionResponse, OAuthError};
+use gantry_core::model::TokenScope;
 use serde::Deserialize;
 use std::borrow::Cow;
 use utoipa::{IntoParams, ToSchema};
@@ -74,17 +75,17 @@ pub async fn check(
     let h = resp.headers_mut();
     let token = caller.principal.token();
     header(h, TOKEN_ID, token.map(|t| t.id.as_str()));
-    let kind = token.map(|t| t.kind.as_str()).unwrap_or("session");
+    let kind = token.map(|t| t.kind().as_str()).unwrap_or("session");
     h.insert(KIND, HeaderValue::from_static(kind));
     let org = app
         .as_ref()
         .map(|a| a.org_slug.as_str())
-        .or_else(|| token.and_then(|t| t.org_slug.as_deref()));
+        .or_else(|| token.and_then(|t| t.scope.org_slug()));
     header(h, ORG, org);
     let app_slug = app
         .as_ref()
         .map(|a| a.slug.as_str())
-        .or_else(|| token.and_then(|t| t.app_slug.as_deref()));
+        .or_else(|| token.and_then(|t| t.scope.app_slug()));
     header(h, APP, app_slug);
     header(h, USER, caller.principal.user().map(|u| u.email.as_str()));
     Ok(resp)
@@ -154,14 +155,10 @@ pub async fn introspect(
         return Ok(Json(IntrospectionResponse::default()).into_response());
     };
     let t = &found.token;
-    let scope = match t.kind {
-        TokenKind::Deploy => format!("app:{}:deploy", t.app_slug.clone().unwrap_or_default()),
-        TokenKind::Org => format!(
-            "org:{}:{}",
-            t.org_slug.clone().unwrap_or_default(),
-            t.role.map(Role::as_str).unwrap_or("viewer")
-        ),
-        TokenKind::Personal => "user".to_owned(),
+    let scope = match &t.scope {
+        TokenScope::Deploy { app_slug, .. } => format!("app:{app_slug}:deploy"),
+        TokenScope::Org { org_slug, role, .. } => format!("org:{org_slug}:{}", role.as_str()),
+        TokenScope::Personal { .. } => "user".to_owned(),
     };
     let answer = IntrospectionResponse {
         active: true,
@@ -180,10 +177,10 @@ pub async fn introspect(
         ),
         iss: Some("gantry".into()),
         jti: Some(t.id.to_string()),
-        kind: Some(t.kind),
-        org: t.org_slug.as_deref().map(str::to_owned),
-        app: t.app_slug.as_deref().map(str::to_owned),
-        role: t.role,
+        kind: Some(t.kind()),
+        org: t.scope.org_slug().map(str::to_owned),
+        app: t.scope.app_slug().map(str::to_owned),
+        role: t.scope.role(),
     };
     // RFC 7662 §4: answers must not be cached by intermediaries.
     let mut resp = Json(answer).into_response();

@@ -218,23 +218,27 @@ fn hash_col(row: &DbRow, col: &str) -> CoreResult<Option<TokenHash>> {
 fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
     let kind =
         TokenKind::parse(&s(row, "kind")?).ok_or_else(|| CoreError::internal("bad token kind"))?;
+    let scope = TokenScope::from_columns(
+        kind,
+        opt_cs(row, "user_id")?,
+        opt_s(row, "user_email")?,
+        opt_cs(row, "org_id")?,
+        opt_cs(row, "org_slug")?,
+        opt_cs(row, "app_id")?,
+        opt_cs(row, "app_slug")?,
+        role(row, "role")?,
+    )
+    .ok_or_else(|| CoreError::internal(format!("a {} token without its scope", kind.as_str())))?;
     let lifetime: Option<i64> = row.try_get("lifetime_secs").map_err(db)?;
     Ok(TokenRecord {
         id: cs(row, "id")?,
-        kind,
+        scope,
         name: s(row, "name")?,
         description: opt_s(row, "description")?,
         prefix: s(row, "prefix")?,
         hash: hash_col(row, "hash")?.ok_or_else(|| CoreError::internal("bad token hash"))?,
         prev_hash: hash_col(row, "prev_hash")?,
         prev_expires_at: opt_ts(row, "prev_expires_at")?,
-        user_id: opt_cs(row, "user_id")?,
-        user_email: opt_s(row, "user_email")?,
-        org_id: opt_cs(row, "org_id")?,
-        org_slug: opt_cs(row, "org_slug")?,
-        app_id: opt_cs(row, "app_id")?,
-        app_slug: opt_cs(row, "app_slug")?,
-        role: role(row, "role")?,
         created_by: actor(row, "created_by")?,
         created_at: ts(row, "created_at")?,
         expires_at: opt_ts(row, "expires_at")?,
@@ -1078,15 +1082,15 @@ impl Store for SqlStore {
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
         )
         .bind(t.id.as_str())
-        .bind(t.kind.as_str())
+        .bind(t.kind().as_str())
         .bind(&t.name)
         .bind(&t.description)
         .bind(&t.prefix)
         .bind(&t.hash.0[..])
-        .bind(t.user_id.as_deref())
-        .bind(t.org_id.as_deref())
-        .bind(t.app_id.as_deref())
-        .bind(t.role.map(Role::as_str))
+        .bind(t.scope.user_id())
+        .bind(t.scope.org_id())
+        .bind(t.scope.app_id())
+        .bind(t.scope.role().map(Role::as_str))
         .bind(t.created_by.kind())
         .bind(t.created_by.id())
         .bind(t.created_by.name())
@@ -1128,7 +1132,7 @@ impl Store for SqlStore {
         let Some(row) = row else { return Ok(None) };
         let token = token_row(&row)?;
         let via_previous = token.hash != *hash;
-        let user = match &token.user_id {
+        let user = match token.scope.user_id() {
             Some(uid) => self.get_user(uid).await?,
             None => None,
         };

@@ -12,6 +12,8 @@
 //! sqlx's migration advisory lock, so nodes starting together do not race).
 
 pub mod postgres;
+#[cfg(test)]
+mod scope_tests;
 pub mod sqlite;
 
 use gantry_core::CoreError;

@@ -188,6 +188,14 @@ impl SqliteStore {
 }
 
 #[cfg(test)]
+impl SqliteStore {
+    /// The writer pool, for tests that bypass the store (`scope_tests`).
+    pub(crate) fn writer_pool(&self) -> &SqlitePool {
+        self.pools.writer()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::sql::TABLES;
