@@ -50,6 +50,13 @@ pub enum CoreError {
     /// Too many failed attempts from this client (or at this token or email) (HTTP 429).
     #[error("too many failed attempts; try again in {} s", retry_after.as_secs())]
     RateLimited { retry_after: std::time::Duration },
+    /// Every upload slot this credential (HTTP 429) or this node (HTTP 503) may hold is
+    /// taken; retry once one is free.
+    #[error("{message}")]
+    UploadsFull {
+        full: crate::uploads::Full,
+        message: String,
+    },
     /// The store or the disk failed. The detail is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(Internal),

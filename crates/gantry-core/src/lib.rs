@@ -18,6 +18,7 @@ pub mod service;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod uploads;
 pub mod usage;
 pub mod validate;
 

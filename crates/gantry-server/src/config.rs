@@ -41,10 +41,6 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     /// How often coalesced last-used records are written.
     pub usage_flush_interval: Duration,
-    /// Deploy uploads in progress at once on this node; further ones get 503.
-    pub max_concurrent_uploads: usize,
-    /// Deploy uploads in progress at once per credential; further ones get 429.
-    pub max_uploads_per_credential: usize,
     /// A deploy whose body sends nothing for this long is cut off (408).
     pub upload_idle_timeout: Duration,
     /// Longest a deploy's body may take to arrive (408 after).
@@ -87,11 +83,6 @@ impl std::fmt::Debug for ServerConfig {
                 &self.admin_password.as_ref().map(|_| "<redacted>"),
             )
             .field("usage_flush_interval", &self.usage_flush_interval)
-            .field("max_concurrent_uploads", &self.max_concurrent_uploads)
-            .field(
-                "max_uploads_per_credential",
-                &self.max_uploads_per_credential,
-            )
             .field("upload_idle_timeout", &self.upload_idle_timeout)
             .field("upload_deadline", &self.upload_deadline)
             .field("max_json_bytes", &self.max_json_bytes)
@@ -119,8 +110,6 @@ impl ServerConfig {
             admin_email: None,
             admin_password: None,
             usage_flush_interval: Duration::from_secs(1),
-            max_concurrent_uploads: 16,
-            max_uploads_per_credential: 4,
             upload_idle_timeout: Duration::from_secs(60),
             upload_deadline: Duration::from_secs(15 * 60),
             max_json_bytes: 2 * 1024 * 1024,
@@ -729,11 +718,11 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         }
         "limits.max_concurrent_uploads" => {
             let n = integer_within(v, 1, 10_000).ok_or(accepts)?;
-            config.max_concurrent_uploads = usize::try_from(n).map_err(|_| accepts)?;
+            config.settings.max_concurrent_uploads = usize::try_from(n).map_err(|_| accepts)?;
         }
         "limits.max_uploads_per_credential" => {
             let n = integer_within(v, 1, 10_000).ok_or(accepts)?;
-            config.max_uploads_per_credential = usize::try_from(n).map_err(|_| accepts)?;
+            config.settings.max_uploads_per_credential = usize::try_from(n).map_err(|_| accepts)?;
         }
         "limits.upload_idle_timeout" => {
             config.upload_idle_timeout = duration_within(v, 1, 3600).ok_or(accepts)?

@@ -158,6 +158,15 @@ impl From<CoreError> for ApiError {
             CoreError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
             CoreError::Malformed(m) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", m),
             CoreError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
+            CoreError::UploadsFull { full, message } => match full {
+                gantry_core::uploads::Full::Credential => ApiError::retry_later(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_uploads",
+                    message,
+                    5,
+                ),
+                gantry_core::uploads::Full::Node => ApiError::busy("too_many_uploads", message, 5),
+            },
             CoreError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::new(

@@ -95,12 +95,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     ));
     let metrics = Arc::new(gantry_core::metrics::Metrics::new());
     let (store, coherence) = database.serve(&config.cache, metrics.clone(), coherence_stopped);
-    let gantry = Arc::new(Gantry::with_metrics(
-        store,
-        clock,
-        config.settings.clone(),
-        metrics,
-    ));
+    let gantry = Arc::new(
+        Gantry::with_metrics(store, clock, config.settings.clone(), metrics)
+            .with_artifacts(artifacts.clone()),
+    );
     bootstrap_admin(&gantry, &config).await?;
     match gantry.reseal_secrets().await {
         Ok((0, _, 0)) => {}
@@ -128,15 +126,11 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
     let conn_limits = config.conn_limits;
-    let max_uploads = config.max_concurrent_uploads;
-    let per_credential = config.max_uploads_per_credential;
     let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
         artifacts: artifacts.clone(),
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
-        uploads: Arc::new(tokio::sync::Semaphore::new(max_uploads)),
-        uploads_per_credential: uploads::CredentialSlots::new(per_credential),
     });
     let app = routes::router(state.clone());
     let metrics_server = metrics_listener.map(|listener| {

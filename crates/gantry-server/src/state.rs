@@ -31,8 +31,4 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<serde_json::Value>,
-    /// Upload slots (`limits.max_concurrent_uploads`).
-    pub uploads: Arc<tokio::sync::Semaphore>,
-    /// Each credential's share of them (`limits.max_uploads_per_credential`).
-    pub uploads_per_credential: Arc<crate::uploads::CredentialSlots>,
 }

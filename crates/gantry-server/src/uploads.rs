@@ -1,68 +1,14 @@
-//! What bounds a deploy upload besides its size: the node's upload slots
-//! (`limits.max_concurrent_uploads`), each credential's share of them
-//! (`limits.max_uploads_per_credential`, so one tenant cannot take every slot), an idle timeout
-//! over the whole request body (`limits.upload_idle_timeout`: between fields and inside any of
-//! them, not only the artifact's bytes), and a total deadline (`limits.upload_deadline`).
+//! What bounds a deploy's request body besides its size: an idle timeout over the whole body
+//! (`limits.upload_idle_timeout`: between fields and inside any of them, not only the
+//! artifact's bytes) and a total deadline (`limits.upload_deadline`). The upload slots (per
+//! node and per credential) are the service's: `gantry_core::uploads`.
 
 use axum::body::Body;
 use futures_util::StreamExt;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Uploads in progress per credential.
-#[derive(Debug)]
-pub struct CredentialSlots {
-    max: usize,
-    held: Mutex<HashMap<String, usize>>,
-}
-
-/// One credential's upload slot, given back when dropped.
-#[derive(Debug)]
-pub struct CredentialSlot {
-    slots: Arc<CredentialSlots>,
-    key: String,
-}
-
-impl CredentialSlots {
-    pub fn new(max: usize) -> Arc<CredentialSlots> {
-        Arc::new(CredentialSlots {
-            max,
-            held: Mutex::default(),
-        })
-    }
-
-    /// A slot for `key` (a token id, or a user id for a session), or None when it holds all of
-    /// its share. The map holds only credentials with an upload in progress, so it is bounded
-    /// by the node's slots.
-    pub fn try_acquire(self: &Arc<Self>, key: &str) -> Option<CredentialSlot> {
-        let mut held = self.held.lock().ok()?;
-        let n = held.entry(key.to_owned()).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(CredentialSlot {
-            slots: self.clone(),
-            key: key.to_owned(),
-        })
-    }
-}
-
-impl Drop for CredentialSlot {
-    fn drop(&mut self) {
-        if let Ok(mut held) = self.slots.held.lock() {
-            if let Some(n) = held.get_mut(&self.key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    held.remove(&self.key);
-                }
-            }
-        }
-    }
-}
 
 /// Why a guarded body was cut off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,20 +68,4 @@ pub fn guard(body: Body, idle: Duration, deadline: Instant, cut: CutOff) -> Body
         }
     });
     Body::from_stream(guarded)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_credential_holds_at_most_its_share_and_gets_it_back() {
-        let slots = CredentialSlots::new(2);
-        let a = slots.try_acquire("tok_a").unwrap();
-        let _b = slots.try_acquire("tok_a").unwrap();
-        assert!(slots.try_acquire("tok_a").is_none());
-        assert!(slots.try_acquire("tok_b").is_some(), "per credential");
-        drop(a);
-        assert!(slots.try_acquire("tok_a").is_some());
-    }
 }

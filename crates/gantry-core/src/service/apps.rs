@@ -2,13 +2,14 @@
 //! the example of what a deploy token may not touch.
 
 use super::{AuditExt, Caller, Gantry};
-use crate::artifacts::StoredArtifact;
+use crate::artifacts::{ArtifactStore, StoredArtifact};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::new_id;
 use crate::model::*;
 use crate::policy::{Capability, Principal};
 use crate::sealing::Sealer;
 use crate::store::NewRelease;
+use crate::uploads::Full;
 use crate::validate;
 use gantry_api::{CreateAlertRequest, CreateAppRequest};
 use std::sync::Arc;
@@ -103,10 +104,63 @@ impl Gantry {
         Ok(())
     }
 
-    /// Records a release for an artifact already stored (the handler streamed it after
-    /// [`Gantry::app_for`] with [`Capability::Deploy`] said yes). Returns the release and
-    /// whether it replaced an earlier one with the same label.
-    pub async fn record_release(
+    /// `POST /v1/apps/{app}/deploys`, the whole flow: whether the caller may deploy to `slug`
+    /// (before a byte is read: nobody uploads 512 MiB to learn they may not), an upload slot
+    /// of this node and of the caller's share held to the end, the form read by `read` (the
+    /// transport's decoder, given the artifact store to stream the artifact into), and the
+    /// release recorded after the credential and its rights are checked again. Returns the app,
+    /// the release, and whether it replaced an earlier one with the same label.
+    ///
+    /// A refused deploy may leave a stored blob no release points at. It is not deleted here:
+    /// a concurrent deploy of the same bytes may be about to use it. The periodic sweep
+    /// ([`ArtifactStore::sweep`]) removes unreferenced blobs once they are old enough.
+    pub async fn deploy<E, F, Fut>(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        read: F,
+    ) -> Result<(Arc<AppRecord>, ReleaseRecord, bool), E>
+    where
+        E: From<CoreError>,
+        F: FnOnce(Arc<dyn ArtifactStore>) -> Fut,
+        Fut: std::future::Future<Output = Result<(DeployMeta, Option<StoredArtifact>), E>>,
+    {
+        let app = self.app_for(caller, slug, Capability::Deploy).await?;
+        let artifacts = self
+            .artifacts
+            .clone()
+            .ok_or_else(|| CoreError::internal("this process has no artifact store"))?;
+        let credential = match caller.principal.token() {
+            Some(t) => t.id.as_str(),
+            None => caller.principal.user().map(|u| u.id.as_str()).unwrap_or(""),
+        };
+        let _slot = self.uploads.try_acquire(credential).map_err(|full| {
+            let message = match full {
+                Full::Credential => format!(
+                    "this credential already has {} uploads in progress (limits.max_uploads_per_credential); retry when one has finished",
+                    self.uploads.per_credential()
+                ),
+                Full::Node => {
+                    "too many uploads in progress on this server; retry shortly".to_owned()
+                }
+            };
+            CoreError::UploadsFull { full, message }
+        })?;
+        let (meta, artifact) = read(artifacts).await?;
+        let artifact = artifact.ok_or_else(|| {
+            CoreError::invalid(
+                "artifact",
+                "is required: send the release as a file field named 'artifact'",
+            )
+        })?;
+        let (release, replaced) = self.record_release(caller, &app, &meta, &artifact).await?;
+        Ok((app, release, replaced))
+    }
+
+    /// Records a release for an artifact already stored, once the credential is still valid
+    /// and may still deploy. Returns the release and whether it replaced an earlier one with
+    /// the same label.
+    async fn record_release(
         &self,
         caller: &Caller,
         app: &AppRecord,

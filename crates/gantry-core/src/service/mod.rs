@@ -46,6 +46,10 @@ pub struct Settings {
     pub session_ttl: std::time::Duration,
     /// How long a deleted app's slug stays reserved to its org.
     pub slug_reservation: std::time::Duration,
+    /// Deploy uploads in progress at once on this node (`limits.max_concurrent_uploads`).
+    pub max_concurrent_uploads: usize,
+    /// ... and by one credential (`limits.max_uploads_per_credential`).
+    pub max_uploads_per_credential: usize,
 }
 
 impl Default for Settings {
@@ -64,6 +68,8 @@ impl Default for Settings {
             sealer: None,
             session_ttl: std::time::Duration::from_secs(12 * 3600),
             slug_reservation: std::time::Duration::from_secs(30 * 86_400),
+            max_concurrent_uploads: 16,
+            max_uploads_per_credential: 4,
         }
     }
 }
@@ -111,6 +117,10 @@ pub struct Gantry {
     pub(crate) limits: Limiters,
     /// Failed authentications, aggregated before they reach the audit log.
     pub(crate) failures: crate::failures::FailureLog,
+    /// Where releases' bytes go (None: offline tools, which take no deploys).
+    pub(crate) artifacts: Option<Arc<dyn crate::artifacts::ArtifactStore>>,
+    /// Deploy uploads in progress, per node and per credential.
+    pub(crate) uploads: crate::uploads::UploadSlots,
 }
 
 impl Gantry {
@@ -133,6 +143,10 @@ impl Gantry {
             login_ip: FailureLimiter::new(settings.failed_login_limit),
             login_email: FailureLimiter::new(settings.failed_login_limit),
         };
+        let uploads = crate::uploads::UploadSlots::new(
+            settings.max_concurrent_uploads,
+            settings.max_uploads_per_credential,
+        );
         Gantry {
             store,
             clock,
@@ -141,7 +155,15 @@ impl Gantry {
             metrics,
             failures,
             limits,
+            artifacts: None,
+            uploads,
         }
+    }
+
+    /// The service that takes deploys, storing their bytes in `artifacts`.
+    pub fn with_artifacts(mut self, artifacts: Arc<dyn crate::artifacts::ArtifactStore>) -> Gantry {
+        self.artifacts = Some(artifacts);
+        self
     }
 
     /// The process's metrics.

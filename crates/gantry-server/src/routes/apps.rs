@@ -13,9 +13,8 @@ use axum::Json;
 use futures_util::TryStreamExt;
 use gantry_api::*;
 use gantry_core::artifacts::{ArtifactStore, StoredArtifact};
-use gantry_core::policy::Capability;
 use gantry_core::service::DeployMeta;
-use gantry_core::{Caller, CoreError};
+use gantry_core::CoreError;
 use serde::Deserialize;
 use tokio_util::io::{ReaderStream, StreamReader};
 use utoipa::{IntoParams, ToSchema};
@@ -137,42 +136,29 @@ pub async fn push_deploy(
     AppPath(slug): AppPath<String>,
     request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<ReleaseView>)> {
-    // Permission first: nobody uploads 512 MiB to learn they may not deploy.
-    let app = state
+    let (app, release, replaced) = state
         .gantry
-        .app_for(&caller, &slug, Capability::Deploy)
+        .deploy(&caller, &slug, |artifacts| {
+            read_deploy_request(&state, request, artifacts)
+        })
         .await?;
-    // A slot for the whole upload: refused at once when all are taken, so a burst of uploads
-    // can neither fill the disk in parallel nor hold every connection.
-    // One credential gets a share of the slots, not all of them.
-    let credential = match caller.principal.token() {
-        Some(t) => t.id.to_string(),
-        None => caller
-            .principal
-            .user()
-            .map(|u| u.id.clone())
-            .unwrap_or_default(),
+    let status = if replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
     };
-    let Some(_mine) = state.uploads_per_credential.try_acquire(&credential) else {
-        return Err(ApiError::retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_uploads",
-            format!(
-                "this credential already has {} uploads in progress (limits.max_uploads_per_credential); retry when one has finished",
-                state.config.max_uploads_per_credential
-            ),
-            5,
-        ));
-    };
-    let Ok(_slot) = state.uploads.clone().try_acquire_owned() else {
-        return Err(ApiError::busy(
-            "too_many_uploads",
-            "too many uploads in progress on this server; retry shortly",
-            5,
-        ));
-    };
-    // The idle timeout and the deadline cover the whole body: between fields and inside any
-    // of them, not only the artifact's bytes.
+    Ok((status, Json(views::release(&app.slug, &release))))
+}
+
+/// The transport's part of a deploy ([`gantry_core::Gantry::deploy`] does the rest): the
+/// request body under the idle timeout and the deadline (between fields and inside any of
+/// them, not only the artifact's bytes), refused early when its declared length is too large,
+/// decoded as a multipart form with the artifact streamed into `artifacts`.
+async fn read_deploy_request(
+    state: &AppState,
+    request: axum::extract::Request,
+    artifacts: std::sync::Arc<dyn ArtifactStore>,
+) -> ApiResult<(DeployMeta, Option<StoredArtifact>)> {
     let (parts, body) = request.into_parts();
     let headers = parts.headers.clone();
     let cut = crate::uploads::CutOff::default();
@@ -184,7 +170,7 @@ pub async fn push_deploy(
         cut.clone(),
     );
     let request = axum::extract::Request::from_parts(parts, body);
-    let multipart = Multipart::from_request(request, &state).await;
+    let multipart = Multipart::from_request(request, state).await;
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -200,9 +186,9 @@ pub async fn push_deploy(
     if declared.is_some_and(|n| n > limit.saturating_add(MAX_FORM_TEXT as u64 * 4)) {
         return Err(CoreError::TooLarge(format!("artifact: must be at most {limit} bytes")).into());
     }
-    let read = read_deploy_form(&mut multipart, state.artifacts.as_ref(), limit).await;
-    let outcome = match read {
-        Err(e) => Err(match cut.get() {
+    read_deploy_form(&mut multipart, artifacts.as_ref(), limit)
+        .await
+        .map_err(|e| match cut.get() {
             Some(crate::uploads::Cut::Idle) => ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "upload_timeout",
@@ -220,18 +206,7 @@ pub async fn push_deploy(
                 ),
             ),
             None => e,
-        }),
-        Ok((_, None)) => Err(CoreError::invalid(
-            "artifact",
-            "is required: send the release as a file field named 'artifact'",
-        )
-        .into()),
-        Ok((meta, Some(artifact))) => record(&state, &caller, &app, &meta, &artifact).await,
-    };
-    // A refused deploy may leave a stored blob no release points at. It is not deleted here:
-    // a concurrent deploy of the same bytes may be about to use it. The periodic sweep
-    // (ArtifactStore::sweep) removes unreferenced blobs once they are old enough.
-    outcome
+        })
 }
 
 /// Decodes a deploy's multipart form: the `artifact` file streamed into `artifacts` (at most
@@ -277,25 +252,6 @@ pub async fn read_deploy_form(
         }
     }
     Ok((meta, stored))
-}
-
-async fn record(
-    state: &AppState,
-    caller: &Caller,
-    app: &gantry_core::model::AppRecord,
-    meta: &DeployMeta,
-    artifact: &StoredArtifact,
-) -> ApiResult<(StatusCode, Json<ReleaseView>)> {
-    let (release, replaced) = state
-        .gantry
-        .record_release(caller, app, meta, artifact)
-        .await?;
-    let status = if replaced {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(views::release(&app.slug, &release))))
 }
 
 /// Release list parameters.

@@ -374,7 +374,7 @@ async fn idle_keep_alive_connections_are_closed_and_busy_ones_kept() {
 
 #[tokio::test]
 async fn uploads_past_the_concurrency_limit_are_refused_with_retry_after() {
-    let app = spawn_app_with(|c| c.max_concurrent_uploads = 1).await;
+    let app = spawn_app_with(|c| c.settings.max_concurrent_uploads = 1).await;
     app.org_with_app(&app.admin_token, "acme", "web").await;
     // One upload in progress: its body trickles in through a channel the test holds.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -688,7 +688,7 @@ async fn a_deploy_that_trickles_past_its_deadline_is_cut_off() {
 
 #[tokio::test]
 async fn one_credential_cannot_take_every_upload_slot() {
-    let app = spawn_app_with(|c| c.max_uploads_per_credential = 2).await;
+    let app = spawn_app_with(|c| c.settings.max_uploads_per_credential = 2).await;
     app.org_with_app(&app.admin_token, "acme", "web").await;
     let (_, ci) = app
         .deploy_token(&app.admin_token, "web", json!({"name": "ci"}))
