@@ -1,7 +1,10 @@
-//! The storage port. The domain speaks only this trait; `gantry-store` implements it for
-//! SQLite and PostgreSQL (one SQL implementation, `gantry-store/src/sql/common.rs`). Every write that changes state takes the audit record that
-//! describes it and commits both in one transaction, so there is never a change without its
-//! audit entry or the other way round.
+//! The storage port. The domain speaks only [`Store`], made of one trait per domain
+//! ([`UserStore`], [`OrgStore`], [`AppStore`], [`ReleaseStore`], [`EnvConfigStore`],
+//! [`AlertStore`], [`TokenStore`], [`SessionStore`], [`AuditStore`]); `gantry-store` implements
+//! it for SQLite and PostgreSQL (one SQL implementation, `gantry-store/src/sql/common/`, a file
+//! per domain) and as the caching decorator. Every write that changes state takes the audit
+//! record that describes it and commits both in one transaction, so there is never a change
+//! without its audit entry or the other way round.
 
 use crate::error::CoreResult;
 use crate::model::*;
@@ -215,13 +218,29 @@ pub struct TokenUse {
 /// concurrent writers must lock the rows involved (e.g. `SELECT … FOR UPDATE` on the org or
 /// app) or use conditional statements.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    UserStore
+    + OrgStore
+    + AppStore
+    + ReleaseStore
+    + EnvConfigStore
+    + AlertStore
+    + TokenStore
+    + SessionStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Whether the database answers.
     async fn ping(&self) -> CoreResult<()>;
     /// Closes connections cleanly (checkpoints, pool shutdown). Called once at shutdown.
     async fn close(&self);
+}
 
-    // --- users
+/// Users and their accounts. Part of [`Store`].
+#[async_trait]
+pub trait UserStore: Send + Sync {
     async fn count_users(&self) -> CoreResult<i64>;
     async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<Written>;
     async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>>;
@@ -236,8 +255,11 @@ pub trait Store: Send + Sync + 'static {
         patch: &UserPatch,
         audit: &AuditRecord,
     ) -> CoreResult<Written<UserRecord>>;
+}
 
-    // --- orgs and members
+/// Orgs and their memberships. Part of [`Store`].
+#[async_trait]
+pub trait OrgStore: Send + Sync {
     async fn insert_org(
         &self,
         org: &OrgRecord,
@@ -271,8 +293,11 @@ pub trait Store: Send + Sync + 'static {
         ceiling: Option<Role>,
         audit: &AuditRecord,
     ) -> CoreResult<Written<Option<Role>>>;
+}
 
-    // --- apps
+/// Apps (a deleted app's slug stays reserved to its org). Part of [`Store`].
+#[async_trait]
+pub trait AppStore: Send + Sync {
     /// Creates an app. Refuses (Conflict `slug_reserved`) a slug that another org's app held
     /// until it was deleted less than `reservation` before `app.created_at`: a deleted app's
     /// slug stays its org's for that long, so nobody else can squat a name that proxies,
@@ -299,8 +324,11 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written>;
+}
 
-    // --- releases
+/// Releases and the artifacts they point at. Part of [`Store`].
+#[async_trait]
+pub trait ReleaseStore: Send + Sync {
     /// Records a release with the next version number, or replaces the one carrying its label
     /// when `overwrite`. Returns the release and whether it replaced one.
     async fn insert_release(
@@ -312,8 +340,11 @@ pub trait Store: Send + Sync + 'static {
     async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>>;
     /// Whether any release still points at this artifact.
     async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool>;
+}
 
-    // --- env vars and config
+/// Apps' env vars and config documents. Part of [`Store`].
+#[async_trait]
+pub trait EnvConfigStore: Send + Sync {
     async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>>;
     /// Sets a variable; refuses (Conflict) a new key beyond `max_vars`.
     async fn put_env(
@@ -342,13 +373,19 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<ConfigRecord>;
+}
 
-    // --- alerts
+/// Org alert rules. Part of [`Store`].
+#[async_trait]
+pub trait AlertStore: Send + Sync {
     async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()>;
     async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>>;
     async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool>;
+}
 
-    // --- tokens
+/// Tokens: hashes, never values. Part of [`Store`].
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written>;
     async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>>;
     /// The token whose current hash — or previous hash, still in its grace period at `now` — is `hash`.
@@ -392,16 +429,22 @@ pub trait Store: Send + Sync + 'static {
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()>;
     /// Tokens by kind and status at `now`, and the active ones expiring within 7 days.
     async fn token_counts(&self, now: Timestamp) -> CoreResult<crate::metrics::TokenCounts>;
+}
 
-    // --- dashboard sessions (never cached: a logout holds on every node at once)
+/// Dashboard sessions (never cached: a logout holds on every node at once). Part of [`Store`].
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Stores a new session and drops every expired one.
     async fn insert_session(&self, session: &SessionRecord, audit: &AuditRecord) -> CoreResult<()>;
     /// The session with this hash, expired or not.
     async fn get_session(&self, hash: &TokenHash) -> CoreResult<Option<SessionRecord>>;
     /// Ends a session; false when there was none.
     async fn delete_session(&self, hash: &TokenHash, audit: &AuditRecord) -> CoreResult<bool>;
+}
 
-    // --- audit
+/// The append-only audit log. Part of [`Store`].
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends an event that has no state change of its own (failed authentication).
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()>;
     async fn list_audit(&self, filter: &AuditFilter) -> CoreResult<Vec<AuditRecord>>;

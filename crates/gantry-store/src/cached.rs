@@ -290,7 +290,10 @@ impl Store for CachedStore {
     async fn close(&self) {
         self.inner.close().await;
     }
+}
 
+#[async_trait]
+impl UserStore for CachedStore {
     async fn count_users(&self) -> CoreResult<i64> {
         self.timed("count_users", self.inner.count_users()).await
     }
@@ -331,7 +334,10 @@ impl Store for CachedStore {
         self.write("update_user", self.inner.update_user(id, patch, audit))
             .await
     }
+}
 
+#[async_trait]
+impl OrgStore for CachedStore {
     async fn insert_org(
         &self,
         org: &OrgRecord,
@@ -421,7 +427,10 @@ impl Store for CachedStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl AppStore for CachedStore {
     async fn insert_app(
         &self,
         app: &AppRecord,
@@ -464,7 +473,10 @@ impl Store for CachedStore {
         self.write("delete_app", self.inner.delete_app(app_id, at, audit))
             .await
     }
+}
 
+#[async_trait]
+impl ReleaseStore for CachedStore {
     async fn insert_release(
         &self,
         release: &NewRelease,
@@ -488,7 +500,10 @@ impl Store for CachedStore {
         self.timed("artifact_in_use", self.inner.artifact_in_use(sha256))
             .await
     }
+}
 
+#[async_trait]
+impl EnvConfigStore for CachedStore {
     async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
         self.timed("list_env", self.inner.list_env(app_id)).await
     }
@@ -541,7 +556,10 @@ impl Store for CachedStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl AlertStore for CachedStore {
     async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
         self.timed("insert_alert", self.inner.insert_alert(alert, audit))
             .await
@@ -556,7 +574,10 @@ impl Store for CachedStore {
         self.timed("delete_alert", self.inner.delete_alert(org_id, id, audit))
             .await
     }
+}
 
+#[async_trait]
+impl TokenStore for CachedStore {
     async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written> {
         self.write("insert_token", self.inner.insert_token(token, audit))
             .await
@@ -669,7 +690,10 @@ impl Store for CachedStore {
         self.timed("token_counts", self.inner.token_counts(now))
             .await
     }
+}
 
+#[async_trait]
+impl SessionStore for CachedStore {
     async fn insert_session(&self, session: &SessionRecord, audit: &AuditRecord) -> CoreResult<()> {
         self.timed("insert_session", self.inner.insert_session(session, audit))
             .await
@@ -684,7 +708,10 @@ impl Store for CachedStore {
         self.timed("delete_session", self.inner.delete_session(hash, audit))
             .await
     }
+}
 
+#[async_trait]
+impl AuditStore for CachedStore {
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
         self.timed("append_audit", self.inner.append_audit(audit))
             .await

@@ -54,7 +54,10 @@ impl Store for Paused {
     async fn close(&self) {
         self.inner.close().await
     }
+}
 
+#[async_trait]
+impl UserStore for Paused {
     async fn count_users(&self) -> CoreResult<i64> {
         self.inner.count_users().await
     }
@@ -83,7 +86,10 @@ impl Store for Paused {
     ) -> CoreResult<Written<UserRecord>> {
         self.inner.update_user(id, patch, audit).await
     }
+}
 
+#[async_trait]
+impl OrgStore for Paused {
     async fn insert_org(
         &self,
         org: &OrgRecord,
@@ -138,7 +144,10 @@ impl Store for Paused {
             .delete_member(org_id, user_id, ceiling, audit)
             .await
     }
+}
 
+#[async_trait]
+impl AppStore for Paused {
     async fn insert_app(
         &self,
         app: &AppRecord,
@@ -170,6 +179,13 @@ impl Store for Paused {
         self.inner.delete_app(app_id, at, audit).await
     }
 
+    fn peek_app_by_slug(&self, slug: &str) -> Option<Option<Arc<AppRecord>>> {
+        self.inner.peek_app_by_slug(slug)
+    }
+}
+
+#[async_trait]
+impl ReleaseStore for Paused {
     async fn insert_release(
         &self,
         release: &NewRelease,
@@ -189,7 +205,10 @@ impl Store for Paused {
     async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool> {
         self.inner.artifact_in_use(sha256).await
     }
+}
 
+#[async_trait]
+impl EnvConfigStore for Paused {
     async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
         self.inner.list_env(app_id).await
     }
@@ -233,7 +252,10 @@ impl Store for Paused {
     ) -> CoreResult<ConfigRecord> {
         self.inner.put_config(app_id, document, by, at, audit).await
     }
+}
 
+#[async_trait]
+impl AlertStore for Paused {
     async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
         self.inner.insert_alert(alert, audit).await
     }
@@ -245,7 +267,10 @@ impl Store for Paused {
     async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
         self.inner.delete_alert(org_id, id, audit).await
     }
+}
 
+#[async_trait]
+impl TokenStore for Paused {
     async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written> {
         self.inner.insert_token(token, audit).await
     }
@@ -307,6 +332,13 @@ impl Store for Paused {
         self.inner.token_counts(now).await
     }
 
+    fn peek_token_by_hash(&self, hash: &TokenHash, now: Timestamp) -> Option<Option<TokenMatch>> {
+        self.inner.peek_token_by_hash(hash, now)
+    }
+}
+
+#[async_trait]
+impl SessionStore for Paused {
     async fn insert_session(&self, session: &SessionRecord, audit: &AuditRecord) -> CoreResult<()> {
         self.inner.insert_session(session, audit).await
     }
@@ -318,21 +350,16 @@ impl Store for Paused {
     async fn delete_session(&self, hash: &TokenHash, audit: &AuditRecord) -> CoreResult<bool> {
         self.inner.delete_session(hash, audit).await
     }
+}
 
+#[async_trait]
+impl AuditStore for Paused {
     async fn append_audit(&self, audit: &AuditRecord) -> CoreResult<()> {
         self.inner.append_audit(audit).await
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
         self.inner.list_audit(filter).await
-    }
-
-    fn peek_app_by_slug(&self, slug: &str) -> Option<Option<Arc<AppRecord>>> {
-        self.inner.peek_app_by_slug(slug)
-    }
-
-    fn peek_token_by_hash(&self, hash: &TokenHash, now: Timestamp) -> Option<Option<TokenMatch>> {
-        self.inner.peek_token_by_hash(hash, now)
     }
 }
 

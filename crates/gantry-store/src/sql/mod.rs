@@ -1,4 +1,5 @@
-//! The SQL stores. One implementation (`common.rs`) compiled for two backends:
+//! The SQL stores. One implementation (`common/`, a file per domain) compiled for
+//! two backends:
 //!
 //! - [`sqlite`]: the embedded default. One writer connection (SQLite allows one writer at a
 //!   time; queuing in the pool beats `SQLITE_BUSY` retries) and read-only readers over WAL,

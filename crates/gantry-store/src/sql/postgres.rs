@@ -1,6 +1,6 @@
 //! The PostgreSQL backend: several stateless `gantry serve` nodes on one database.
 //!
-//! Writes serialise on a transaction-scoped advisory lock, so every invariant `common.rs`
+//! Writes serialise on a transaction-scoped advisory lock, so every invariant `common/`
 //! checks inside a transaction holds across nodes exactly as under SQLite's single writer.
 //! A write that changes what nodes may have cached also inserts its [`Key`]s into the
 //! `invalidations` log (in the same transaction, so the log order is the commit order) and
@@ -19,9 +19,9 @@ type Db = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
 type Conn = sqlx::PgConnection;
 
-// The same store source, compiled against this backend's types (see `common.rs`).
+// The same store source, compiled against this backend's types (see `common/mod.rs`).
 #[allow(clippy::duplicate_mod)]
-#[path = "common.rs"]
+#[path = "common/mod.rs"]
 mod common;
 
 pub use common::{Importer, SqlStore as PgStore};

@@ -15,9 +15,9 @@ type Db = sqlx::Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
 type Conn = sqlx::SqliteConnection;
 
-// The same store source, compiled against this backend's types (see `common.rs`).
+// The same store source, compiled against this backend's types (see `common/mod.rs`).
 #[allow(clippy::duplicate_mod)]
-#[path = "common.rs"]
+#[path = "common/mod.rs"]
 mod common;
 
 pub use common::{Importer, SqlStore as SqliteStore};

@@ -1,0 +1,54 @@
+//! Org alert rules.
+
+use super::*;
+
+#[async_trait]
+impl AlertStore for SqlStore {
+    async fn insert_alert(&self, a: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
+        let mut tx = self.pools.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO alerts (id, org_id, name, event, target, created_by_type, created_by_id, created_by_name, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        )
+        .bind(&a.id)
+        .bind(&a.org_id)
+        .bind(&a.name)
+        .bind(&a.event)
+        .bind(&a.target)
+        .bind(a.created_by.kind())
+        .bind(a.created_by.id())
+        .bind(a.created_by.name())
+        .bind(a.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        self.commit(tx).await
+    }
+
+    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
+        let rows = sqlx::query("SELECT al.*, o.slug AS org_slug FROM alerts al JOIN orgs o ON o.id = al.org_id WHERE al.org_id = $1 ORDER BY al.created_at, al.id")
+            .bind(org_id)
+            .fetch_all(self.pools.reader())
+            .await
+            .map_err(db)?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query("DELETE FROM alerts WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        self.commit(tx).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,199 @@
+//! Row mapping: each table's columns into its record, and the SELECTs that join what a record shows (slugs, emails).
+
+use super::*;
+
+pub(super) fn ts(row: &DbRow, col: &str) -> CoreResult<Timestamp> {
+    Ok(Timestamp(row.try_get::<i64, _>(col).map_err(db)?))
+}
+
+pub(super) fn opt_ts(row: &DbRow, col: &str) -> CoreResult<Option<Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(col)
+        .map_err(db)?
+        .map(Timestamp))
+}
+
+pub(super) fn s(row: &DbRow, col: &str) -> CoreResult<String> {
+    row.try_get::<String, _>(col).map_err(db)
+}
+
+pub(super) fn opt_s(row: &DbRow, col: &str) -> CoreResult<Option<String>> {
+    row.try_get::<Option<String>, _>(col).map_err(db)
+}
+
+/// An id or slug, inline when short (see `TokenRecord`).
+pub(super) fn cs(row: &DbRow, col: &str) -> CoreResult<CompactString> {
+    row.try_get::<&str, _>(col)
+        .map(CompactString::from)
+        .map_err(db)
+}
+
+pub(super) fn opt_cs(row: &DbRow, col: &str) -> CoreResult<Option<CompactString>> {
+    Ok(row
+        .try_get::<Option<&str>, _>(col)
+        .map_err(db)?
+        .map(CompactString::from))
+}
+
+pub(super) fn b(row: &DbRow, col: &str) -> CoreResult<bool> {
+    row.try_get::<bool, _>(col).map_err(db)
+}
+
+pub(super) fn actor(row: &DbRow, prefix: &str) -> CoreResult<ActorRef> {
+    Ok(ActorRef::from_parts(
+        &s(row, &format!("{prefix}_type"))?,
+        opt_s(row, &format!("{prefix}_id"))?,
+        opt_s(row, &format!("{prefix}_name"))?,
+    ))
+}
+
+pub(super) fn role(row: &DbRow, col: &str) -> CoreResult<Option<Role>> {
+    Ok(opt_s(row, col)?.as_deref().and_then(Role::parse))
+}
+
+pub(super) fn user_row(row: &DbRow) -> CoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: s(row, "id")?,
+        email: s(row, "email")?,
+        name: s(row, "name")?,
+        password_hash: s(row, "password_hash")?,
+        is_admin: b(row, "is_admin")?,
+        disabled: b(row, "disabled")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(super) fn org_row(row: &DbRow) -> CoreResult<OrgRecord> {
+    Ok(OrgRecord {
+        id: s(row, "id")?,
+        slug: s(row, "slug")?,
+        name: s(row, "name")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(super) fn app_row(row: &DbRow) -> CoreResult<AppRecord> {
+    Ok(AppRecord {
+        id: s(row, "id")?,
+        org_id: s(row, "org_id")?,
+        org_slug: s(row, "org_slug")?,
+        slug: s(row, "slug")?,
+        name: s(row, "name")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(super) fn release_row(row: &DbRow) -> CoreResult<ReleaseRecord> {
+    Ok(ReleaseRecord {
+        app_id: s(row, "app_id")?,
+        version: row.try_get("version").map_err(db)?,
+        label: opt_s(row, "label")?,
+        message: opt_s(row, "message")?,
+        artifact_sha256: s(row, "artifact_sha256")?,
+        artifact_size: row.try_get("artifact_size").map_err(db)?,
+        created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(super) fn env_row(row: &DbRow) -> CoreResult<EnvVarRecord> {
+    Ok(EnvVarRecord {
+        app_id: s(row, "app_id")?,
+        key: s(row, "key")?,
+        value: s(row, "value")?,
+        secret: b(row, "secret")?,
+        updated_at: ts(row, "updated_at")?,
+        updated_by: actor(row, "updated_by")?,
+    })
+}
+
+pub(super) fn config_row(row: &DbRow) -> CoreResult<ConfigRecord> {
+    Ok(ConfigRecord {
+        app_id: s(row, "app_id")?,
+        version: row.try_get("version").map_err(db)?,
+        document: s(row, "document")?,
+        updated_at: ts(row, "updated_at")?,
+        updated_by: actor(row, "updated_by")?,
+    })
+}
+
+pub(super) fn alert_row(row: &DbRow) -> CoreResult<AlertRecord> {
+    Ok(AlertRecord {
+        id: s(row, "id")?,
+        org_id: s(row, "org_id")?,
+        org_slug: s(row, "org_slug")?,
+        name: s(row, "name")?,
+        event: s(row, "event")?,
+        target: s(row, "target")?,
+        created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(super) fn hash_col(row: &DbRow, col: &str) -> CoreResult<Option<TokenHash>> {
+    let bytes: Option<Vec<u8>> = row.try_get(col).map_err(db)?;
+    Ok(bytes.as_deref().and_then(TokenHash::from_slice))
+}
+
+pub(super) fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
+    let kind =
+        TokenKind::parse(&s(row, "kind")?).ok_or_else(|| CoreError::internal("bad token kind"))?;
+    let scope = TokenScope::from_columns(
+        kind,
+        opt_cs(row, "user_id")?,
+        opt_s(row, "user_email")?,
+        opt_cs(row, "org_id")?,
+        opt_cs(row, "org_slug")?,
+        opt_cs(row, "app_id")?,
+        opt_cs(row, "app_slug")?,
+        role(row, "role")?,
+    )
+    .ok_or_else(|| CoreError::internal(format!("a {} token without its scope", kind.as_str())))?;
+    let lifetime: Option<i64> = row.try_get("lifetime_secs").map_err(db)?;
+    Ok(TokenRecord {
+        id: cs(row, "id")?,
+        scope,
+        name: s(row, "name")?,
+        description: opt_s(row, "description")?,
+        prefix: s(row, "prefix")?,
+        hash: hash_col(row, "hash")?.ok_or_else(|| CoreError::internal("bad token hash"))?,
+        prev_hash: hash_col(row, "prev_hash")?,
+        prev_expires_at: opt_ts(row, "prev_expires_at")?,
+        created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: opt_ts(row, "expires_at")?,
+        lifetime: lifetime.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0))),
+        last_used_at: opt_ts(row, "last_used_at")?,
+        last_used_ip: opt_s(row, "last_used_ip")?,
+        rotated_at: opt_ts(row, "rotated_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+        noted: Default::default(),
+    })
+}
+
+pub(super) fn audit_row(row: &DbRow) -> CoreResult<AuditRecord> {
+    let detail: String = s(row, "detail")?;
+    Ok(AuditRecord {
+        id: row.try_get("id").map_err(db)?,
+        at: ts(row, "at")?,
+        actor: actor(row, "actor")?,
+        action: s(row, "action")?,
+        target_type: opt_s(row, "target_type")?,
+        target_id: opt_s(row, "target_id")?,
+        org_id: opt_s(row, "org_id")?,
+        org_slug: opt_s(row, "org_slug")?,
+        app_id: opt_s(row, "app_id")?,
+        app_slug: opt_s(row, "app_slug")?,
+        ip: opt_s(row, "ip")?,
+        outcome: s(row, "outcome")?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+pub(super) const TOKEN_SELECT: &str =
+    "SELECT t.*, o.slug AS org_slug, a.slug AS app_slug, u.email AS user_email \
+     FROM tokens t LEFT JOIN orgs o ON o.id = t.org_id LEFT JOIN apps a ON a.id = t.app_id \
+     LEFT JOIN users u ON u.id = t.user_id";
+
+pub(super) const APP_SELECT: &str =
+    "SELECT a.*, o.slug AS org_slug FROM apps a JOIN orgs o ON o.id = a.org_id";
