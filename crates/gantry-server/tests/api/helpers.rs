@@ -296,6 +296,8 @@ impl TestApp {
 }
 
 pub const DAY: Duration = Duration::from_secs(86_400);
+pub const HOUR: Duration = Duration::from_secs(3600);
+pub const MINUTE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------------
 // Shared fixtures and assertions of the API suite. Added below; nothing above was changed.
@@ -635,4 +637,182 @@ pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture most tests start from, and what a deploy token may do.
+
+/// The owner of [`Acme`].
+pub const ACME_OWNER: &str = "owner@acme.test";
+
+/// Org `acme` with app `web`, owned by [`ACME_OWNER`].
+pub struct Acme {
+    pub app: TestApp,
+    pub owner_id: String,
+    /// A never-expiring personal token of the owner.
+    pub owner: String,
+}
+
+/// [`Acme`] on a server with the default settings.
+pub async fn acme() -> Acme {
+    acme_with(|_| {}).await
+}
+
+/// [`Acme`] on a server with `tweak`ed settings.
+pub async fn acme_with(tweak: impl FnOnce(&mut ServerConfig)) -> Acme {
+    let app = spawn_app_with(tweak).await;
+    let (owner_id, session) = app.user(ACME_OWNER).await;
+    let owner = app.forever(&session).await;
+    app.org_with_app(&owner, "acme", "web").await;
+    Acme {
+        app,
+        owner_id,
+        owner,
+    }
+}
+
+impl Acme {
+    /// Adds app `slug` to `acme`.
+    pub async fn and_app(self, slug: &str) -> Acme {
+        let r = self
+            .app
+            .post("/v1/orgs/acme/apps", &self.owner, json!({"slug": slug}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        self
+    }
+}
+
+/// A new user made a member of `acme` with `role` by `owner`: (user id, their session token).
+pub async fn member(app: &TestApp, owner: &str, email: &str, role: &str) -> (String, String) {
+    let (id, session) = app.user(email).await;
+    app.add_member(owner, "acme", &id, role).await;
+    (id, session)
+}
+
+/// Signs in with the password; `extra` adds login fields (`expires_in`, `never_expires`).
+pub async fn login_with(app: &TestApp, email: &str, extra: Value) -> Resp {
+    let mut body = json!({"email": email, "password": PASSWORD});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    app.anon(Method::POST, "/v1/auth/login", Some(body)).await
+}
+
+/// The raw token of a create or rotate answer.
+pub fn raw_of(r: &Resp) -> String {
+    r.body["token"].as_str().unwrap().to_owned()
+}
+
+/// The id in a create answer.
+pub fn id_of(r: &Resp) -> String {
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// What DESIGN §2 lets a deploy token of app `own` (in org `org`) do, through the API:
+/// deploy, set env vars and config, and read its app; every app in `others` (a sibling in its
+/// org or an app of another org) answers exactly as one that does not exist; and no route of
+/// token management, membership, org or instance administration answers it with 2xx.
+/// Writes a release, an env var `DEPLOY_SCOPE` and a config document to `own`.
+pub async fn assert_deploy_scope(
+    app: &TestApp,
+    token: &str,
+    org: &str,
+    own: &str,
+    others: &[&str],
+) {
+    // Deployment-level operations on its own app.
+    let r = app.deploy(token, own, b"scope".to_vec(), None, false).await;
+    assert_eq!(r.status, 201, "deploy to {own}: {}", r.text);
+    let env = format!("/v1/apps/{own}/env/DEPLOY_SCOPE");
+    let r = app.put(&env, token, json!({"value": "1"})).await;
+    assert_eq!(r.status, 200, "env of {own}: {}", r.text);
+    let r = app
+        .put(
+            &format!("/v1/apps/{own}/config"),
+            token,
+            json!({"scope": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "config of {own}: {}", r.text);
+    for path in ["", "/deploys", "/env", "/config"] {
+        let r = app.get(&format!("/v1/apps/{own}{path}"), token).await;
+        assert_eq!(r.status, 200, "GET /v1/apps/{own}{path}: {}", r.text);
+    }
+
+    // Other apps look like apps that do not exist.
+    let missing = app.get("/v1/apps/no-such-app", token).await;
+    assert_error(&missing, 404, "not_found");
+    for other in others {
+        for path in ["", "/deploys", "/env", "/config"] {
+            let r = app.get(&format!("/v1/apps/{other}{path}"), token).await;
+            assert_error(&r, 404, "not_found");
+        }
+        let r = app
+            .deploy(token, other, b"scope".to_vec(), None, false)
+            .await;
+        assert_error(&r, 404, "not_found");
+        let env = format!("/v1/apps/{other}/env/DEPLOY_SCOPE");
+        assert_error(
+            &app.put(&env, token, json!({"value": "1"})).await,
+            404,
+            "not_found",
+        );
+        assert_error(&app.delete(&env, token).await, 404, "not_found");
+        let r = app
+            .put(&format!("/v1/apps/{other}/config"), token, json!({"a": 1}))
+            .await;
+        assert_error(&r, 404, "not_found");
+    }
+
+    // Nothing of token management, administration or other orgs.
+    let refused = [
+        app.post(
+            &format!("/v1/apps/{own}/tokens"),
+            token,
+            json!({"name": "another"}),
+        )
+        .await,
+        app.get(&format!("/v1/apps/{own}/tokens"), token).await,
+        app.post(
+            &format!("/v1/orgs/{org}/tokens"),
+            token,
+            json!({"name": "escalate", "role": "admin"}),
+        )
+        .await,
+        app.get(&format!("/v1/orgs/{org}/tokens"), token).await,
+        app.post("/v1/user/tokens", token, json!({"name": "me"}))
+            .await,
+        app.get("/v1/tokens", token).await,
+        app.post(
+            &format!("/v1/orgs/{org}/apps"),
+            token,
+            json!({"slug": "sneaky"}),
+        )
+        .await,
+        app.delete(&format!("/v1/apps/{own}"), token).await,
+        app.post("/v1/orgs", token, json!({"slug": "elsewhere"}))
+            .await,
+        app.post(
+            &format!("/v1/orgs/{org}/alerts"),
+            token,
+            json!({"name": "n", "event": "deploy", "target": "https://hooks.example.com/x"}),
+        )
+        .await,
+        app.put(
+            &format!("/v1/orgs/{org}/members/usr_someone"),
+            token,
+            json!({"role": "viewer"}),
+        )
+        .await,
+        app.get("/v1/audit", token).await,
+        app.get("/v1/users", token).await,
+    ];
+    for r in &refused {
+        assert_forbidden(r);
+    }
+    // Org-wide lists answer with what a deploy token can see: no one.
+    let members = app.get(&format!("/v1/orgs/{org}/members"), token).await;
+    assert_eq!(members.status, 200, "{}", members.text);
+    assert_eq!(members.body["items"], json!([]));
 }

@@ -4,8 +4,9 @@
 //!
 //! - `seed_*`: every behaviour of the public deploy-token pages in `shared/seeds/`, one module
 //!   per page, one test per behaviour.
-//! - `lifecycle`: grace periods, revocation, list filters, instance policy, role ceilings,
-//!   memberships, the audit log.
+//! - `tokens/*`: the token lifecycle by feature (rotation, revocation, policy, org roles,
+//!   authentication failures, escalation, ceilings); `orgs`: memberships, orgs, apps, users;
+//!   `audit`: the audit log.
 //! - `authz_table`: every route of DESIGN §3 against every kind of caller.
 //! - `bad_input`: every write route against malformed, oversized and mistyped input.
 //! - `client_flow`, `openapi`: the typed client end to end; the OpenAPI document.
@@ -20,15 +21,17 @@ mod helpers;
 /// The store every `spawn_app` of this binary uses.
 pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
+mod audit;
 mod authority;
 mod authz_table;
 mod bad_input;
 mod client_flow;
 mod dashboard;
 mod hardening;
-mod lifecycle;
 mod openapi;
+mod orgs;
 mod seed_astronomer;
 mod seed_fastapi;
 mod seed_fdeploy;
 mod seed_flyio;
+mod tokens;

@@ -7,16 +7,6 @@ use crate::helpers::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Org `acme` with app `web`; (app, a never-expiring personal token of its owner, so that
-/// tests may move the clock past the 90-day default).
-async fn setup() -> (TestApp, String) {
-    let app = spawn_app().await;
-    let (_, session) = app.user("owner@acme.test").await;
-    let owner = app.forever(&session).await;
-    app.org_with_app(&owner, "acme", "web").await;
-    (app, owner)
-}
-
 fn artifact(tag: &str) -> Vec<u8> {
     format!("release artifact {tag}").into_bytes()
 }
@@ -28,17 +18,9 @@ async fn create(app: &TestApp, owner: &str, body: Value) -> Resp {
     r
 }
 
-fn raw_of(r: &Resp) -> String {
-    r.body["token"].as_str().unwrap().to_owned()
-}
-
-fn id_of(r: &Resp) -> String {
-    r.body["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn deploy_token_deploys_from_ci_without_personal_credentials() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app
         .deploy_token(&owner, "web", json!({"name": "github actions"}))
         .await;
@@ -65,7 +47,7 @@ async fn deploy_token_deploys_from_ci_without_personal_credentials() {
 
 #[tokio::test]
 async fn token_and_app_id_are_all_a_ci_job_needs() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = app
         .post("/v1/orgs/acme/apps", &owner, json!({"slug": "api"}))
         .await;
@@ -87,7 +69,7 @@ async fn token_and_app_id_are_all_a_ci_job_needs() {
 
 #[tokio::test]
 async fn default_expiration_is_90_days() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = create(&app, &owner, json!({"name": "ci"})).await;
     let lifetime = millis_of(&r.body["expires_at"]) - millis_of(&r.body["created_at"]);
     assert_eq!(lifetime, 90 * DAY_MS, "{}", r.text);
@@ -96,7 +78,7 @@ async fn default_expiration_is_90_days() {
 
 #[tokio::test]
 async fn expiration_period_of_1_to_365_days_is_accepted() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     for days in [1i64, 7, 90, 365] {
         let r = create(
             &app,
@@ -111,7 +93,7 @@ async fn expiration_period_of_1_to_365_days_is_accepted() {
 
 #[tokio::test]
 async fn token_value_shown_only_once() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = create(&app, &owner, json!({"name": "ci"})).await;
     let raw = raw_of(&r);
     let id = id_of(&r);
@@ -157,7 +139,7 @@ async fn token_value_shown_only_once() {
 
 #[tokio::test]
 async fn lost_token_can_be_regenerated() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = create(&app, &owner, json!({"name": "ci"})).await;
     let (id, old) = (id_of(&r), raw_of(&r));
     // The value is lost: regenerate the same token instead of making a new one.
@@ -176,7 +158,7 @@ async fn lost_token_can_be_regenerated() {
 
 #[tokio::test]
 async fn lost_token_can_be_replaced_by_a_new_token() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (first, _) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     let r = create(&app, &owner, json!({"name": "ci"})).await;
     assert_ne!(
@@ -190,7 +172,7 @@ async fn lost_token_can_be_replaced_by_a_new_token() {
 
 #[tokio::test]
 async fn regenerate_invalidates_old_value_immediately() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, old) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     assert_eq!(
         app.deploy(&old, "web", artifact("1"), None, false)
@@ -215,7 +197,7 @@ async fn regenerate_invalidates_old_value_immediately() {
 
 #[tokio::test]
 async fn regenerate_keeps_the_same_entry_in_the_list() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, _) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     let rotated = app.rotate(&owner, &id, json!({})).await;
     let list = items(&app.get("/v1/apps/web/tokens", &owner).await);
@@ -228,7 +210,7 @@ async fn regenerate_keeps_the_same_entry_in_the_list() {
 
 #[tokio::test]
 async fn list_shows_name_last_used_expiration_and_status() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (used, raw) = app
         .deploy_token(&owner, "web", json!({"name": "production deploys"}))
         .await;
@@ -258,7 +240,7 @@ async fn list_shows_name_last_used_expiration_and_status() {
 
 #[tokio::test]
 async fn last_used_moves_with_each_deployment() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     assert_eq!(
         app.deploy(&raw, "web", artifact("1"), None, false)
@@ -288,7 +270,7 @@ async fn last_used_moves_with_each_deployment() {
 
 #[tokio::test]
 async fn last_used_on_the_node_is_exact_to_ten_seconds() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     let last_used = || async {
         let v = app.get(&format!("/v1/tokens/{id}"), &owner).await;
@@ -318,7 +300,7 @@ async fn last_used_on_the_node_is_exact_to_ten_seconds() {
 
 #[tokio::test]
 async fn deployments_using_an_expired_token_fail() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (_, raw) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     app.advance(90 * DAY - Duration::from_secs(1));
     assert_eq!(
@@ -351,7 +333,7 @@ async fn deployments_using_an_expired_token_fail() {
 
 #[tokio::test]
 async fn expired_token_shows_expired_and_can_be_regenerated() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, old) = app
         .deploy_token(&owner, "web", json!({"name": "ci", "expires_in": "30d"}))
         .await;
@@ -388,7 +370,7 @@ async fn expired_token_shows_expired_and_can_be_regenerated() {
 
 #[tokio::test]
 async fn regenerating_an_expired_token_gives_a_fresh_expiration() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, _) = app
         .deploy_token(&owner, "web", json!({"name": "ci", "expires_in": "7d"}))
         .await;
@@ -415,7 +397,7 @@ async fn regenerating_an_expired_token_gives_a_fresh_expiration() {
 
 #[tokio::test]
 async fn deleted_tokens_are_immediately_invalidated() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     assert_eq!(
         app.deploy(&raw, "web", artifact("1"), None, false)
@@ -441,7 +423,7 @@ async fn deleted_tokens_are_immediately_invalidated() {
 
 #[tokio::test]
 async fn deleted_token_cannot_be_recovered() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     app.revoke(&owner, &id).await;
 
@@ -471,7 +453,7 @@ async fn deleted_token_cannot_be_recovered() {
 #[tokio::test]
 async fn expiring_tokens_can_be_found_before_they_break_deploys() {
     // "Consider setting calendar reminders to rotate tokens before they expire."
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (soon, _) = app
         .deploy_token(&owner, "web", json!({"name": "soon", "expires_in": "5d"}))
         .await;
@@ -495,7 +477,7 @@ async fn expiring_tokens_can_be_found_before_they_break_deploys() {
 
 #[tokio::test]
 async fn app_tokens_page_lists_only_that_apps_tokens() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = app
         .post("/v1/orgs/acme/apps", &owner, json!({"slug": "api"}))
         .await;
@@ -517,7 +499,7 @@ async fn app_tokens_page_lists_only_that_apps_tokens() {
 
 #[tokio::test]
 async fn creating_a_token_requires_a_name() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = app
         .post("/v1/apps/web/tokens", &owner, json!({"expires_in": "90d"}))
         .await;

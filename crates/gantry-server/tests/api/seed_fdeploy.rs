@@ -10,18 +10,8 @@ use serde_json::json;
 
 use std::time::Duration;
 
-/// Org `acme` with app `web`; (app, a never-expiring personal token of its owner, so that
-/// tests may move the clock past the 90-day default).
-async fn setup() -> (TestApp, String) {
-    let app = spawn_app().await;
-    let (_, session) = app.user("owner@acme.test").await;
-    let owner = app.forever(&session).await;
-    app.org_with_app(&owner, "acme", "web").await;
-    (app, owner)
-}
-
 /// A member of `acme` with `role`: (user id, a fresh personal token).
-async fn member(app: &TestApp, owner: &str, email: &str, role: &str) -> (String, String) {
+async fn member_with_pat(app: &TestApp, owner: &str, email: &str, role: &str) -> (String, String) {
     let (id, session) = app.user(email).await;
     app.add_member(owner, "acme", &id, role).await;
     let (_, pat) = app
@@ -64,9 +54,9 @@ async fn personal_token_authenticates_as_its_user() {
 
 #[tokio::test]
 async fn personal_token_inherits_users_roles() {
-    let (app, owner) = setup().await;
-    let (_, viewer) = member(&app, &owner, "viewer@acme.test", "viewer").await;
-    let (_, operator) = member(&app, &owner, "operator@acme.test", "operator").await;
+    let Acme { app, owner, .. } = acme().await;
+    let (_, viewer) = member_with_pat(&app, &owner, "viewer@acme.test", "viewer").await;
+    let (_, operator) = member_with_pat(&app, &owner, "operator@acme.test", "operator").await;
 
     // The same role-based access control as a signed-in user.
     assert_eq!(app.get("/v1/apps/web", &viewer).await.status, 200);
@@ -98,8 +88,8 @@ async fn personal_token_inherits_users_roles() {
 
 #[tokio::test]
 async fn personal_token_follows_role_removal_on_next_request() {
-    let (app, owner) = setup().await;
-    let (uid, pat) = member(&app, &owner, "operator@acme.test", "operator").await;
+    let Acme { app, owner, .. } = acme().await;
+    let (uid, pat) = member_with_pat(&app, &owner, "operator@acme.test", "operator").await;
     assert_eq!(
         app.deploy(&pat, "web", b"one".to_vec(), None, false)
             .await
@@ -125,8 +115,8 @@ async fn personal_token_follows_role_removal_on_next_request() {
 
 #[tokio::test]
 async fn personal_token_follows_role_change_on_next_request() {
-    let (app, owner) = setup().await;
-    let (uid, pat) = member(&app, &owner, "operator@acme.test", "operator").await;
+    let Acme { app, owner, .. } = acme().await;
+    let (uid, pat) = member_with_pat(&app, &owner, "operator@acme.test", "operator").await;
     assert_eq!(
         app.deploy(&pat, "web", b"one".to_vec(), None, false)
             .await
@@ -153,8 +143,8 @@ async fn personal_token_follows_role_change_on_next_request() {
 
 #[tokio::test]
 async fn disabled_user_token_refused() {
-    let (app, owner) = setup().await;
-    let (uid, pat) = member(&app, &owner, "operator@acme.test", "operator").await;
+    let Acme { app, owner, .. } = acme().await;
+    let (uid, pat) = member_with_pat(&app, &owner, "operator@acme.test", "operator").await;
     assert_eq!(app.get("/v1/user", &pat).await.status, 200);
 
     let r = app
@@ -197,7 +187,7 @@ async fn disabled_user_token_refused() {
 
 #[tokio::test]
 async fn raw_token_shown_once_and_never_stored() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = app
         .post("/v1/user/tokens", &owner, json!({"name": "deploy script"}))
         .await;
@@ -234,7 +224,7 @@ async fn raw_token_shown_once_and_never_stored() {
 
 #[tokio::test]
 async fn token_without_expiry_never_expires() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = app
         .post(
             "/v1/user/tokens",
@@ -266,7 +256,7 @@ async fn token_without_expiry_never_expires() {
 
 #[tokio::test]
 async fn optional_expiration_date_is_honoured() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let at = app.instant_in(30 * DAY);
     let r = app
         .post(
@@ -287,7 +277,7 @@ async fn optional_expiration_date_is_honoured() {
 
 #[tokio::test]
 async fn bearer_header_authenticates_api_calls() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let r = app
         .with_authorization(Method::GET, "/v1/apps/web", &format!("Bearer {owner}"))
         .await;
@@ -323,8 +313,8 @@ async fn bearer_header_authenticates_api_calls() {
 
 #[tokio::test]
 async fn upload_with_overwrite_replaces_label() {
-    let (app, owner) = setup().await;
-    let (_, pat) = member(&app, &owner, "ci@acme.test", "operator").await;
+    let Acme { app, owner, .. } = acme().await;
+    let (_, pat) = member_with_pat(&app, &owner, "ci@acme.test", "operator").await;
 
     let first = app
         .deploy(
@@ -383,7 +373,7 @@ async fn upload_with_overwrite_replaces_label() {
 
 #[tokio::test]
 async fn list_shows_name_prefix_status_created_expires_last_used() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app
         .personal_token(&owner, json!({"name": "nightly export"}))
         .await;
@@ -409,7 +399,7 @@ async fn list_shows_name_prefix_status_created_expires_last_used() {
 
 #[tokio::test]
 async fn list_shows_last_used_time_and_ip() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app.personal_token(&owner, json!({"name": "curl"})).await;
     let v = app.get(&format!("/v1/tokens/{id}"), &owner).await;
     assert!(
@@ -450,7 +440,7 @@ async fn list_shows_last_used_time_and_ip() {
 
 #[tokio::test]
 async fn status_is_active_expired_or_revoked() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (active, _) = app.personal_token(&owner, json!({"name": "active"})).await;
     let (expired, expired_raw) = app
         .personal_token(&owner, json!({"name": "expired", "expires_in": "1d"}))
@@ -476,7 +466,7 @@ async fn status_is_active_expired_or_revoked() {
 
 #[tokio::test]
 async fn admin_lists_tokens_of_all_users() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (_, alice) = app.user("alice@example.com").await;
     let (_, bob) = app.user("bob@example.com").await;
     let (a, _) = app
@@ -567,7 +557,7 @@ async fn users_revoke_their_own_tokens_only() {
 
 #[tokio::test]
 async fn revoked_token_cannot_be_reused() {
-    let (app, owner) = setup().await;
+    let Acme { app, owner, .. } = acme().await;
     let (id, raw) = app.personal_token(&owner, json!({"name": "x"})).await;
     app.revoke(&owner, &id).await;
     for _ in 0..3 {

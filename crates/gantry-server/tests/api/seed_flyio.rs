@@ -8,72 +8,24 @@
 use crate::helpers::*;
 use serde_json::json;
 
-const OWNER_EMAIL: &str = "your_email@email.com";
-
-/// Org `acme` with apps `web` and `api`, org `globex` (another owner) with app `zap`;
-/// (app, owner id, never-expiring owner token, globex owner's token).
-async fn setup() -> (TestApp, String, String, String) {
-    let app = spawn_app().await;
-    let (owner_id, session) = app.user(OWNER_EMAIL).await;
-    let owner = app.forever(&session).await;
-    app.org_with_app(&owner, "acme", "web").await;
-    let r = app
-        .post("/v1/orgs/acme/apps", &owner, json!({"slug": "api"}))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let (_, other) = app.user("someone@globex.test").await;
-    app.org_with_app(&other, "globex", "zap").await;
-    (app, owner_id, owner, other)
+/// [`acme`] with a second app `api`, and org `globex` with app `zap` of someone else, whose
+/// token is returned.
+async fn with_globex() -> (Acme, String) {
+    let acme = acme().await.and_app("api").await;
+    let (_, other) = acme.app.user("someone@globex.test").await;
+    acme.app.org_with_app(&other, "globex", "zap").await;
+    (acme, other)
 }
 
 #[tokio::test]
 async fn deploy_token_limited_to_its_app() {
-    let (app, _, owner, other) = setup().await;
+    let (Acme { app, owner, .. }, other) = with_globex().await;
     let (_, web) = app
         .deploy_token(&owner, "web", json!({"name": "web deploys"}))
         .await;
 
-    assert_eq!(
-        app.deploy(&web, "web", b"image".to_vec(), None, false)
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        app.put("/v1/apps/web/env/PORT", &web, json!({"value": "8080"}))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.put("/v1/apps/web/config", &web, json!({"app": "web"}))
-            .await
-            .status,
-        200
-    );
-
-    // A sibling app in the same org and an app of another org: invisible.
-    for target in ["api", "zap"] {
-        assert_error(
-            &app.deploy(&web, target, b"image".to_vec(), None, false)
-                .await,
-            404,
-            "not_found",
-        );
-        let r = app
-            .put(
-                &format!("/v1/apps/{target}/env/PORT"),
-                &web,
-                json!({"value": "1"}),
-            )
-            .await;
-        assert_error(&r, 404, "not_found");
-        assert_error(
-            &app.get(&format!("/v1/apps/{target}"), &web).await,
-            404,
-            "not_found",
-        );
-    }
+    // Its own app; a sibling app in the same org and an app of another org are invisible.
+    assert_deploy_scope(&app, &web, "acme", "web", &["api", "zap"]).await;
     assert_error(&app.get("/v1/orgs/globex", &web).await, 404, "not_found");
     assert_error(
         &app.get("/v1/orgs/globex/apps", &web).await,
@@ -88,7 +40,7 @@ async fn deploy_token_limited_to_its_app() {
 
 #[tokio::test]
 async fn org_token_controls_every_app_in_its_org() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (_, org) = app.org_token(&owner, "acme", "operator").await;
     assert!(org.starts_with("gto_"), "{org}");
     assert_eq!(
@@ -123,7 +75,7 @@ async fn org_token_controls_every_app_in_its_org() {
 
 #[tokio::test]
 async fn personal_token_controls_every_app_of_every_org_the_user_is_in() {
-    let (app, _, owner, other) = setup().await;
+    let (Acme { app, owner, .. }, other) = with_globex().await;
     let (uid, session) = app.user("dev@example.com").await;
     app.add_member(&owner, "acme", &uid, "operator").await;
     app.add_member(&other, "globex", &uid, "operator").await;
@@ -145,7 +97,7 @@ async fn personal_token_controls_every_app_of_every_org_the_user_is_in() {
 
 #[tokio::test]
 async fn org_token_acts_with_its_role() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (_, viewer) = app.org_token(&owner, "acme", "viewer").await;
     assert_eq!(app.get("/v1/apps/web/deploys", &viewer).await.status, 200);
     assert_forbidden(&app.deploy(&viewer, "web", b"x".to_vec(), None, false).await);
@@ -168,7 +120,7 @@ async fn org_token_acts_with_its_role() {
 #[tokio::test]
 async fn create_deploy_token_with_a_name() {
     // fly tokens create deploy -n "shiny happy token"
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let r = app
         .post(
             "/v1/apps/web/tokens",
@@ -185,7 +137,7 @@ async fn create_deploy_token_with_a_name() {
 
 #[tokio::test]
 async fn expiry_is_optional() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let r = app
         .post(
             "/v1/apps/web/tokens",
@@ -204,7 +156,7 @@ async fn expiry_is_optional() {
 #[tokio::test]
 async fn duration_175200h_accepted() {
     // flyctl's default expiry, and the way Go prints it.
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     for expiry in ["175200h", "175200h0m0s"] {
         let r = app
             .post(
@@ -228,7 +180,7 @@ async fn duration_175200h_accepted() {
 #[tokio::test]
 async fn expiration_date_can_be_picked_instead_of_a_duration() {
     // The dashboard offers an expiration date.
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let at = app.instant_in(std::time::Duration::from_secs(45 * 86_400));
     let r = app
         .post(
@@ -243,7 +195,14 @@ async fn expiration_date_can_be_picked_instead_of_a_duration() {
 
 #[tokio::test]
 async fn list_shows_id_name_created_by_and_expires_at() {
-    let (app, owner_id, owner, _) = setup().await;
+    let (
+        Acme {
+            app,
+            owner_id,
+            owner,
+        },
+        _,
+    ) = with_globex().await;
     let (id, _) = app
         .deploy_token(&owner, "web", json!({"name": "test deploy token"}))
         .await;
@@ -252,7 +211,7 @@ async fn list_shows_id_name_created_by_and_expires_at() {
     assert_eq!(t["name"], "test deploy token");
     assert_eq!(t["created_by"]["type"], "user");
     assert_eq!(t["created_by"]["id"], owner_id.as_str());
-    assert_eq!(t["created_by"]["name"], OWNER_EMAIL);
+    assert_eq!(t["created_by"]["name"], ACME_OWNER);
     assert_eq!(
         millis_of(&t["expires_at"]) - millis_of(&t["created_at"]),
         90 * DAY_MS
@@ -261,7 +220,7 @@ async fn list_shows_id_name_created_by_and_expires_at() {
 
 #[tokio::test]
 async fn list_scope_app_shows_only_the_apps_deploy_tokens() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (web1, _) = app
         .deploy_token(&owner, "web", json!({"name": "web one"}))
         .await;
@@ -288,7 +247,7 @@ async fn list_scope_app_shows_only_the_apps_deploy_tokens() {
 
 #[tokio::test]
 async fn list_scope_org_shows_deploy_tokens_and_all_other_org_tokens() {
-    let (app, _, owner, other) = setup().await;
+    let (Acme { app, owner, .. }, other) = with_globex().await;
     let (org_tok, _) = app
         .org_token_with(
             &owner,
@@ -340,7 +299,7 @@ async fn list_scope_org_shows_deploy_tokens_and_all_other_org_tokens() {
 
 #[tokio::test]
 async fn revoked_token_leaves_the_list_and_stops_working() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (id, raw) = app
         .deploy_token(&owner, "web", json!({"name": "test deploy token"}))
         .await;
@@ -358,7 +317,7 @@ async fn revoked_token_leaves_the_list_and_stops_working() {
 #[tokio::test]
 async fn revoke_several_tokens_by_id() {
     // fly tokens revoke ID_number_1 ID_number_3
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (one, one_raw) = app.org_token(&owner, "acme", "operator").await;
     let (two, two_raw) = app
         .deploy_token(&owner, "web", json!({"name": "keep me"}))
@@ -379,7 +338,7 @@ async fn revoke_several_tokens_by_id() {
 
 #[tokio::test]
 async fn org_token_survives_creator_leaving() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (admin_id, admin) = app.user("admin@acme.test").await;
     app.add_member(&owner, "acme", &admin_id, "admin").await;
     let (id, org) = app.org_token(&admin, "acme", "operator").await;
@@ -411,7 +370,7 @@ async fn org_token_survives_creator_leaving() {
 
 #[tokio::test]
 async fn deploy_token_survives_creator_being_removed() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (admin_id, admin) = app.user("admin@acme.test").await;
     app.add_member(&owner, "acme", &admin_id, "admin").await;
     let (_, raw) = app.deploy_token(&admin, "web", json!({"name": "ci"})).await;
@@ -444,7 +403,7 @@ async fn deploy_token_survives_creator_being_removed() {
 
 #[tokio::test]
 async fn deleting_an_app_revokes_its_deploy_tokens() {
-    let (app, _, owner, _) = setup().await;
+    let (Acme { app, owner, .. }, _) = with_globex().await;
     let (id, raw) = app
         .deploy_token(&owner, "api", json!({"name": "api ci"}))
         .await;

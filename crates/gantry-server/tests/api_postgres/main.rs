@@ -10,6 +10,8 @@ mod helpers;
 /// The store every `spawn_app` of this binary uses.
 pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
+#[path = "../api/audit.rs"]
+mod audit;
 #[path = "../api/authority.rs"]
 mod authority;
 #[path = "../api/authz_table.rs"]
@@ -22,10 +24,10 @@ mod client_flow;
 mod dashboard;
 #[path = "../api/hardening.rs"]
 mod hardening;
-#[path = "../api/lifecycle.rs"]
-mod lifecycle;
 #[path = "../api/openapi.rs"]
 mod openapi;
+#[path = "../api/orgs.rs"]
+mod orgs;
 #[path = "../api/seed_astronomer.rs"]
 mod seed_astronomer;
 #[path = "../api/seed_fastapi.rs"]
@@ -34,3 +36,5 @@ mod seed_fastapi;
 mod seed_fdeploy;
 #[path = "../api/seed_flyio.rs"]
 mod seed_flyio;
+#[path = "../api/tokens/mod.rs"]
+mod tokens;

@@ -1,0 +1,9 @@
+//! Tokens by feature: each file one part of their lifecycle (DESIGN §2).
+
+mod authentication;
+mod ceilings;
+mod escalation;
+mod org_roles;
+mod policy;
+mod revocation;
+mod rotation;
