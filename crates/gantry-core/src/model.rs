@@ -1,8 +1,8 @@
 //! The records the domain works with and the store persists.
 
+pub use crate::ids::{AlertId, AppId, OrgId, Slug, TokenId, UserId};
 use crate::time::Timestamp;
 use crate::token::TokenHash;
-use compact_str::CompactString;
 use gantry_api::{Role, TokenKind, TokenStatus};
 use std::time::Duration;
 
@@ -66,7 +66,7 @@ impl ActorRef {
 /// A person. `Debug` leaves out the password hash.
 #[derive(Clone)]
 pub struct UserRecord {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     /// argon2id PHC string.
@@ -90,8 +90,8 @@ impl std::fmt::Debug for UserRecord {
 /// A tenant.
 #[derive(Debug, Clone)]
 pub struct OrgRecord {
-    pub id: String,
-    pub slug: String,
+    pub id: OrgId,
+    pub slug: Slug,
     pub name: String,
     pub created_at: Timestamp,
 }
@@ -99,8 +99,8 @@ pub struct OrgRecord {
 /// (org, user, role), with the user's email and name for listings.
 #[derive(Debug, Clone)]
 pub struct MemberRecord {
-    pub org_id: String,
-    pub user_id: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -110,10 +110,10 @@ pub struct MemberRecord {
 /// A deployment target.
 #[derive(Debug, Clone)]
 pub struct AppRecord {
-    pub id: String,
-    pub org_id: String,
-    pub org_slug: String,
-    pub slug: String,
+    pub id: AppId,
+    pub org_id: OrgId,
+    pub org_slug: Slug,
+    pub slug: Slug,
     pub name: String,
     pub created_at: Timestamp,
 }
@@ -121,7 +121,7 @@ pub struct AppRecord {
 /// One deploy of an app.
 #[derive(Debug, Clone)]
 pub struct ReleaseRecord {
-    pub app_id: String,
+    pub app_id: AppId,
     pub version: i64,
     pub label: Option<String>,
     pub message: Option<String>,
@@ -134,7 +134,7 @@ pub struct ReleaseRecord {
 /// An env var.
 #[derive(Debug, Clone)]
 pub struct EnvVarRecord {
-    pub app_id: String,
+    pub app_id: AppId,
     pub key: String,
     pub value: String,
     pub secret: bool,
@@ -145,7 +145,7 @@ pub struct EnvVarRecord {
 /// One version of an app's config document.
 #[derive(Debug, Clone)]
 pub struct ConfigRecord {
-    pub app_id: String,
+    pub app_id: AppId,
     pub version: i64,
     /// The JSON text exactly as stored.
     pub document: String,
@@ -156,9 +156,9 @@ pub struct ConfigRecord {
 /// An org-level alert rule.
 #[derive(Debug, Clone)]
 pub struct AlertRecord {
-    pub id: String,
-    pub org_id: String,
-    pub org_slug: String,
+    pub id: AlertId,
+    pub org_id: OrgId,
+    pub org_slug: Slug,
     pub name: String,
     pub event: String,
     pub target: String,
@@ -172,22 +172,19 @@ pub struct AlertRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenScope {
     /// A user's personal token: acts as its user, whose roles are looked up live.
-    Personal {
-        user_id: CompactString,
-        user_email: String,
-    },
+    Personal { user_id: UserId, user_email: String },
     /// An org token: its org, with the role chosen at creation.
     Org {
-        org_id: CompactString,
-        org_slug: CompactString,
+        org_id: OrgId,
+        org_slug: Slug,
         role: Role,
     },
     /// A deploy token: deployment-level operations on one app.
     Deploy {
-        org_id: CompactString,
-        org_slug: CompactString,
-        app_id: CompactString,
-        app_slug: CompactString,
+        org_id: OrgId,
+        org_slug: Slug,
+        app_id: AppId,
+        app_slug: Slug,
     },
 }
 
@@ -195,18 +192,18 @@ impl TokenScope {
     /// A deploy token's scope: `app` and its org.
     pub fn deploy(app: &AppRecord) -> TokenScope {
         TokenScope::Deploy {
-            org_id: app.org_id.as_str().into(),
-            org_slug: app.org_slug.as_str().into(),
-            app_id: app.id.as_str().into(),
-            app_slug: app.slug.as_str().into(),
+            org_id: app.org_id.clone(),
+            org_slug: app.org_slug.clone(),
+            app_id: app.id.clone(),
+            app_slug: app.slug.clone(),
         }
     }
 
     /// An org token's scope: `org`, acting as `role`.
     pub fn org(org: &OrgRecord, role: Role) -> TokenScope {
         TokenScope::Org {
-            org_id: org.id.as_str().into(),
-            org_slug: org.slug.as_str().into(),
+            org_id: org.id.clone(),
+            org_slug: org.slug.clone(),
             role,
         }
     }
@@ -214,7 +211,7 @@ impl TokenScope {
     /// A personal token's scope: `user`.
     pub fn personal(user: &UserRecord) -> TokenScope {
         TokenScope::Personal {
-            user_id: user.id.as_str().into(),
+            user_id: user.id.clone(),
             user_email: user.email.clone(),
         }
     }
@@ -223,12 +220,12 @@ impl TokenScope {
     #[allow(clippy::too_many_arguments)] // one argument per stored column
     pub fn from_columns(
         kind: TokenKind,
-        user_id: Option<CompactString>,
+        user_id: Option<UserId>,
         user_email: Option<String>,
-        org_id: Option<CompactString>,
-        org_slug: Option<CompactString>,
-        app_id: Option<CompactString>,
-        app_slug: Option<CompactString>,
+        org_id: Option<OrgId>,
+        org_slug: Option<Slug>,
+        app_id: Option<AppId>,
+        app_slug: Option<Slug>,
         role: Option<Role>,
     ) -> Option<TokenScope> {
         Some(match kind {
@@ -259,14 +256,14 @@ impl TokenScope {
     }
 
     /// Org and deploy tokens: their org.
-    pub fn org_id(&self) -> Option<&str> {
+    pub fn org_id(&self) -> Option<&OrgId> {
         match self {
             TokenScope::Org { org_id, .. } | TokenScope::Deploy { org_id, .. } => Some(org_id),
             TokenScope::Personal { .. } => None,
         }
     }
 
-    pub fn org_slug(&self) -> Option<&str> {
+    pub fn org_slug(&self) -> Option<&Slug> {
         match self {
             TokenScope::Org { org_slug, .. } | TokenScope::Deploy { org_slug, .. } => {
                 Some(org_slug)
@@ -276,14 +273,14 @@ impl TokenScope {
     }
 
     /// Deploy tokens: their app.
-    pub fn app_id(&self) -> Option<&str> {
+    pub fn app_id(&self) -> Option<&AppId> {
         match self {
             TokenScope::Deploy { app_id, .. } => Some(app_id),
             _ => None,
         }
     }
 
-    pub fn app_slug(&self) -> Option<&str> {
+    pub fn app_slug(&self) -> Option<&Slug> {
         match self {
             TokenScope::Deploy { app_slug, .. } => Some(app_slug),
             _ => None,
@@ -299,7 +296,7 @@ impl TokenScope {
     }
 
     /// Personal tokens: the owner.
-    pub fn user_id(&self) -> Option<&str> {
+    pub fn user_id(&self) -> Option<&UserId> {
         match self {
             TokenScope::Personal { user_id, .. } => Some(user_id),
             _ => None,
@@ -319,9 +316,9 @@ impl TokenScope {
 ///
 /// Laid out for verification, which reads a cached record per request (with 100,000 tokens
 /// in use, each cache line of it touched is likely a CPU cache miss): the fields every check
-/// reads come first, in declaration order (`repr(C)`), and the ids and slugs among them are
-/// [`CompactString`]s, held inline when short (every id gantry makes, most slugs) instead of
-/// behind a pointer each.
+/// reads come first, in declaration order (`repr(C)`), and the ids and slugs among them
+/// (`crate::ids`) are `CompactString`s inside, held inline when short (every id gantry makes,
+/// most slugs) instead of behind a pointer each.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct TokenRecord {
@@ -330,7 +327,7 @@ pub struct TokenRecord {
     pub expires_at: Option<Timestamp>,
     /// This node's last noted use of this (cached) record; not stored.
     pub noted: crate::usage::Noted,
-    pub id: CompactString,
+    pub id: TokenId,
     /// Its kind and what it acts on.
     pub scope: TokenScope,
     /// The value before the last rotation, honoured until `prev_expires_at` (grace period).
@@ -369,7 +366,7 @@ impl TokenRecord {
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub hash: crate::token::TokenHash,
-    pub user_id: String,
+    pub user_id: UserId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub ip: Option<String>,

@@ -1,8 +1,7 @@
 //! Who may do what: the one place permissions are decided (DESIGN §1's capability table).
 //! Services call [`check`]; handlers and templates never re-derive a rule.
 
-use crate::model::{TokenRecord, TokenScope, UserRecord};
-use compact_str::CompactString;
+use crate::model::{AppId, OrgId, TokenRecord, TokenScope, UserRecord};
 use gantry_api::{Role, TokenKind};
 use std::sync::Arc;
 
@@ -19,14 +18,14 @@ pub enum Principal {
     Org {
         token: Arc<TokenRecord>,
         /// Ids are short enough to be held inline: building a principal allocates nothing.
-        org_id: CompactString,
+        org_id: OrgId,
         role: Role,
     },
     /// A deploy token: deployment-level operations on one app.
     Deploy {
         token: Arc<TokenRecord>,
-        org_id: CompactString,
-        app_id: CompactString,
+        org_id: OrgId,
+        app_id: AppId,
     },
 }
 
@@ -128,8 +127,8 @@ pub enum Access {
 /// What the check is about: an org, or one app of an org.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
-    pub org_id: &'a str,
-    pub app_id: Option<&'a str>,
+    pub org_id: &'a OrgId,
+    pub app_id: Option<&'a AppId>,
 }
 
 /// Decides whether `principal`, holding `member_role` in the target's org (looked up live by
@@ -148,17 +147,17 @@ pub fn check(
             by_role(member_role, cap)
         }
         Principal::Org { org_id, role, .. } => {
-            if *org_id != target.org_id {
+            if org_id != target.org_id {
                 return Access::Hidden;
             }
             by_role(Some(*role), cap)
         }
         Principal::Deploy { org_id, app_id, .. } => {
-            if *org_id != target.org_id {
+            if org_id != target.org_id {
                 return Access::Hidden;
             }
             match target.app_id {
-                Some(a) if *app_id != a => Access::Hidden,
+                Some(a) if app_id != a => Access::Hidden,
                 // Reading the org its app lives in is fine; org-wide actions are not.
                 None if cap == Capability::ReadOrg => Access::Allow,
                 None => Access::Forbidden,
@@ -224,7 +223,7 @@ pub enum Scope {
     All,
     /// The tokens or events of these orgs, plus the caller's own: personal tokens of, or
     /// events by, `own` (a user id, or the org token's id).
-    Visible { orgs: Vec<String>, own: String },
+    Visible { orgs: Vec<OrgId>, own: String },
 }
 
 /// Whether [`scope`] needs the caller's memberships: for users, unless an instance
@@ -251,7 +250,7 @@ pub fn scope_needs_memberships(principal: &Principal, listing: Listing) -> bool 
 pub fn scope(
     principal: &Principal,
     listing: Listing,
-    memberships: &[(String, Option<Role>)],
+    memberships: &[(OrgId, Option<Role>)],
 ) -> Result<Scope, &'static str> {
     let manages = |r: Role| r >= Capability::ManageTokens.min_role();
     match (principal, listing) {
@@ -269,7 +268,7 @@ pub fn scope(
                 .filter(|(_, r)| r.is_some_and(manages))
                 .map(|(o, _)| o.clone())
                 .collect(),
-            own: user.id.clone(),
+            own: user.id.to_string(),
         }),
         (
             Principal::Org {
@@ -283,7 +282,7 @@ pub fn scope(
                 return Err("this credential may not list these tokens");
             }
             Ok(Scope::Visible {
-                orgs: vec![org_id.to_string()],
+                orgs: vec![org_id.clone()],
                 own: token.id.to_string(),
             })
         }
@@ -296,7 +295,7 @@ pub fn scope(
             Listing::Audit,
         ) => Ok(Scope::Visible {
             orgs: if manages(*role) {
-                vec![org_id.to_string()]
+                vec![org_id.clone()]
             } else {
                 Vec::new()
             },
@@ -406,7 +405,7 @@ pub fn expiry_ceiling(principal: &Principal, kind: TokenKind) -> Option<crate::t
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ActorRef;
+    use crate::model::{ActorRef, Slug};
     use crate::time::Timestamp;
     use crate::token::TokenHash;
     use gantry_api::TokenKind;
@@ -434,14 +433,14 @@ mod tests {
             },
             TokenKind::Org => TokenScope::Org {
                 org_id: "org_1".into(),
-                org_slug: "acme".into(),
+                org_slug: Slug::stored("acme"),
                 role: Role::Viewer,
             },
             TokenKind::Deploy => TokenScope::Deploy {
                 org_id: "org_1".into(),
-                org_slug: "acme".into(),
+                org_slug: Slug::stored("acme"),
                 app_id: "app_1".into(),
-                app_slug: "web".into(),
+                app_slug: Slug::stored("web"),
             },
         };
         TokenRecord {
@@ -465,20 +464,24 @@ mod tests {
         }
     }
 
+    static ORG_1: OrgId = OrgId::from_static("org_1");
+    static ORG_2: OrgId = OrgId::from_static("org_2");
+    static APP_1: AppId = AppId::from_static("app_1");
+    static APP_2: AppId = AppId::from_static("app_2");
     const APP1: Target<'static> = Target {
-        org_id: "org_1",
-        app_id: Some("app_1"),
+        org_id: &ORG_1,
+        app_id: Some(&APP_1),
     };
     const APP2: Target<'static> = Target {
-        org_id: "org_1",
-        app_id: Some("app_2"),
+        org_id: &ORG_1,
+        app_id: Some(&APP_2),
     };
     const ORG1: Target<'static> = Target {
-        org_id: "org_1",
+        org_id: &ORG_1,
         app_id: None,
     };
     const ORG2: Target<'static> = Target {
-        org_id: "org_2",
+        org_id: &ORG_2,
         app_id: None,
     };
 
@@ -498,8 +501,8 @@ mod tests {
             app_id: "app_1".into(),
         };
         let memberships = [
-            ("org_1".to_owned(), Some(Role::Owner)),
-            ("org_2".to_owned(), Some(Role::Operator)),
+            (OrgId::from("org_1"), Some(Role::Owner)),
+            (OrgId::from("org_2"), Some(Role::Operator)),
         ];
         let mine = Scope::Visible {
             orgs: vec!["org_1".into()],

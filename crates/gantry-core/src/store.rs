@@ -23,13 +23,13 @@ pub enum CacheKey {
     Token(TokenHash),
     /// Every token lookup (a write that touched many tokens at once).
     AllTokens,
-    User(String),
+    User(UserId),
     /// (org id, user id).
-    Member(String, String),
+    Member(OrgId, UserId),
     /// (app id, slug).
-    App(String, String),
+    App(AppId, Slug),
     /// (org id, slug).
-    Org(String, String),
+    Org(OrgId, Slug),
 }
 
 impl CacheKey {
@@ -56,10 +56,10 @@ impl CacheKey {
         let key = match (parts.next()?, parts.next(), parts.next()) {
             ("t", Some(h), None) => CacheKey::Token(TokenHash::from_slice(&hex::decode(h).ok()?)?),
             ("T", None, None) => CacheKey::AllTokens,
-            ("u", Some(id), None) => CacheKey::User(id.to_owned()),
-            ("m", Some(org), Some(user)) => CacheKey::Member(org.to_owned(), user.to_owned()),
-            ("a", Some(id), Some(slug)) => CacheKey::App(id.to_owned(), slug.to_owned()),
-            ("o", Some(id), Some(slug)) => CacheKey::Org(id.to_owned(), slug.to_owned()),
+            ("u", Some(id), None) => CacheKey::User(id.into()),
+            ("m", Some(org), Some(user)) => CacheKey::Member(org.into(), user.into()),
+            ("a", Some(id), Some(slug)) => CacheKey::App(id.into(), Slug::stored(slug)),
+            ("o", Some(id), Some(slug)) => CacheKey::Org(id.into(), Slug::stored(slug)),
             _ => return None,
         };
         parts.next().is_none().then_some(key)
@@ -77,8 +77,8 @@ mod cache_key_tests {
             CacheKey::AllTokens,
             CacheKey::User("usr_1".into()),
             CacheKey::Member("org_1".into(), "usr_2".into()),
-            CacheKey::App("app_1".into(), "web".into()),
-            CacheKey::Org("org_1".into(), "acme".into()),
+            CacheKey::App("app_1".into(), Slug::stored("web")),
+            CacheKey::Org("org_1".into(), Slug::stored("acme")),
         ];
         let text: Vec<String> = keys.iter().map(CacheKey::encode).collect();
         assert_eq!(CacheKey::decode_all(&text.join("\n")), Some(keys));
@@ -112,11 +112,12 @@ impl<T> Written<T> {
 pub struct TokenFilter {
     /// Only these kinds (empty: all).
     pub kinds: Vec<TokenKind>,
-    pub user_id: Option<String>,
-    pub org_id: Option<String>,
-    pub app_id: Option<String>,
-    /// Org and deploy tokens of any of these orgs, OR personal tokens of `or_user_id`.
-    pub org_ids_or_user: Option<(Vec<String>, String)>,
+    pub user_id: Option<UserId>,
+    pub org_id: Option<OrgId>,
+    pub app_id: Option<AppId>,
+    /// Org and deploy tokens of any of these orgs, OR personal tokens of the user with this
+    /// id (an org token's own id there matches no personal token).
+    pub org_ids_or_user: Option<(Vec<OrgId>, String)>,
     /// None: every status but revoked.
     pub status: Option<StatusFilter>,
     /// Only tokens that expire between now and now + this.
@@ -135,14 +136,14 @@ pub enum StatusFilter {
 /// Which audit events a listing wants.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    pub org_id: Option<String>,
+    pub org_id: Option<OrgId>,
     pub actor_id: Option<String>,
     pub action: Option<String>,
     pub since: Option<Timestamp>,
     /// Events before this id (paging backwards).
     pub before_id: Option<i64>,
     /// Restrict to events of these orgs OR by this actor (callers who are not instance admins).
-    pub visible_to: Option<(Vec<String>, String)>,
+    pub visible_to: Option<(Vec<OrgId>, String)>,
     pub limit: i64,
 }
 
@@ -169,7 +170,7 @@ pub struct TokenMatch {
 /// A new release to record.
 #[derive(Debug, Clone)]
 pub struct NewRelease {
-    pub app_id: String,
+    pub app_id: AppId,
     pub label: Option<String>,
     pub message: Option<String>,
     pub artifact_sha256: String,
@@ -198,7 +199,7 @@ pub struct Rotation {
 /// One accepted use of a token, to be coalesced into `last_used_*`.
 #[derive(Debug, Clone)]
 pub struct TokenUse {
-    pub token_id: String,
+    pub token_id: TokenId,
     pub at: Timestamp,
     pub ip: Option<String>,
 }
@@ -243,7 +244,7 @@ pub trait Store:
 pub trait UserStore: Send + Sync {
     async fn count_users(&self) -> CoreResult<i64>;
     async fn insert_user(&self, user: &UserRecord, audit: &AuditRecord) -> CoreResult<Written>;
-    async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>>;
+    async fn get_user(&self, id: &UserId) -> CoreResult<Option<UserRecord>>;
     async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>>;
     async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>>;
     /// Applies `patch`; refuses (Conflict) to leave the instance without an enabled admin.
@@ -251,7 +252,7 @@ pub trait UserStore: Send + Sync {
     /// same transaction.
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         patch: &UserPatch,
         audit: &AuditRecord,
     ) -> CoreResult<Written<UserRecord>>;
@@ -263,21 +264,24 @@ pub trait OrgStore: Send + Sync {
     async fn insert_org(
         &self,
         org: &OrgRecord,
-        owner_id: &str,
+        owner_id: &UserId,
         audit: &AuditRecord,
     ) -> CoreResult<Written>;
-    async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>>;
-    async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>>;
+    async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>>;
+    async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>>;
     /// Orgs where `user_id` is a member, with the role; all orgs (role None) when `user_id` is None.
-    async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>>;
-    async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>>;
-    async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>>;
+    async fn list_orgs(
+        &self,
+        user_id: Option<&UserId>,
+    ) -> CoreResult<Vec<(OrgRecord, Option<Role>)>>;
+    async fn get_member_role(&self, org_id: &OrgId, user_id: &UserId) -> CoreResult<Option<Role>>;
+    async fn list_members(&self, org_id: &OrgId) -> CoreResult<Vec<MemberRecord>>;
     /// Adds or changes a membership. Refuses (Forbidden) when the new or the current role is
     /// above `ceiling`, and (Conflict) to leave the org without an owner. Returns the previous role.
     async fn put_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         role: Role,
         ceiling: Role,
         at: Timestamp,
@@ -288,8 +292,8 @@ pub trait OrgStore: Send + Sync {
     /// and (Conflict) to remove the last owner.
     async fn delete_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         ceiling: Option<Role>,
         audit: &AuditRecord,
     ) -> CoreResult<Written<Option<Role>>>;
@@ -309,18 +313,18 @@ pub trait AppStore: Send + Sync {
         audit: &AuditRecord,
     ) -> CoreResult<Written>;
     /// Shared (`Arc`): the in-memory index hands out its copy without cloning the record.
-    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>>;
+    async fn get_app_by_slug(&self, slug: &Slug) -> CoreResult<Option<Arc<AppRecord>>>;
     /// [`Store::get_app_by_slug`] from an in-memory index, without awaiting; `None` means
     /// "ask the async method" (as [`Store::peek_token_by_hash`]).
-    fn peek_app_by_slug(&self, _slug: &str) -> Option<Option<Arc<AppRecord>>> {
+    fn peek_app_by_slug(&self, _slug: &Slug) -> Option<Option<Arc<AppRecord>>> {
         None
     }
-    async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>>;
-    async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>>;
+    async fn get_app(&self, id: &AppId) -> CoreResult<Option<Arc<AppRecord>>>;
+    async fn list_apps(&self, org_id: &OrgId) -> CoreResult<Vec<AppRecord>>;
     /// Deletes the app and revokes its deploy tokens (kept for the audit trail).
     async fn delete_app(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written>;
@@ -336,8 +340,8 @@ pub trait ReleaseStore: Send + Sync {
         release: &NewRelease,
         audit: &AuditRecord,
     ) -> CoreResult<(ReleaseRecord, bool)>;
-    async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>>;
-    async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>>;
+    async fn list_releases(&self, app_id: &AppId, limit: i64) -> CoreResult<Vec<ReleaseRecord>>;
+    async fn get_release(&self, app_id: &AppId, version: i64) -> CoreResult<Option<ReleaseRecord>>;
     /// Whether any release still points at this artifact.
     async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool>;
 }
@@ -345,7 +349,7 @@ pub trait ReleaseStore: Send + Sync {
 /// Apps' env vars and config documents. Part of [`Store`].
 #[async_trait]
 pub trait EnvConfigStore: Send + Sync {
-    async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>>;
+    async fn list_env(&self, app_id: &AppId) -> CoreResult<Vec<EnvVarRecord>>;
     /// Sets a variable; refuses (Conflict) a new key beyond `max_vars`.
     async fn put_env(
         &self,
@@ -353,21 +357,22 @@ pub trait EnvConfigStore: Send + Sync {
         max_vars: i64,
         audit: &AuditRecord,
     ) -> CoreResult<()>;
-    async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool>;
+    async fn delete_env(&self, app_id: &AppId, key: &str, audit: &AuditRecord) -> CoreResult<bool>;
     /// Every env var marked secret, of every app (re-sealing after a key rotation).
     async fn secret_env_vars(&self) -> CoreResult<Vec<EnvVarRecord>>;
     /// Replaces a secret's stored value if it is still `old` (a concurrent write wins).
-    async fn reseal_env(&self, app_id: &str, key: &str, old: &str, new: &str) -> CoreResult<bool>;
+    async fn reseal_env(&self, app_id: &AppId, key: &str, old: &str, new: &str)
+        -> CoreResult<bool>;
     /// The latest config, or the given version.
     async fn get_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         version: Option<i64>,
     ) -> CoreResult<Option<ConfigRecord>>;
     /// Stores a new version; returns it.
     async fn put_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         document: &str,
         by: &ActorRef,
         at: Timestamp,
@@ -379,15 +384,20 @@ pub trait EnvConfigStore: Send + Sync {
 #[async_trait]
 pub trait AlertStore: Send + Sync {
     async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()>;
-    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>>;
-    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool>;
+    async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>>;
+    async fn delete_alert(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool>;
 }
 
 /// Tokens: hashes, never values. Part of [`Store`].
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, token: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written>;
-    async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>>;
+    async fn get_token(&self, id: &TokenId) -> CoreResult<Option<TokenRecord>>;
     /// The token whose current hash — or previous hash, still in its grace period at `now` — is `hash`.
     async fn find_token_by_hash(
         &self,
@@ -407,21 +417,21 @@ pub trait TokenStore: Send + Sync {
     ) -> CoreResult<Vec<TokenRecord>>;
     async fn update_token(
         &self,
-        id: &str,
+        id: &TokenId,
         name: &str,
         description: Option<&str>,
         audit: &AuditRecord,
     ) -> CoreResult<Written>;
     async fn rotate_token(
         &self,
-        id: &str,
+        id: &TokenId,
         rotation: &Rotation,
         audit: &AuditRecord,
     ) -> CoreResult<Written>;
     /// Revokes; returns false when it already was.
     async fn revoke_token(
         &self,
-        id: &str,
+        id: &TokenId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>>;

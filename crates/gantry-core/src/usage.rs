@@ -174,7 +174,7 @@ impl UsageTracker {
     pub fn pending(&self, token_id: &str) -> Option<TokenUse> {
         let inner = self.inner.lock().ok()?;
         inner.entries.get(token_id).map(|e| TokenUse {
-            token_id: token_id.to_owned(),
+            token_id: token_id.into(),
             at: e.at,
             ip: e.ip.as_ref().map(|ip| ip.to_string()),
         })
@@ -206,7 +206,7 @@ impl UsageTracker {
                 e.written_at = Some(e.at);
                 e.written_ip.clone_from(&e.ip);
                 uses.push(TokenUse {
-                    token_id: id.to_string(),
+                    token_id: crate::ids::TokenId::from(&*id),
                     at: e.at,
                     ip: e.ip.as_ref().map(|ip| ip.to_string()),
                 });

@@ -1,9 +1,10 @@
-//! Every input limit, written down once, and the checks that apply them. Today the checks
-//! return the checked value as a plain `String`, not yet a newtype that can only hold a valid
-//! value; services call them
-//! before anything reaches the store, so the API and the dashboard share them.
+//! Every input limit, written down once, and the checks that apply them. Services call them
+//! before anything reaches the store, so the API and the dashboard share them. [`slug`] is
+//! the constructor of a new [`Slug`] (the store takes slugs and ids as their own types,
+//! `crate::ids`); the other checks return the checked text.
 
 use crate::error::{CoreError, CoreResult};
+use crate::ids::Slug;
 
 /// Longest token, org, app or alert name.
 pub const MAX_NAME: usize = 100;
@@ -87,7 +88,7 @@ pub fn description(field: &str, s: Option<&str>) -> CoreResult<Option<String>> {
 }
 
 /// An org or app slug: 2..=40 of `a-z 0-9 -`, starting and ending with a letter or digit.
-pub fn slug(field: &str, s: &str) -> CoreResult<String> {
+pub fn slug(field: &str, s: &str) -> CoreResult<Slug> {
     let ok_len = (2..=MAX_SLUG).contains(&s.len());
     let ok_chars = s
         .bytes()
@@ -101,7 +102,7 @@ pub fn slug(field: &str, s: &str) -> CoreResult<String> {
             ),
         ));
     }
-    Ok(s.to_owned())
+    Ok(Slug::checked(s))
 }
 
 /// An email address: lower-cased, one `@` with something on both sides, ≤ 254 characters.

@@ -23,7 +23,7 @@ pub fn actor(a: &ActorRef) -> ActorView {
 
 pub fn user(u: &UserRecord) -> UserView {
     UserView {
-        id: u.id.clone(),
+        id: u.id.to_string(),
         email: u.email.clone(),
         name: u.name.clone(),
         is_admin: u.is_admin,
@@ -34,8 +34,8 @@ pub fn user(u: &UserRecord) -> UserView {
 
 pub fn org(o: &OrgRecord, role: Option<Role>) -> OrgView {
     OrgView {
-        id: o.id.clone(),
-        slug: o.slug.clone(),
+        id: o.id.to_string(),
+        slug: o.slug.to_string(),
         name: o.name.clone(),
         created_at: t(o.created_at),
         role,
@@ -44,7 +44,7 @@ pub fn org(o: &OrgRecord, role: Option<Role>) -> OrgView {
 
 pub fn member(m: &MemberRecord) -> MemberView {
     MemberView {
-        user_id: m.user_id.clone(),
+        user_id: m.user_id.to_string(),
         email: m.email.clone(),
         name: m.name.clone(),
         role: m.role,
@@ -54,10 +54,10 @@ pub fn member(m: &MemberRecord) -> MemberView {
 
 pub fn app(a: &AppRecord) -> AppView {
     AppView {
-        id: a.id.clone(),
-        slug: a.slug.clone(),
+        id: a.id.to_string(),
+        slug: a.slug.to_string(),
         name: a.name.clone(),
-        org: a.org_slug.clone(),
+        org: a.org_slug.to_string(),
         created_at: t(a.created_at),
     }
 }
@@ -88,8 +88,8 @@ pub fn env_var(v: &EnvVarRecord) -> EnvVarView {
 
 pub fn alert(a: &AlertRecord) -> AlertView {
     AlertView {
-        id: a.id.clone(),
-        org: a.org_slug.clone(),
+        id: a.id.to_string(),
+        org: a.org_slug.to_string(),
         name: a.name.clone(),
         event: a.event.clone(),
         target: a.target.clone(),
@@ -107,8 +107,8 @@ pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
         description: tok.description.clone(),
         prefix: tok.prefix.clone(),
         status: tok.status(now),
-        org: tok.scope.org_slug().map(str::to_owned),
-        app: tok.scope.app_slug().map(str::to_owned),
+        org: tok.scope.org_slug().map(ToString::to_string),
+        app: tok.scope.app_slug().map(ToString::to_string),
         role: tok.scope.role(),
         user: tok.scope.user_email().map(str::to_owned),
         created_by: actor(&tok.created_by),

@@ -66,12 +66,12 @@ pub struct CachedStore {
     gate: Option<Arc<Gate>>,
     generation: AtomicU64,
     tokens: Cache<TokenHash, Option<Arc<TokenRecord>>>,
-    users: Cache<String, Option<Arc<UserRecord>>>,
-    members: Cache<(String, String), Option<Role>>,
-    apps_by_slug: Cache<String, Option<Arc<AppRecord>>>,
-    apps_by_id: Cache<String, Option<Arc<AppRecord>>>,
-    orgs_by_slug: Cache<String, Option<Arc<OrgRecord>>>,
-    orgs_by_id: Cache<String, Option<Arc<OrgRecord>>>,
+    users: Cache<UserId, Option<Arc<UserRecord>>>,
+    members: Cache<(OrgId, UserId), Option<Role>>,
+    apps_by_slug: Cache<Slug, Option<Arc<AppRecord>>>,
+    apps_by_id: Cache<AppId, Option<Arc<AppRecord>>>,
+    orgs_by_slug: Cache<Slug, Option<Arc<OrgRecord>>>,
+    orgs_by_id: Cache<OrgId, Option<Arc<OrgRecord>>>,
 }
 
 /// A bounded concurrent map (quick_cache: S3-FIFO eviction, lock-striped), with an optional
@@ -303,7 +303,7 @@ impl UserStore for CachedStore {
             .await
     }
 
-    async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
+    async fn get_user(&self, id: &UserId) -> CoreResult<Option<UserRecord>> {
         let v = self
             .through(&self.users, id, || id.to_owned(), async {
                 Ok(self
@@ -327,7 +327,7 @@ impl UserStore for CachedStore {
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         patch: &UserPatch,
         audit: &AuditRecord,
     ) -> CoreResult<Written<UserRecord>> {
@@ -341,14 +341,14 @@ impl OrgStore for CachedStore {
     async fn insert_org(
         &self,
         org: &OrgRecord,
-        owner_id: &str,
+        owner_id: &UserId,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
         self.write("insert_org", self.inner.insert_org(org, owner_id, audit))
             .await
     }
 
-    async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
+    async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>> {
         let v = self
             .through(&self.orgs_by_slug, slug, || slug.to_owned(), async {
                 Ok(self
@@ -360,7 +360,7 @@ impl OrgStore for CachedStore {
         Ok(v.map(|o| (*o).clone()))
     }
 
-    async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
+    async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>> {
         let v = self
             .through(&self.orgs_by_id, id, || id.to_owned(), async {
                 Ok(self
@@ -372,11 +372,14 @@ impl OrgStore for CachedStore {
         Ok(v.map(|o| (*o).clone()))
     }
 
-    async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
+    async fn list_orgs(
+        &self,
+        user_id: Option<&UserId>,
+    ) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
         self.timed("list_orgs", self.inner.list_orgs(user_id)).await
     }
 
-    async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
+    async fn get_member_role(&self, org_id: &OrgId, user_id: &UserId) -> CoreResult<Option<Role>> {
         self.through(
             &self.members,
             &(org_id.to_owned(), user_id.to_owned()),
@@ -392,15 +395,15 @@ impl OrgStore for CachedStore {
         .await
     }
 
-    async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>> {
+    async fn list_members(&self, org_id: &OrgId) -> CoreResult<Vec<MemberRecord>> {
         self.timed("list_members", self.inner.list_members(org_id))
             .await
     }
 
     async fn put_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         role: Role,
         ceiling: Role,
         at: Timestamp,
@@ -416,8 +419,8 @@ impl OrgStore for CachedStore {
 
     async fn delete_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         ceiling: Option<Role>,
         audit: &AuditRecord,
     ) -> CoreResult<Written<Option<Role>>> {
@@ -441,7 +444,7 @@ impl AppStore for CachedStore {
             .await
     }
 
-    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>> {
+    async fn get_app_by_slug(&self, slug: &Slug) -> CoreResult<Option<Arc<AppRecord>>> {
         self.through(&self.apps_by_slug, slug, || slug.to_owned(), async {
             self.timed("get_app_by_slug", self.inner.get_app_by_slug(slug))
                 .await
@@ -449,24 +452,24 @@ impl AppStore for CachedStore {
         .await
     }
 
-    fn peek_app_by_slug(&self, slug: &str) -> Option<Option<Arc<AppRecord>>> {
+    fn peek_app_by_slug(&self, slug: &Slug) -> Option<Option<Arc<AppRecord>>> {
         self.peek(&self.apps_by_slug, slug)
     }
 
-    async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>> {
+    async fn get_app(&self, id: &AppId) -> CoreResult<Option<Arc<AppRecord>>> {
         self.through(&self.apps_by_id, id, || id.to_owned(), async {
             self.timed("get_app", self.inner.get_app(id)).await
         })
         .await
     }
 
-    async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
+    async fn list_apps(&self, org_id: &OrgId) -> CoreResult<Vec<AppRecord>> {
         self.timed("list_apps", self.inner.list_apps(org_id)).await
     }
 
     async fn delete_app(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
@@ -486,12 +489,12 @@ impl ReleaseStore for CachedStore {
             .await
     }
 
-    async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
+    async fn list_releases(&self, app_id: &AppId, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
         self.timed("list_releases", self.inner.list_releases(app_id, limit))
             .await
     }
 
-    async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>> {
+    async fn get_release(&self, app_id: &AppId, version: i64) -> CoreResult<Option<ReleaseRecord>> {
         self.timed("get_release", self.inner.get_release(app_id, version))
             .await
     }
@@ -504,7 +507,7 @@ impl ReleaseStore for CachedStore {
 
 #[async_trait]
 impl EnvConfigStore for CachedStore {
-    async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
+    async fn list_env(&self, app_id: &AppId) -> CoreResult<Vec<EnvVarRecord>> {
         self.timed("list_env", self.inner.list_env(app_id)).await
     }
 
@@ -523,19 +526,25 @@ impl EnvConfigStore for CachedStore {
             .await
     }
 
-    async fn reseal_env(&self, app_id: &str, key: &str, old: &str, new: &str) -> CoreResult<bool> {
+    async fn reseal_env(
+        &self,
+        app_id: &AppId,
+        key: &str,
+        old: &str,
+        new: &str,
+    ) -> CoreResult<bool> {
         self.timed("reseal_env", self.inner.reseal_env(app_id, key, old, new))
             .await
     }
 
-    async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
+    async fn delete_env(&self, app_id: &AppId, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
         self.timed("delete_env", self.inner.delete_env(app_id, key, audit))
             .await
     }
 
     async fn get_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         version: Option<i64>,
     ) -> CoreResult<Option<ConfigRecord>> {
         self.timed("get_config", self.inner.get_config(app_id, version))
@@ -544,7 +553,7 @@ impl EnvConfigStore for CachedStore {
 
     async fn put_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         document: &str,
         by: &ActorRef,
         at: Timestamp,
@@ -565,12 +574,17 @@ impl AlertStore for CachedStore {
             .await
     }
 
-    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
+    async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>> {
         self.timed("list_alerts", self.inner.list_alerts(org_id))
             .await
     }
 
-    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
+    async fn delete_alert(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
         self.timed("delete_alert", self.inner.delete_alert(org_id, id, audit))
             .await
     }
@@ -583,7 +597,7 @@ impl TokenStore for CachedStore {
             .await
     }
 
-    async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
+    async fn get_token(&self, id: &TokenId) -> CoreResult<Option<TokenRecord>> {
         self.timed("get_token", self.inner.get_token(id)).await
     }
 
@@ -649,7 +663,7 @@ impl TokenStore for CachedStore {
 
     async fn update_token(
         &self,
-        id: &str,
+        id: &TokenId,
         name: &str,
         description: Option<&str>,
         audit: &AuditRecord,
@@ -663,7 +677,7 @@ impl TokenStore for CachedStore {
 
     async fn rotate_token(
         &self,
-        id: &str,
+        id: &TokenId,
         rotation: &Rotation,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
@@ -673,7 +687,7 @@ impl TokenStore for CachedStore {
 
     async fn revoke_token(
         &self,
-        id: &str,
+        id: &TokenId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>> {
@@ -751,15 +765,26 @@ mod tests {
 
         // Cold: nothing to answer from memory, so the caller must ask the database.
         assert!(store.peek_token_by_hash(&hash, now).is_none());
-        assert!(store.peek_app_by_slug("web").is_none());
+        assert!(store.peek_app_by_slug(&Slug::named("web")).is_none());
 
         // Warm: the same answers as the async reads, without awaiting.
         store.find_token_by_hash(&hash, now).await.unwrap().unwrap();
-        store.get_app_by_slug("web").await.unwrap().unwrap();
+        store
+            .get_app_by_slug(&Slug::named("web"))
+            .await
+            .unwrap()
+            .unwrap();
         let found = store.peek_token_by_hash(&hash, now).unwrap().unwrap();
         assert_eq!(found.token.id, token.id);
         assert!(!found.via_previous);
-        assert_eq!(store.peek_app_by_slug("web").unwrap().unwrap().id, "app_1");
+        assert_eq!(
+            store
+                .peek_app_by_slug(&Slug::named("web"))
+                .unwrap()
+                .unwrap()
+                .id,
+            "app_1"
+        );
         // An unknown hash is not a known answer either way until the database said so.
         let other = PlainToken::generate(TokenKind::Deploy).hash();
         assert!(store.peek_token_by_hash(&other, now).is_none());
@@ -792,14 +817,18 @@ mod tests {
         let hash = plain.hash();
         gate.trust_until(Instant::now() + Duration::from_secs(60));
         store.find_token_by_hash(&hash, now).await.unwrap().unwrap();
-        store.get_app_by_slug("web").await.unwrap().unwrap();
+        store
+            .get_app_by_slug(&Slug::named("web"))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(store.peek_token_by_hash(&hash, now).is_some());
-        assert!(store.peek_app_by_slug("web").is_some());
+        assert!(store.peek_app_by_slug(&Slug::named("web")).is_some());
 
         // No check-in with the database within the bound: another node's revocation may not
         // have reached this one, so the entries still held must not answer.
         gate.trust_until(Instant::now());
         assert!(store.peek_token_by_hash(&hash, now).is_none());
-        assert!(store.peek_app_by_slug("web").is_none());
+        assert!(store.peek_app_by_slug(&Slug::named("web")).is_none());
     }
 }

@@ -66,7 +66,7 @@ impl UserStore for Paused {
         self.inner.insert_user(user, audit).await
     }
 
-    async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
+    async fn get_user(&self, id: &UserId) -> CoreResult<Option<UserRecord>> {
         self.inner.get_user(id).await
     }
 
@@ -80,7 +80,7 @@ impl UserStore for Paused {
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         patch: &UserPatch,
         audit: &AuditRecord,
     ) -> CoreResult<Written<UserRecord>> {
@@ -93,36 +93,39 @@ impl OrgStore for Paused {
     async fn insert_org(
         &self,
         org: &OrgRecord,
-        owner_id: &str,
+        owner_id: &UserId,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
         self.inner.insert_org(org, owner_id, audit).await
     }
 
-    async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
+    async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>> {
         self.inner.get_org_by_slug(slug).await
     }
 
-    async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
+    async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>> {
         self.inner.get_org(id).await
     }
 
-    async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
+    async fn list_orgs(
+        &self,
+        user_id: Option<&UserId>,
+    ) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
         self.inner.list_orgs(user_id).await
     }
 
-    async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
+    async fn get_member_role(&self, org_id: &OrgId, user_id: &UserId) -> CoreResult<Option<Role>> {
         self.inner.get_member_role(org_id, user_id).await
     }
 
-    async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>> {
+    async fn list_members(&self, org_id: &OrgId) -> CoreResult<Vec<MemberRecord>> {
         self.inner.list_members(org_id).await
     }
 
     async fn put_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         role: Role,
         ceiling: Role,
         at: Timestamp,
@@ -135,8 +138,8 @@ impl OrgStore for Paused {
 
     async fn delete_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         ceiling: Option<Role>,
         audit: &AuditRecord,
     ) -> CoreResult<Written<Option<Role>>> {
@@ -157,21 +160,21 @@ impl AppStore for Paused {
         self.inner.insert_app(app, reservation, audit).await
     }
 
-    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<AppRecord>>> {
+    async fn get_app_by_slug(&self, slug: &Slug) -> CoreResult<Option<Arc<AppRecord>>> {
         self.inner.get_app_by_slug(slug).await
     }
 
-    async fn get_app(&self, id: &str) -> CoreResult<Option<Arc<AppRecord>>> {
+    async fn get_app(&self, id: &AppId) -> CoreResult<Option<Arc<AppRecord>>> {
         self.inner.get_app(id).await
     }
 
-    async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
+    async fn list_apps(&self, org_id: &OrgId) -> CoreResult<Vec<AppRecord>> {
         self.inner.list_apps(org_id).await
     }
 
     async fn delete_app(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
@@ -179,7 +182,7 @@ impl AppStore for Paused {
         self.inner.delete_app(app_id, at, audit).await
     }
 
-    fn peek_app_by_slug(&self, slug: &str) -> Option<Option<Arc<AppRecord>>> {
+    fn peek_app_by_slug(&self, slug: &Slug) -> Option<Option<Arc<AppRecord>>> {
         self.inner.peek_app_by_slug(slug)
     }
 }
@@ -194,11 +197,11 @@ impl ReleaseStore for Paused {
         self.inner.insert_release(release, audit).await
     }
 
-    async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
+    async fn list_releases(&self, app_id: &AppId, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
         self.inner.list_releases(app_id, limit).await
     }
 
-    async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>> {
+    async fn get_release(&self, app_id: &AppId, version: i64) -> CoreResult<Option<ReleaseRecord>> {
         self.inner.get_release(app_id, version).await
     }
 
@@ -209,7 +212,7 @@ impl ReleaseStore for Paused {
 
 #[async_trait]
 impl EnvConfigStore for Paused {
-    async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
+    async fn list_env(&self, app_id: &AppId) -> CoreResult<Vec<EnvVarRecord>> {
         self.inner.list_env(app_id).await
     }
 
@@ -222,7 +225,7 @@ impl EnvConfigStore for Paused {
         self.inner.put_env(var, max_vars, audit).await
     }
 
-    async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
+    async fn delete_env(&self, app_id: &AppId, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
         self.inner.delete_env(app_id, key, audit).await
     }
 
@@ -230,13 +233,19 @@ impl EnvConfigStore for Paused {
         self.inner.secret_env_vars().await
     }
 
-    async fn reseal_env(&self, app_id: &str, key: &str, old: &str, new: &str) -> CoreResult<bool> {
+    async fn reseal_env(
+        &self,
+        app_id: &AppId,
+        key: &str,
+        old: &str,
+        new: &str,
+    ) -> CoreResult<bool> {
         self.inner.reseal_env(app_id, key, old, new).await
     }
 
     async fn get_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         version: Option<i64>,
     ) -> CoreResult<Option<ConfigRecord>> {
         self.inner.get_config(app_id, version).await
@@ -244,7 +253,7 @@ impl EnvConfigStore for Paused {
 
     async fn put_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         document: &str,
         by: &ActorRef,
         at: Timestamp,
@@ -260,11 +269,16 @@ impl AlertStore for Paused {
         self.inner.insert_alert(alert, audit).await
     }
 
-    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
+    async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>> {
         self.inner.list_alerts(org_id).await
     }
 
-    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
+    async fn delete_alert(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
         self.inner.delete_alert(org_id, id, audit).await
     }
 }
@@ -275,7 +289,7 @@ impl TokenStore for Paused {
         self.inner.insert_token(token, audit).await
     }
 
-    async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
+    async fn get_token(&self, id: &TokenId) -> CoreResult<Option<TokenRecord>> {
         self.inner.get_token(id).await
     }
 
@@ -297,7 +311,7 @@ impl TokenStore for Paused {
 
     async fn update_token(
         &self,
-        id: &str,
+        id: &TokenId,
         name: &str,
         description: Option<&str>,
         audit: &AuditRecord,
@@ -307,7 +321,7 @@ impl TokenStore for Paused {
 
     async fn rotate_token(
         &self,
-        id: &str,
+        id: &TokenId,
         rotation: &Rotation,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
@@ -316,7 +330,7 @@ impl TokenStore for Paused {
 
     async fn revoke_token(
         &self,
-        id: &str,
+        id: &TokenId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>> {
@@ -373,9 +387,9 @@ pub(crate) fn deploy_token(id: &str, plain: &PlainToken) -> TokenRecord {
         id: id.into(),
         scope: TokenScope::Deploy {
             org_id: "org_1".into(),
-            org_slug: "acme".into(),
+            org_slug: Slug::stored("acme"),
             app_id: "app_1".into(),
-            app_slug: "web".into(),
+            app_slug: Slug::stored("web"),
         },
         name: "ci".into(),
         description: None,
@@ -412,7 +426,7 @@ pub(crate) async fn seed(inner: &Arc<dyn Store>) -> (TokenRecord, PlainToken) {
         .unwrap();
     let org = OrgRecord {
         id: "org_1".into(),
-        slug: "acme".into(),
+        slug: Slug::stored("acme"),
         name: "Acme".into(),
         created_at: Timestamp(0),
     };
@@ -424,7 +438,7 @@ pub(crate) async fn seed(inner: &Arc<dyn Store>) -> (TokenRecord, PlainToken) {
         id: "app_1".into(),
         org_id: org.id.clone(),
         org_slug: org.slug.clone(),
-        slug: "web".into(),
+        slug: Slug::stored("web"),
         name: "Web".into(),
         created_at: Timestamp(0),
     };
@@ -514,7 +528,11 @@ async fn delete_app_racing_token_creation(inner: Arc<dyn Store>) {
     paused.armed.store(true, Ordering::SeqCst);
     let deleting = tokio::spawn({
         let store = store.clone();
-        async move { store.delete_app("app_1", now, &audit("app.delete")).await }
+        async move {
+            store
+                .delete_app(&AppId::from("app_1"), now, &audit("app.delete"))
+                .await
+        }
     });
     paused.entered.notified().await;
 
@@ -533,7 +551,11 @@ async fn delete_app_racing_token_creation(inner: Arc<dyn Store>) {
         "a deploy token created while its app was being deleted is still accepted"
     );
     assert!(!accepted(&store, &plain.hash(), now).await);
-    assert!(store.get_app_by_slug("web").await.unwrap().is_none());
+    assert!(store
+        .get_app_by_slug(&Slug::named("web"))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {

@@ -4,7 +4,7 @@
 use super::{AuditExt, Caller, Gantry};
 use crate::artifacts::{ArtifactStore, StoredArtifact};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::new_id;
+use crate::ids::*;
 use crate::model::*;
 use crate::policy::{Capability, Principal};
 use crate::sealing::Sealer;
@@ -68,10 +68,10 @@ impl Gantry {
         let slug = validate::slug("slug", &req.slug)?;
         let name = match &req.name {
             Some(n) => validate::name("name", n)?,
-            None => slug.clone(),
+            None => slug.to_string(),
         };
         let app = AppRecord {
-            id: new_id("app"),
+            id: AppId::generate(),
             org_id: org.id.clone(),
             org_slug: org.slug.clone(),
             slug,
@@ -402,7 +402,7 @@ impl Gantry {
             .org_for(caller, org_slug, Capability::WriteAlerts)
             .await?;
         let alert = AlertRecord {
-            id: new_id("alr"),
+            id: AlertId::generate(),
             org_id: org.id.clone(),
             org_slug: org.slug.clone(),
             name: validate::name("name", &req.name)?,
@@ -428,7 +428,11 @@ impl Gantry {
             .audit(caller, "alert.delete")
             .target("alert", id)
             .org(&org.id, &org.slug);
-        if self.store.delete_alert(&org.id, id, &audit).await? {
+        if self
+            .store
+            .delete_alert(&org.id, &AlertId::from(id), &audit)
+            .await?
+        {
             Ok(())
         } else {
             Err(CoreError::NotFound(format!(

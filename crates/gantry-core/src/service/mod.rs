@@ -20,7 +20,7 @@ pub use tokens::TokenQuery;
 use crate::error::{CoreError, CoreResult};
 use crate::expiry::TokenPolicy;
 use crate::metrics::{Metrics, Outcome};
-use crate::model::{ActorRef, AppRecord, AuditRecord, OrgRecord, TokenRecord};
+use crate::model::{ActorRef, AppId, AppRecord, AuditRecord, OrgId, OrgRecord, Slug, TokenRecord};
 use crate::policy::{self, Access, Capability, Principal, Target};
 use crate::ratelimit::{FailureLimiter, Limit};
 use crate::sealing::Sealer;
@@ -96,7 +96,7 @@ impl Caller {
     pub fn actor(&self) -> ActorRef {
         match &self.principal {
             Principal::User { user, .. } => ActorRef::User {
-                id: user.id.clone(),
+                id: user.id.to_string(),
                 name: user.email.clone(),
             },
             Principal::Org { token, .. } | Principal::Deploy { token, .. } => ActorRef::Token {
@@ -238,12 +238,16 @@ impl Gantry {
     }
 
     /// The caller's role in an org: live membership for users, the token's role for org tokens.
-    pub(crate) async fn role_in(&self, caller: &Caller, org_id: &str) -> CoreResult<Option<Role>> {
+    pub(crate) async fn role_in(
+        &self,
+        caller: &Caller,
+        org_id: &OrgId,
+    ) -> CoreResult<Option<Role>> {
         match &caller.principal {
             Principal::User { user, .. } => self.store.get_member_role(org_id, &user.id).await,
             Principal::Org {
                 org_id: o, role, ..
-            } if *o == org_id => Ok(Some(*role)),
+            } if o == org_id => Ok(Some(*role)),
             _ => Ok(None),
         }
     }
@@ -253,7 +257,7 @@ impl Gantry {
         &self,
         caller: &Caller,
         listing: policy::Listing,
-    ) -> CoreResult<Vec<(String, Option<Role>)>> {
+    ) -> CoreResult<Vec<(OrgId, Option<Role>)>> {
         let Some(user) = caller.principal.user() else {
             return Ok(Vec::new());
         };
@@ -303,7 +307,7 @@ impl Gantry {
         let what = || format!("org '{}'", printable(slug));
         let org = self
             .store
-            .get_org_by_slug(slug)
+            .get_org_by_slug(&Slug::named(slug))
             .await?
             .ok_or_else(|| CoreError::NotFound(what()))?;
         let target = Target {
@@ -325,7 +329,7 @@ impl Gantry {
         if !reference.starts_with("app_") {
             return self.app_for(caller, reference, cap).await;
         }
-        let found = self.store.get_app(reference).await?;
+        let found = self.store.get_app(&AppId::from(reference)).await?;
         self.checked_app(caller, found, reference, cap).await
     }
 
@@ -336,9 +340,10 @@ impl Gantry {
         slug: &str,
         cap: Capability,
     ) -> CoreResult<Arc<AppRecord>> {
-        let found = match self.store.peek_app_by_slug(slug) {
+        let named = Slug::named(slug);
+        let found = match self.store.peek_app_by_slug(&named) {
             Some(app) => app,
-            None => self.store.get_app_by_slug(slug).await?,
+            None => self.store.get_app_by_slug(&named).await?,
         };
         self.checked_app(caller, found, slug, cap).await
     }
@@ -403,18 +408,18 @@ impl AuditExt for AuditRecord {
     }
 
     fn app(mut self, app: &AppRecord) -> Self {
-        self.org_id = Some(app.org_id.clone());
-        self.org_slug = Some(app.org_slug.clone());
-        self.app_id = Some(app.id.clone());
-        self.app_slug = Some(app.slug.clone());
+        self.org_id = Some(app.org_id.to_string());
+        self.org_slug = Some(app.org_slug.to_string());
+        self.app_id = Some(app.id.to_string());
+        self.app_slug = Some(app.slug.to_string());
         self
     }
 
     fn token_scope(mut self, t: &TokenRecord) -> Self {
-        self.org_id = t.scope.org_id().map(str::to_owned);
-        self.org_slug = t.scope.org_slug().map(str::to_owned);
-        self.app_id = t.scope.app_id().map(str::to_owned);
-        self.app_slug = t.scope.app_slug().map(str::to_owned);
+        self.org_id = t.scope.org_id().map(ToString::to_string);
+        self.org_slug = t.scope.org_slug().map(ToString::to_string);
+        self.app_id = t.scope.app_id().map(ToString::to_string);
+        self.app_slug = t.scope.app_slug().map(ToString::to_string);
         self
     }
 

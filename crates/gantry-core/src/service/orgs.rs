@@ -2,7 +2,7 @@
 
 use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::new_id;
+use crate::ids::*;
 use crate::model::{MemberRecord, OrgRecord};
 use crate::policy::{self, Capability, Principal};
 use crate::validate;
@@ -58,10 +58,10 @@ impl Gantry {
         let slug = validate::slug("slug", &req.slug)?;
         let name = match &req.name {
             Some(n) => validate::name("name", n)?,
-            None => slug.clone(),
+            None => slug.to_string(),
         };
         let org = OrgRecord {
-            id: new_id("org"),
+            id: OrgId::generate(),
             slug,
             name,
             created_at: self.now(),
@@ -107,10 +107,11 @@ impl Gantry {
         let (org, my_role) = self
             .org_for(caller, slug, Capability::ManageMembers)
             .await?;
-        let user =
-            self.store.get_user(user_id).await?.ok_or_else(|| {
-                CoreError::NotFound(format!("user '{}'", super::printable(user_id)))
-            })?;
+        let user = self
+            .store
+            .get_user(&UserId::from(user_id))
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("user '{}'", super::printable(user_id))))?;
         let ceiling = grant_ceiling(caller, my_role)?;
         let audit = self
             .audit(caller, "member.put")
@@ -119,7 +120,7 @@ impl Gantry {
             .detail("role", role.as_str());
         let now = self.now();
         self.store
-            .put_member(&org.id, user_id, role, ceiling, now, &audit)
+            .put_member(&org.id, &UserId::from(user_id), role, ceiling, now, &audit)
             .await?;
         Ok(MemberRecord {
             org_id: org.id,
@@ -156,7 +157,7 @@ impl Gantry {
             .org(&org.id, &org.slug);
         match self
             .store
-            .delete_member(&org.id, user_id, ceiling, &audit)
+            .delete_member(&org.id, &UserId::from(user_id), ceiling, &audit)
             .await?
             .value
         {

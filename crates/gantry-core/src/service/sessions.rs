@@ -123,7 +123,7 @@ impl Gantry {
         ip: Option<&str>,
     ) -> AuditRecord {
         let actor = ActorRef::User {
-            id: user.id.clone(),
+            id: user.id.to_string(),
             name: user.email.clone(),
         };
         AuditRecord {

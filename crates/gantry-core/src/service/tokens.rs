@@ -3,7 +3,7 @@
 use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
 use crate::expiry::{self, ExpiryRequest};
-use crate::ids::new_id;
+use crate::ids::*;
 use crate::model::{AuditRecord, TokenRecord, TokenScope};
 use crate::policy::{self, Capability, Principal};
 use crate::store::{Rotation, StatusFilter, TokenFilter};
@@ -104,7 +104,7 @@ impl Gantry {
         )?;
         let plain = PlainToken::generate(kind);
         let record = TokenRecord {
-            id: new_id("tok").into(),
+            id: TokenId::generate(),
             scope,
             name,
             description,
@@ -307,7 +307,11 @@ impl Gantry {
     ) -> CoreResult<TokenRecord> {
         not_a_deploy_token(caller)?;
         let not_found = || CoreError::NotFound(format!("token '{}'", super::printable(id)));
-        let token = self.store.get_token(id).await?.ok_or_else(not_found)?;
+        let token = self
+            .store
+            .get_token(&TokenId::from(id))
+            .await?
+            .ok_or_else(not_found)?;
         self.may_act_on_token(caller, token, intent).await
     }
 
@@ -443,7 +447,7 @@ impl Gantry {
             token.revoked_at = Some(now);
             Ok((token, false))
         } else {
-            let fresh = self.store.get_token(id).await?.unwrap_or(token);
+            let fresh = self.store.get_token(&token.id).await?.unwrap_or(token);
             Ok((fresh, true))
         }
     }

@@ -2,7 +2,7 @@
 
 use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::new_id;
+use crate::ids::*;
 use crate::model::{ActorRef, AuditRecord, UserRecord};
 use crate::password;
 use crate::policy::Principal;
@@ -59,7 +59,7 @@ impl Gantry {
             .await
             .map_err(CoreError::internal)??;
         Ok(UserRecord {
-            id: new_id("usr"),
+            id: UserId::generate(),
             email,
             name,
             password_hash,
@@ -121,7 +121,7 @@ impl Gantry {
             .as_deref()
             .map(|n| validate::name("name", n))
             .transpose()?;
-        if self.store.get_user(id).await?.is_none() {
+        if self.store.get_user(&UserId::from(id)).await?.is_none() {
             return Err(CoreError::NotFound(format!(
                 "user '{}'",
                 super::printable(id)
@@ -140,7 +140,11 @@ impl Gantry {
         if let Some(a) = req.is_admin {
             audit = audit.detail("is_admin", a);
         }
-        Ok(self.store.update_user(id, &patch, &audit).await?.value)
+        Ok(self
+            .store
+            .update_user(&UserId::from(id), &patch, &audit)
+            .await?
+            .value)
     }
 
     /// `PUT /v1/user/password`: the caller changes their own password.

@@ -80,12 +80,12 @@ pub async fn check(
     let org = app
         .as_ref()
         .map(|a| a.org_slug.as_str())
-        .or_else(|| token.and_then(|t| t.scope.org_slug()));
+        .or_else(|| token.and_then(|t| t.scope.org_slug().map(|s| s.as_str())));
     header(h, ORG, org);
     let app_slug = app
         .as_ref()
         .map(|a| a.slug.as_str())
-        .or_else(|| token.and_then(|t| t.scope.app_slug()));
+        .or_else(|| token.and_then(|t| t.scope.app_slug().map(|s| s.as_str())));
     header(h, APP, app_slug);
     header(h, USER, caller.principal.user().map(|u| u.email.as_str()));
     Ok(resp)
@@ -172,14 +172,14 @@ pub async fn introspect(
             found
                 .user
                 .as_ref()
-                .map(|u| u.id.clone())
+                .map(|u| u.id.to_string())
                 .unwrap_or_else(|| t.id.to_string()),
         ),
         iss: Some("gantry".into()),
         jti: Some(t.id.to_string()),
         kind: Some(t.kind()),
-        org: t.scope.org_slug().map(str::to_owned),
-        app: t.scope.app_slug().map(str::to_owned),
+        org: t.scope.org_slug().map(ToString::to_string),
+        app: t.scope.app_slug().map(ToString::to_string),
         role: t.scope.role(),
     };
     // RFC 7662 §4: answers must not be cached by intermediaries.

@@ -59,7 +59,7 @@ pub async fn whoami(State(state): State<AppState>, Auth(caller): Auth) -> Json<W
         Principal::Org { token: t, role, .. } => WhoAmI {
             kind: "org".into(),
             user: None,
-            org: t.scope.org_slug().map(str::to_owned),
+            org: t.scope.org_slug().map(ToString::to_string),
             token,
             app: None,
             role: Some(*role),
@@ -67,8 +67,8 @@ pub async fn whoami(State(state): State<AppState>, Auth(caller): Auth) -> Json<W
         Principal::Deploy { token: t, .. } => WhoAmI {
             kind: "deploy".into(),
             user: None,
-            org: t.scope.org_slug().map(str::to_owned),
-            app: t.scope.app_slug().map(str::to_owned),
+            org: t.scope.org_slug().map(ToString::to_string),
+            app: t.scope.app_slug().map(ToString::to_string),
             token,
             role: None,
         },

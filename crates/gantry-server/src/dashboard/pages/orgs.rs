@@ -32,7 +32,7 @@ pub async fn overview(State(state): State<AppState>, me: Signed) -> Page {
                     } @else {
                         ul {
                             @for app in apps {
-                                li { a href=(format!("/apps/{}", app.slug)) { (app.slug) } @if app.name != app.slug { " — " (app.name) } }
+                                li { a href=(format!("/apps/{}", app.slug)) { (app.slug) } @if app.name != app.slug.as_str() { " — " (app.name) } }
                             }
                         }
                     }

@@ -10,8 +10,8 @@ impl AlertStore for SqlStore {
             "INSERT INTO alerts (id, org_id, name, event, target, created_by_type, created_by_id, created_by_name, created_at) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
         )
-        .bind(&a.id)
-        .bind(&a.org_id)
+        .bind(a.id.as_str())
+        .bind(a.org_id.as_str())
         .bind(&a.name)
         .bind(&a.event)
         .bind(&a.target)
@@ -26,20 +26,25 @@ impl AlertStore for SqlStore {
         self.commit(tx).await
     }
 
-    async fn list_alerts(&self, org_id: &str) -> CoreResult<Vec<AlertRecord>> {
+    async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>> {
         let rows = sqlx::query("SELECT al.*, o.slug AS org_slug FROM alerts al JOIN orgs o ON o.id = al.org_id WHERE al.org_id = $1 ORDER BY al.created_at, al.id")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .fetch_all(self.pools.reader())
             .await
             .map_err(db)?;
         rows.iter().map(alert_row).collect()
     }
 
-    async fn delete_alert(&self, org_id: &str, id: &str, audit: &AuditRecord) -> CoreResult<bool> {
+    async fn delete_alert(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
         let mut tx = self.pools.begin_write().await?;
         let n = sqlx::query("DELETE FROM alerts WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(id)
+            .bind(org_id.as_str())
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?

@@ -20,8 +20,8 @@ impl AppStore for SqlStore {
             "SELECT MAX(deleted_at) FROM apps WHERE slug = $1 AND org_id <> $2 \
              AND deleted_at IS NOT NULL AND deleted_at > $3",
         )
-        .bind(&app.slug)
-        .bind(&app.org_id)
+        .bind(app.slug.as_str())
+        .bind(app.org_id.as_str())
         .bind(since)
         .fetch_one(&mut *tx)
         .await
@@ -42,9 +42,9 @@ impl AppStore for SqlStore {
         sqlx::query(
             "INSERT INTO apps (id, org_id, slug, name, created_at) VALUES ($1,$2,$3,$4,$5)",
         )
-        .bind(&app.id)
-        .bind(&app.org_id)
-        .bind(&app.slug)
+        .bind(app.id.as_str())
+        .bind(app.org_id.as_str())
+        .bind(app.slug.as_str())
         .bind(&app.name)
         .bind(app.created_at.0)
         .execute(&mut *tx)
@@ -62,11 +62,11 @@ impl AppStore for SqlStore {
         self.commit_invalidating(tx, (), keys).await
     }
 
-    async fn get_app_by_slug(&self, slug: &str) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
+    async fn get_app_by_slug(&self, slug: &Slug) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
         let row = sqlx::query(&format!(
             "{APP_SELECT} WHERE a.slug = $1 AND a.deleted_at IS NULL"
         ))
-        .bind(slug)
+        .bind(slug.as_str())
         .fetch_optional(self.pools.reader())
         .await
         .map_err(db)?;
@@ -77,11 +77,11 @@ impl AppStore for SqlStore {
             .map(std::sync::Arc::new))
     }
 
-    async fn get_app(&self, id: &str) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
+    async fn get_app(&self, id: &AppId) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
         let row = sqlx::query(&format!(
             "{APP_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"
         ))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(self.pools.reader())
         .await
         .map_err(db)?;
@@ -92,11 +92,11 @@ impl AppStore for SqlStore {
             .map(std::sync::Arc::new))
     }
 
-    async fn list_apps(&self, org_id: &str) -> CoreResult<Vec<AppRecord>> {
+    async fn list_apps(&self, org_id: &OrgId) -> CoreResult<Vec<AppRecord>> {
         let rows = sqlx::query(&format!(
             "{APP_SELECT} WHERE a.org_id = $1 AND a.deleted_at IS NULL ORDER BY a.slug"
         ))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_all(self.pools.reader())
         .await
         .map_err(db)?;
@@ -105,14 +105,14 @@ impl AppStore for SqlStore {
 
     async fn delete_app(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query("UPDATE apps SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(at.0)
-            .bind(app_id)
+            .bind(app_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -121,7 +121,7 @@ impl AppStore for SqlStore {
         self.pools.exclude_usage_flush(&mut tx).await?;
         sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
             .bind(at.0)
-            .bind(app_id)
+            .bind(app_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -129,12 +129,15 @@ impl AppStore for SqlStore {
         // Its deploy tokens were revoked with it, including one created a moment ago: every
         // cache drops every token lookup.
         let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM apps WHERE id = $1")
-            .bind(app_id)
+            .bind(app_id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
         let keys = vec![
-            Key::App(app_id.to_owned(), slug.unwrap_or_default()),
+            Key::App(
+                app_id.to_owned(),
+                slug.map(Slug::stored).unwrap_or_default(),
+            ),
             Key::AllTokens,
         ];
         self.commit_invalidating(tx, (), keys).await

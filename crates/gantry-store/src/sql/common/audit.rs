@@ -14,7 +14,7 @@ impl AuditStore for SqlStore {
     async fn list_audit(&self, f: &AuditFilter) -> CoreResult<Vec<AuditRecord>> {
         let mut q: QueryBuilder<Db> = QueryBuilder::new("SELECT * FROM audit_events WHERE 1=1");
         if let Some(o) = &f.org_id {
-            q.push(" AND org_id = ").push_bind(o.clone());
+            q.push(" AND org_id = ").push_bind(o.to_string());
         }
         if let Some(a) = &f.actor_id {
             q.push(" AND actor_id = ").push_bind(a.clone());
@@ -34,7 +34,7 @@ impl AuditStore for SqlStore {
                 q.push(" OR org_id IN (");
                 let mut sep = q.separated(", ");
                 for o in orgs {
-                    sep.push_bind(o.clone());
+                    sep.push_bind(o.to_string());
                 }
                 q.push(")");
             }

@@ -4,9 +4,9 @@ use super::*;
 
 #[async_trait]
 impl EnvConfigStore for SqlStore {
-    async fn list_env(&self, app_id: &str) -> CoreResult<Vec<EnvVarRecord>> {
+    async fn list_env(&self, app_id: &AppId) -> CoreResult<Vec<EnvVarRecord>> {
         let rows = sqlx::query("SELECT * FROM env_vars WHERE app_id = $1 ORDER BY key")
-            .bind(app_id)
+            .bind(app_id.as_str())
             .fetch_all(self.pools.reader())
             .await
             .map_err(db)?;
@@ -26,7 +26,7 @@ impl EnvConfigStore for SqlStore {
              secret = excluded.secret, updated_at = excluded.updated_at, updated_by_type = excluded.updated_by_type, \
              updated_by_id = excluded.updated_by_id, updated_by_name = excluded.updated_by_name",
         )
-        .bind(&v.app_id)
+        .bind(v.app_id.as_str())
         .bind(&v.key)
         .bind(&v.value)
         .bind(v.secret)
@@ -38,7 +38,7 @@ impl EnvConfigStore for SqlStore {
         .await
         .map_err(db)?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM env_vars WHERE app_id = $1")
-            .bind(&v.app_id)
+            .bind(v.app_id.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
@@ -61,13 +61,19 @@ impl EnvConfigStore for SqlStore {
         rows.iter().map(env_row).collect()
     }
 
-    async fn reseal_env(&self, app_id: &str, key: &str, old: &str, new: &str) -> CoreResult<bool> {
+    async fn reseal_env(
+        &self,
+        app_id: &AppId,
+        key: &str,
+        old: &str,
+        new: &str,
+    ) -> CoreResult<bool> {
         let mut tx = self.pools.begin_write().await?;
         let n = sqlx::query(
             "UPDATE env_vars SET value = $1 WHERE app_id = $2 AND key = $3 AND value = $4 AND secret = $5",
         )
         .bind(new)
-        .bind(app_id)
+        .bind(app_id.as_str())
         .bind(key)
         .bind(old)
         .bind(true)
@@ -79,10 +85,10 @@ impl EnvConfigStore for SqlStore {
         Ok(n == 1)
     }
 
-    async fn delete_env(&self, app_id: &str, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
+    async fn delete_env(&self, app_id: &AppId, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
         let mut tx = self.pools.begin_write().await?;
         let n = sqlx::query("DELETE FROM env_vars WHERE app_id = $1 AND key = $2")
-            .bind(app_id)
+            .bind(app_id.as_str())
             .bind(key)
             .execute(&mut *tx)
             .await
@@ -98,20 +104,20 @@ impl EnvConfigStore for SqlStore {
 
     async fn get_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         version: Option<i64>,
     ) -> CoreResult<Option<ConfigRecord>> {
         let row = match version {
             Some(v) => {
                 sqlx::query("SELECT * FROM configs WHERE app_id = $1 AND version = $2")
-                    .bind(app_id)
+                    .bind(app_id.as_str())
                     .bind(v)
                     .fetch_optional(self.pools.reader())
                     .await
             }
             None => {
                 sqlx::query("SELECT * FROM configs WHERE app_id = $1 ORDER BY version DESC LIMIT 1")
-                    .bind(app_id)
+                    .bind(app_id.as_str())
                     .fetch_optional(self.pools.reader())
                     .await
             }
@@ -122,7 +128,7 @@ impl EnvConfigStore for SqlStore {
 
     async fn put_config(
         &self,
-        app_id: &str,
+        app_id: &AppId,
         document: &str,
         by: &ActorRef,
         at: Timestamp,
@@ -131,7 +137,7 @@ impl EnvConfigStore for SqlStore {
         let mut tx = self.pools.begin_write().await?;
         let max: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM configs WHERE app_id = $1")
-                .bind(app_id)
+                .bind(app_id.as_str())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -140,7 +146,7 @@ impl EnvConfigStore for SqlStore {
             "INSERT INTO configs (app_id, version, document, updated_at, updated_by_type, updated_by_id, updated_by_name) \
              VALUES ($1,$2,$3,$4,$5,$6,$7)",
         )
-        .bind(app_id)
+        .bind(app_id.as_str())
         .bind(version)
         .bind(document)
         .bind(at.0)

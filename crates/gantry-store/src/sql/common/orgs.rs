@@ -37,13 +37,13 @@ impl OrgStore for SqlStore {
     async fn insert_org(
         &self,
         org: &OrgRecord,
-        owner_id: &str,
+        owner_id: &UserId,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES ($1,$2,$3,$4)")
-            .bind(&org.id)
-            .bind(&org.slug)
+            .bind(org.id.as_str())
+            .bind(org.slug.as_str())
             .bind(&org.name)
             .bind(org.created_at.0)
             .execute(&mut *tx)
@@ -52,8 +52,8 @@ impl OrgStore for SqlStore {
         sqlx::query(
             "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1,$2,'owner',$3)",
         )
-        .bind(&org.id)
-        .bind(owner_id)
+        .bind(org.id.as_str())
+        .bind(owner_id.as_str())
         .bind(org.created_at.0)
         .execute(&mut *tx)
         .await
@@ -67,28 +67,31 @@ impl OrgStore for SqlStore {
         self.commit_invalidating(tx, (), keys).await
     }
 
-    async fn get_org_by_slug(&self, slug: &str) -> CoreResult<Option<OrgRecord>> {
+    async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>> {
         let row = sqlx::query("SELECT * FROM orgs WHERE slug = $1")
-            .bind(slug)
+            .bind(slug.as_str())
             .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(org_row).transpose()
     }
 
-    async fn get_org(&self, id: &str) -> CoreResult<Option<OrgRecord>> {
+    async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>> {
         let row = sqlx::query("SELECT * FROM orgs WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
         row.as_ref().map(org_row).transpose()
     }
 
-    async fn list_orgs(&self, user_id: Option<&str>) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
+    async fn list_orgs(
+        &self,
+        user_id: Option<&UserId>,
+    ) -> CoreResult<Vec<(OrgRecord, Option<Role>)>> {
         let rows = match user_id {
             Some(u) => sqlx::query("SELECT o.*, m.role AS role FROM orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 ORDER BY o.slug")
-                .bind(u)
+                .bind(u.as_str())
                 .fetch_all(self.pools.reader())
                 .await,
             None => sqlx::query("SELECT o.*, NULL AS role FROM orgs o ORDER BY o.slug")
@@ -101,28 +104,28 @@ impl OrgStore for SqlStore {
             .collect()
     }
 
-    async fn get_member_role(&self, org_id: &str, user_id: &str) -> CoreResult<Option<Role>> {
+    async fn get_member_role(&self, org_id: &OrgId, user_id: &UserId) -> CoreResult<Option<Role>> {
         let r: Option<String> =
             sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-                .bind(org_id)
-                .bind(user_id)
+                .bind(org_id.as_str())
+                .bind(user_id.as_str())
                 .fetch_optional(self.pools.reader())
                 .await
                 .map_err(db)?;
         Ok(r.as_deref().and_then(Role::parse))
     }
 
-    async fn list_members(&self, org_id: &str) -> CoreResult<Vec<MemberRecord>> {
+    async fn list_members(&self, org_id: &OrgId) -> CoreResult<Vec<MemberRecord>> {
         let rows = sqlx::query("SELECT m.*, u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email")
-            .bind(org_id)
+            .bind(org_id.as_str())
             .fetch_all(self.pools.reader())
             .await
             .map_err(db)?;
         rows.iter()
             .map(|r| {
                 Ok(MemberRecord {
-                    org_id: s(r, "org_id")?,
-                    user_id: s(r, "user_id")?,
+                    org_id: cs(r, "org_id")?.into(),
+                    user_id: cs(r, "user_id")?.into(),
                     email: s(r, "email")?,
                     name: s(r, "name")?,
                     role: role(r, "role")?.ok_or_else(|| CoreError::internal("bad role"))?,
@@ -134,8 +137,8 @@ impl OrgStore for SqlStore {
 
     async fn put_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         role: Role,
         ceiling: Role,
         at: Timestamp,
@@ -147,8 +150,8 @@ impl OrgStore for SqlStore {
             return Err(beyond_ceiling());
         }
         sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1,$2,$3,$4) ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role")
-            .bind(org_id)
-            .bind(user_id)
+            .bind(org_id.as_str())
+            .bind(user_id.as_str())
             .bind(role.as_str())
             .bind(at.0)
             .execute(&mut *tx)
@@ -165,8 +168,8 @@ impl OrgStore for SqlStore {
 
     async fn delete_member(
         &self,
-        org_id: &str,
-        user_id: &str,
+        org_id: &OrgId,
+        user_id: &UserId,
         ceiling: Option<Role>,
         audit: &AuditRecord,
     ) -> CoreResult<Written<Option<Role>>> {
@@ -178,8 +181,8 @@ impl OrgStore for SqlStore {
             return Err(beyond_ceiling());
         }
         sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id)
-            .bind(user_id)
+            .bind(org_id.as_str())
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?;

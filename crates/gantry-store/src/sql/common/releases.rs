@@ -13,7 +13,7 @@ impl ReleaseStore for SqlStore {
         let existing: Option<i64> = match &r.label {
             Some(label) => {
                 sqlx::query_scalar("SELECT version FROM releases WHERE app_id = $1 AND label = $2")
-                    .bind(&r.app_id)
+                    .bind(r.app_id.as_str())
                     .bind(label)
                     .fetch_optional(&mut *tx)
                     .await
@@ -30,7 +30,7 @@ impl ReleaseStore for SqlStore {
             }
             Some(v) => {
                 sqlx::query("DELETE FROM releases WHERE app_id = $1 AND version = $2")
-                    .bind(&r.app_id)
+                    .bind(r.app_id.as_str())
                     .bind(v)
                     .execute(&mut *tx)
                     .await
@@ -40,7 +40,7 @@ impl ReleaseStore for SqlStore {
             None => {
                 let max: Option<i64> =
                     sqlx::query_scalar("SELECT MAX(version) FROM releases WHERE app_id = $1")
-                        .bind(&r.app_id)
+                        .bind(r.app_id.as_str())
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(db)?;
@@ -51,7 +51,7 @@ impl ReleaseStore for SqlStore {
             "INSERT INTO releases (app_id, version, label, message, artifact_sha256, artifact_size, \
              created_by_type, created_by_id, created_by_name, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
         )
-        .bind(&r.app_id)
+        .bind(r.app_id.as_str())
         .bind(version)
         .bind(&r.label)
         .bind(&r.message)
@@ -82,10 +82,10 @@ impl ReleaseStore for SqlStore {
         ))
     }
 
-    async fn list_releases(&self, app_id: &str, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
+    async fn list_releases(&self, app_id: &AppId, limit: i64) -> CoreResult<Vec<ReleaseRecord>> {
         let rows =
             sqlx::query("SELECT * FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT $2")
-                .bind(app_id)
+                .bind(app_id.as_str())
                 .bind(limit)
                 .fetch_all(self.pools.reader())
                 .await
@@ -93,9 +93,9 @@ impl ReleaseStore for SqlStore {
         rows.iter().map(release_row).collect()
     }
 
-    async fn get_release(&self, app_id: &str, version: i64) -> CoreResult<Option<ReleaseRecord>> {
+    async fn get_release(&self, app_id: &AppId, version: i64) -> CoreResult<Option<ReleaseRecord>> {
         let row = sqlx::query("SELECT * FROM releases WHERE app_id = $1 AND version = $2")
-            .bind(app_id)
+            .bind(app_id.as_str())
             .bind(version)
             .fetch_optional(self.pools.reader())
             .await

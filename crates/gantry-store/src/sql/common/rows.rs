@@ -35,6 +35,11 @@ pub(super) fn opt_cs(row: &DbRow, col: &str) -> CoreResult<Option<CompactString>
         .map(CompactString::from))
 }
 
+/// A slug as stored (it was valid when written).
+pub(super) fn slug(row: &DbRow, col: &str) -> CoreResult<Slug> {
+    cs(row, col).map(Slug::stored)
+}
+
 pub(super) fn b(row: &DbRow, col: &str) -> CoreResult<bool> {
     row.try_get::<bool, _>(col).map_err(db)
 }
@@ -53,7 +58,7 @@ pub(super) fn role(row: &DbRow, col: &str) -> CoreResult<Option<Role>> {
 
 pub(super) fn user_row(row: &DbRow) -> CoreResult<UserRecord> {
     Ok(UserRecord {
-        id: s(row, "id")?,
+        id: cs(row, "id")?.into(),
         email: s(row, "email")?,
         name: s(row, "name")?,
         password_hash: s(row, "password_hash")?,
@@ -65,8 +70,8 @@ pub(super) fn user_row(row: &DbRow) -> CoreResult<UserRecord> {
 
 pub(super) fn org_row(row: &DbRow) -> CoreResult<OrgRecord> {
     Ok(OrgRecord {
-        id: s(row, "id")?,
-        slug: s(row, "slug")?,
+        id: cs(row, "id")?.into(),
+        slug: slug(row, "slug")?,
         name: s(row, "name")?,
         created_at: ts(row, "created_at")?,
     })
@@ -74,10 +79,10 @@ pub(super) fn org_row(row: &DbRow) -> CoreResult<OrgRecord> {
 
 pub(super) fn app_row(row: &DbRow) -> CoreResult<AppRecord> {
     Ok(AppRecord {
-        id: s(row, "id")?,
-        org_id: s(row, "org_id")?,
-        org_slug: s(row, "org_slug")?,
-        slug: s(row, "slug")?,
+        id: cs(row, "id")?.into(),
+        org_id: cs(row, "org_id")?.into(),
+        org_slug: slug(row, "org_slug")?,
+        slug: slug(row, "slug")?,
         name: s(row, "name")?,
         created_at: ts(row, "created_at")?,
     })
@@ -85,7 +90,7 @@ pub(super) fn app_row(row: &DbRow) -> CoreResult<AppRecord> {
 
 pub(super) fn release_row(row: &DbRow) -> CoreResult<ReleaseRecord> {
     Ok(ReleaseRecord {
-        app_id: s(row, "app_id")?,
+        app_id: cs(row, "app_id")?.into(),
         version: row.try_get("version").map_err(db)?,
         label: opt_s(row, "label")?,
         message: opt_s(row, "message")?,
@@ -98,7 +103,7 @@ pub(super) fn release_row(row: &DbRow) -> CoreResult<ReleaseRecord> {
 
 pub(super) fn env_row(row: &DbRow) -> CoreResult<EnvVarRecord> {
     Ok(EnvVarRecord {
-        app_id: s(row, "app_id")?,
+        app_id: cs(row, "app_id")?.into(),
         key: s(row, "key")?,
         value: s(row, "value")?,
         secret: b(row, "secret")?,
@@ -109,7 +114,7 @@ pub(super) fn env_row(row: &DbRow) -> CoreResult<EnvVarRecord> {
 
 pub(super) fn config_row(row: &DbRow) -> CoreResult<ConfigRecord> {
     Ok(ConfigRecord {
-        app_id: s(row, "app_id")?,
+        app_id: cs(row, "app_id")?.into(),
         version: row.try_get("version").map_err(db)?,
         document: s(row, "document")?,
         updated_at: ts(row, "updated_at")?,
@@ -119,9 +124,9 @@ pub(super) fn config_row(row: &DbRow) -> CoreResult<ConfigRecord> {
 
 pub(super) fn alert_row(row: &DbRow) -> CoreResult<AlertRecord> {
     Ok(AlertRecord {
-        id: s(row, "id")?,
-        org_id: s(row, "org_id")?,
-        org_slug: s(row, "org_slug")?,
+        id: cs(row, "id")?.into(),
+        org_id: cs(row, "org_id")?.into(),
+        org_slug: slug(row, "org_slug")?,
         name: s(row, "name")?,
         event: s(row, "event")?,
         target: s(row, "target")?,
@@ -140,18 +145,18 @@ pub(super) fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         TokenKind::parse(&s(row, "kind")?).ok_or_else(|| CoreError::internal("bad token kind"))?;
     let scope = TokenScope::from_columns(
         kind,
-        opt_cs(row, "user_id")?,
+        opt_cs(row, "user_id")?.map(UserId::from),
         opt_s(row, "user_email")?,
-        opt_cs(row, "org_id")?,
-        opt_cs(row, "org_slug")?,
-        opt_cs(row, "app_id")?,
-        opt_cs(row, "app_slug")?,
+        opt_cs(row, "org_id")?.map(OrgId::from),
+        opt_cs(row, "org_slug")?.map(Slug::stored),
+        opt_cs(row, "app_id")?.map(AppId::from),
+        opt_cs(row, "app_slug")?.map(Slug::stored),
         role(row, "role")?,
     )
     .ok_or_else(|| CoreError::internal(format!("a {} token without its scope", kind.as_str())))?;
     let lifetime: Option<i64> = row.try_get("lifetime_secs").map_err(db)?;
     Ok(TokenRecord {
-        id: cs(row, "id")?,
+        id: cs(row, "id")?.into(),
         scope,
         name: s(row, "name")?,
         description: opt_s(row, "description")?,

@@ -15,7 +15,7 @@ impl SessionStore for SqlStore {
             "INSERT INTO sessions (hash, user_id, created_at, expires_at, ip) VALUES ($1,$2,$3,$4,$5)",
         )
         .bind(&session.hash.0[..])
-        .bind(&session.user_id)
+        .bind(session.user_id.as_str())
         .bind(session.created_at.0)
         .bind(session.expires_at.0)
         .bind(&session.ip)
@@ -37,7 +37,7 @@ impl SessionStore for SqlStore {
         };
         Ok(Some(SessionRecord {
             hash: hash_col(&row, "hash")?.ok_or_else(|| CoreError::internal("bad session hash"))?,
-            user_id: s(&row, "user_id")?,
+            user_id: cs(&row, "user_id")?.into(),
             created_at: ts(&row, "created_at")?,
             expires_at: ts(&row, "expires_at")?,
             ip: opt_s(&row, "ip")?,

@@ -17,9 +17,9 @@ impl TokenStore for SqlStore {
         .bind(&t.description)
         .bind(&t.prefix)
         .bind(&t.hash.0[..])
-        .bind(t.scope.user_id())
-        .bind(t.scope.org_id())
-        .bind(t.scope.app_id())
+        .bind(t.scope.user_id().map(|v| v.as_str()))
+        .bind(t.scope.org_id().map(|v| v.as_str()))
+        .bind(t.scope.app_id().map(|v| v.as_str()))
         .bind(t.scope.role().map(Role::as_str))
         .bind(t.created_by.kind())
         .bind(t.created_by.id())
@@ -37,9 +37,9 @@ impl TokenStore for SqlStore {
         Ok(Written::new((), Vec::new()))
     }
 
-    async fn get_token(&self, id: &str) -> CoreResult<Option<TokenRecord>> {
+    async fn get_token(&self, id: &TokenId) -> CoreResult<Option<TokenRecord>> {
         let row = sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
@@ -85,13 +85,13 @@ impl TokenStore for SqlStore {
             q.push(")");
         }
         if let Some(u) = &f.user_id {
-            q.push(" AND t.user_id = ").push_bind(u.clone());
+            q.push(" AND t.user_id = ").push_bind(u.to_string());
         }
         if let Some(o) = &f.org_id {
-            q.push(" AND t.org_id = ").push_bind(o.clone());
+            q.push(" AND t.org_id = ").push_bind(o.to_string());
         }
         if let Some(a) = &f.app_id {
-            q.push(" AND t.app_id = ").push_bind(a.clone());
+            q.push(" AND t.app_id = ").push_bind(a.to_string());
         }
         if let Some((orgs, user)) = &f.org_ids_or_user {
             q.push(" AND (t.user_id = ").push_bind(user.clone());
@@ -99,7 +99,7 @@ impl TokenStore for SqlStore {
                 q.push(" OR (t.kind != 'personal' AND t.org_id IN (");
                 let mut sep = q.separated(", ");
                 for o in orgs {
-                    sep.push_bind(o.clone());
+                    sep.push_bind(o.to_string());
                 }
                 q.push("))");
             }
@@ -139,7 +139,7 @@ impl TokenStore for SqlStore {
 
     async fn update_token(
         &self,
-        id: &str,
+        id: &TokenId,
         name: &str,
         description: Option<&str>,
         audit: &AuditRecord,
@@ -149,7 +149,7 @@ impl TokenStore for SqlStore {
         sqlx::query("UPDATE tokens SET name = $1, description = $2 WHERE id = $3")
             .bind(name)
             .bind(description)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -159,7 +159,7 @@ impl TokenStore for SqlStore {
 
     async fn rotate_token(
         &self,
-        id: &str,
+        id: &TokenId,
         r: &Rotation,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
@@ -179,7 +179,7 @@ impl TokenStore for SqlStore {
         .bind(r.expires_at.map(|t| t.0))
         .bind(r.lifetime.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
         .bind(r.rotated_at.0)
-        .bind(id)
+        .bind(id.as_str())
         .bind(&r.expected_hash.0[..])
         .execute(&mut *tx)
         .await
@@ -188,7 +188,7 @@ impl TokenStore for SqlStore {
         if n == 0 {
             let revoked: Option<Option<i64>> =
                 sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = $1")
-                    .bind(id)
+                    .bind(id.as_str())
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db)?;
@@ -208,7 +208,7 @@ impl TokenStore for SqlStore {
 
     async fn revoke_token(
         &self,
-        id: &str,
+        id: &TokenId,
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>> {
@@ -216,7 +216,7 @@ impl TokenStore for SqlStore {
         let keys = self.token_keys(&mut tx, id).await?;
         let n = sqlx::query("UPDATE tokens SET revoked_at = $1, prev_hash = NULL, prev_expires_at = NULL WHERE id = $2 AND revoked_at IS NULL")
             .bind(at.0)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?
@@ -240,7 +240,9 @@ impl TokenStore for SqlStore {
                  (SELECT column1 AS id, column2 AS at, column3 AS ip FROM (",
             );
             q.push_values(chunk, |mut b, u| {
-                b.push_bind(&u.token_id).push_bind(u.at.0).push_bind(&u.ip);
+                b.push_bind(u.token_id.as_str())
+                    .push_bind(u.at.0)
+                    .push_bind(&u.ip);
             });
             q.push(
                 ") AS vals) AS v WHERE tokens.id = v.id \

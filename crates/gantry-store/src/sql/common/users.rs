@@ -14,7 +14,7 @@ impl UserStore for SqlStore {
     async fn insert_user(&self, u: &UserRecord, audit: &AuditRecord) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query("INSERT INTO users (id, email, name, password_hash, is_admin, disabled, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)")
-            .bind(&u.id)
+            .bind(u.id.as_str())
             .bind(&u.email)
             .bind(&u.name)
             .bind(&u.password_hash)
@@ -30,9 +30,9 @@ impl UserStore for SqlStore {
         Ok(Written::new((), Vec::new()))
     }
 
-    async fn get_user(&self, id: &str) -> CoreResult<Option<UserRecord>> {
+    async fn get_user(&self, id: &UserId) -> CoreResult<Option<UserRecord>> {
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pools.reader())
             .await
             .map_err(db)?;
@@ -60,7 +60,7 @@ impl UserStore for SqlStore {
 
     async fn update_user(
         &self,
-        id: &str,
+        id: &UserId,
         p: &UserPatch,
         audit: &AuditRecord,
     ) -> CoreResult<Written<UserRecord>> {
@@ -73,7 +73,7 @@ impl UserStore for SqlStore {
         .bind(p.is_admin)
         .bind(&p.name)
         .bind(&p.password_hash)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -97,14 +97,14 @@ impl UserStore for SqlStore {
         // user again, or the old password, must not bring them back.
         if p.disabled == Some(true) || p.password_hash.is_some() {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(id)
+                .bind(id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
         }
         insert_audit(&mut tx, audit).await?;
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?
