@@ -346,6 +346,37 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// A token as created: no description, never expiring, used, rotated or revoked (the
+    /// caller sets what differs).
+    pub fn new(
+        id: TokenId,
+        scope: TokenScope,
+        name: String,
+        plain: &crate::token::PlainToken,
+        created_by: ActorRef,
+        created_at: Timestamp,
+    ) -> TokenRecord {
+        TokenRecord {
+            hash: plain.hash(),
+            revoked_at: None,
+            expires_at: None,
+            noted: Default::default(),
+            id,
+            scope,
+            prev_hash: None,
+            prev_expires_at: None,
+            name,
+            description: None,
+            prefix: plain.display_prefix().to_owned(),
+            created_by,
+            created_at,
+            lifetime: None,
+            last_used_at: None,
+            last_used_ip: None,
+            rotated_at: None,
+        }
+    }
+
     pub fn kind(&self) -> TokenKind {
         self.scope.kind()
     }

@@ -407,7 +407,6 @@ mod tests {
     use super::*;
     use crate::model::{ActorRef, Slug};
     use crate::time::Timestamp;
-    use crate::token::TokenHash;
     use gantry_api::TokenKind;
 
     fn user(admin: bool) -> Principal {
@@ -443,25 +442,15 @@ mod tests {
                 app_slug: Slug::stored("web"),
             },
         };
-        TokenRecord {
-            id: "tok_1".into(),
+        let plain = crate::token::PlainToken::generate(kind);
+        TokenRecord::new(
+            "tok_1".into(),
             scope,
-            name: "t".into(),
-            description: None,
-            prefix: "gtd_x".into(),
-            hash: TokenHash([0; 32]),
-            prev_hash: None,
-            prev_expires_at: None,
-            created_by: ActorRef::System,
-            created_at: Timestamp(0),
-            expires_at: None,
-            lifetime: None,
-            last_used_at: None,
-            last_used_ip: None,
-            rotated_at: None,
-            revoked_at: None,
-            noted: Default::default(),
-        }
+            "t".into(),
+            &plain,
+            ActorRef::System,
+            Timestamp(0),
+        )
     }
 
     static ORG_1: OrgId = OrgId::from_static("org_1");

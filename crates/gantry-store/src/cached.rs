@@ -187,6 +187,27 @@ impl CachedStore {
         Ok(value)
     }
 
+    /// [`CachedStore::through`] for a record `fetch` (the inner store's `operation`) answers
+    /// owned: cached behind an `Arc`, answered as a copy.
+    async fn record_through<K, R>(
+        &self,
+        cache: &Cache<K, Option<Arc<R>>>,
+        key: &K,
+        operation: &'static str,
+        fetch: impl Future<Output = CoreResult<Option<R>>>,
+    ) -> CoreResult<Option<R>>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        R: Clone + Send + Sync + 'static,
+    {
+        let found = self
+            .through(cache, key, || key.clone(), async {
+                Ok(self.timed(operation, fetch).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(found.map(|r| (*r).clone()))
+    }
+
     /// Whether the caches may answer: always on the only node, while the gate is open on one
     /// of several.
     fn trusted(&self) -> bool {
@@ -304,15 +325,8 @@ impl UserStore for CachedStore {
     }
 
     async fn get_user(&self, id: &UserId) -> CoreResult<Option<UserRecord>> {
-        let v = self
-            .through(&self.users, id, || id.to_owned(), async {
-                Ok(self
-                    .timed("get_user", self.inner.get_user(id))
-                    .await?
-                    .map(Arc::new))
-            })
-            .await?;
-        Ok(v.map(|u| (*u).clone()))
+        self.record_through(&self.users, id, "get_user", self.inner.get_user(id))
+            .await
     }
 
     async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>> {
@@ -349,27 +363,18 @@ impl OrgStore for CachedStore {
     }
 
     async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>> {
-        let v = self
-            .through(&self.orgs_by_slug, slug, || slug.to_owned(), async {
-                Ok(self
-                    .timed("get_org_by_slug", self.inner.get_org_by_slug(slug))
-                    .await?
-                    .map(Arc::new))
-            })
-            .await?;
-        Ok(v.map(|o| (*o).clone()))
+        self.record_through(
+            &self.orgs_by_slug,
+            slug,
+            "get_org_by_slug",
+            self.inner.get_org_by_slug(slug),
+        )
+        .await
     }
 
     async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>> {
-        let v = self
-            .through(&self.orgs_by_id, id, || id.to_owned(), async {
-                Ok(self
-                    .timed("get_org", self.inner.get_org(id))
-                    .await?
-                    .map(Arc::new))
-            })
-            .await?;
-        Ok(v.map(|o| (*o).clone()))
+        self.record_through(&self.orgs_by_id, id, "get_org", self.inner.get_org(id))
+            .await
     }
 
     async fn list_orgs(

@@ -104,23 +104,17 @@ impl Gantry {
         )?;
         let plain = PlainToken::generate(kind);
         let record = TokenRecord {
-            id: TokenId::generate(),
-            scope,
-            name,
             description,
-            prefix: plain.display_prefix().to_owned(),
-            hash: plain.hash(),
-            prev_hash: None,
-            prev_expires_at: None,
-            created_by: caller.actor(),
-            created_at: now,
             expires_at: expiry.expires_at,
             lifetime: expiry.lifetime,
-            last_used_at: None,
-            last_used_ip: None,
-            rotated_at: None,
-            revoked_at: None,
-            noted: Default::default(),
+            ..TokenRecord::new(
+                TokenId::generate(),
+                scope,
+                name,
+                &plain,
+                caller.actor(),
+                now,
+            )
         };
         Ok((record, plain))
     }

@@ -206,15 +206,7 @@ impl TestApp {
 
     /// Creates a user (as the admin) and logs them in: (user id, personal token).
     pub async fn user(&self, email: &str) -> (String, String) {
-        let r = self
-            .post(
-                "/v1/users",
-                &self.admin_token,
-                json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-        let id = r.body["id"].as_str().unwrap().to_owned();
+        let id = self.create_user(email).await;
         (id, self.login(email, PASSWORD).await)
     }
 

@@ -199,6 +199,8 @@ impl PgStore {
                 pool,
                 node_id: new_id("node"),
             },
+            #[cfg(test)]
+            pause: Default::default(),
         })
     }
 

@@ -183,6 +183,8 @@ impl SqliteStore {
                     synced: tokio::sync::Mutex::new(0),
                 }),
             },
+            #[cfg(test)]
+            pause: Default::default(),
         })
     }
 }

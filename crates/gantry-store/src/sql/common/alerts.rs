@@ -27,12 +27,8 @@ impl AlertStore for SqlStore {
     }
 
     async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>> {
-        let rows = sqlx::query("SELECT al.*, o.slug AS org_slug FROM alerts al JOIN orgs o ON o.id = al.org_id WHERE al.org_id = $1 ORDER BY al.created_at, al.id")
-            .bind(org_id.as_str())
-            .fetch_all(self.pools.reader())
-            .await
-            .map_err(db)?;
-        rows.iter().map(alert_row).collect()
+        self.all(sqlx::query("SELECT al.*, o.slug AS org_slug FROM alerts al JOIN orgs o ON o.id = al.org_id WHERE al.org_id = $1 ORDER BY al.created_at, al.id")
+            .bind(org_id.as_str()), alert_row).await
     }
 
     async fn delete_alert(
@@ -41,19 +37,12 @@ impl AlertStore for SqlStore {
         id: &AlertId,
         audit: &AuditRecord,
     ) -> CoreResult<bool> {
-        let mut tx = self.pools.begin_write().await?;
-        let n = sqlx::query("DELETE FROM alerts WHERE org_id = $1 AND id = $2")
-            .bind(org_id.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        self.commit(tx).await?;
-        Ok(true)
+        self.delete_audited(
+            sqlx::query("DELETE FROM alerts WHERE org_id = $1 AND id = $2")
+                .bind(org_id.as_str())
+                .bind(id.as_str()),
+            audit,
+        )
+        .await
     }
 }

@@ -63,44 +63,40 @@ impl AppStore for SqlStore {
     }
 
     async fn get_app_by_slug(&self, slug: &Slug) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
-        let row = sqlx::query(&format!(
-            "{APP_SELECT} WHERE a.slug = $1 AND a.deleted_at IS NULL"
-        ))
-        .bind(slug.as_str())
-        .fetch_optional(self.pools.reader())
-        .await
-        .map_err(db)?;
-        Ok(row
-            .as_ref()
-            .map(app_row)
-            .transpose()?
+        Ok(self
+            .one(
+                sqlx::query(&format!(
+                    "{APP_SELECT} WHERE a.slug = $1 AND a.deleted_at IS NULL"
+                ))
+                .bind(slug.as_str()),
+                app_row,
+            )
+            .await?
             .map(std::sync::Arc::new))
     }
 
     async fn get_app(&self, id: &AppId) -> CoreResult<Option<std::sync::Arc<AppRecord>>> {
-        let row = sqlx::query(&format!(
-            "{APP_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(self.pools.reader())
-        .await
-        .map_err(db)?;
-        Ok(row
-            .as_ref()
-            .map(app_row)
-            .transpose()?
+        Ok(self
+            .one(
+                sqlx::query(&format!(
+                    "{APP_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL"
+                ))
+                .bind(id.as_str()),
+                app_row,
+            )
+            .await?
             .map(std::sync::Arc::new))
     }
 
     async fn list_apps(&self, org_id: &OrgId) -> CoreResult<Vec<AppRecord>> {
-        let rows = sqlx::query(&format!(
-            "{APP_SELECT} WHERE a.org_id = $1 AND a.deleted_at IS NULL ORDER BY a.slug"
-        ))
-        .bind(org_id.as_str())
-        .fetch_all(self.pools.reader())
+        self.all(
+            sqlx::query(&format!(
+                "{APP_SELECT} WHERE a.org_id = $1 AND a.deleted_at IS NULL ORDER BY a.slug"
+            ))
+            .bind(org_id.as_str()),
+            app_row,
+        )
         .await
-        .map_err(db)?;
-        rows.iter().map(app_row).collect()
     }
 
     async fn delete_app(
@@ -109,6 +105,8 @@ impl AppStore for SqlStore {
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
+        #[cfg(test)]
+        self.pause.here().await;
         let mut tx = self.pools.begin_write().await?;
         sqlx::query("UPDATE apps SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(at.0)

@@ -5,12 +5,12 @@ use super::*;
 #[async_trait]
 impl EnvConfigStore for SqlStore {
     async fn list_env(&self, app_id: &AppId) -> CoreResult<Vec<EnvVarRecord>> {
-        let rows = sqlx::query("SELECT * FROM env_vars WHERE app_id = $1 ORDER BY key")
-            .bind(app_id.as_str())
-            .fetch_all(self.pools.reader())
-            .await
-            .map_err(db)?;
-        rows.iter().map(env_row).collect()
+        self.all(
+            sqlx::query("SELECT * FROM env_vars WHERE app_id = $1 ORDER BY key")
+                .bind(app_id.as_str()),
+            env_row,
+        )
+        .await
     }
 
     async fn put_env(
@@ -53,12 +53,11 @@ impl EnvConfigStore for SqlStore {
     }
 
     async fn secret_env_vars(&self) -> CoreResult<Vec<EnvVarRecord>> {
-        let rows = sqlx::query("SELECT * FROM env_vars WHERE secret = $1 ORDER BY app_id, key")
-            .bind(true)
-            .fetch_all(self.pools.reader())
-            .await
-            .map_err(db)?;
-        rows.iter().map(env_row).collect()
+        self.all(
+            sqlx::query("SELECT * FROM env_vars WHERE secret = $1 ORDER BY app_id, key").bind(true),
+            env_row,
+        )
+        .await
     }
 
     async fn reseal_env(
@@ -86,20 +85,13 @@ impl EnvConfigStore for SqlStore {
     }
 
     async fn delete_env(&self, app_id: &AppId, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
-        let mut tx = self.pools.begin_write().await?;
-        let n = sqlx::query("DELETE FROM env_vars WHERE app_id = $1 AND key = $2")
-            .bind(app_id.as_str())
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        self.commit(tx).await?;
-        Ok(true)
+        self.delete_audited(
+            sqlx::query("DELETE FROM env_vars WHERE app_id = $1 AND key = $2")
+                .bind(app_id.as_str())
+                .bind(key),
+            audit,
+        )
+        .await
     }
 
     async fn get_config(

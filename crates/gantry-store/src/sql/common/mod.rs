@@ -30,6 +30,50 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pub(super) pools: Pools,
+    /// Where the race tests stop `revoke_token` and `delete_app` on entry.
+    #[cfg(test)]
+    pub(crate) pause: std::sync::Arc<crate::race_tests::PausePoint>,
+}
+
+/// A query of this backend, its arguments bound.
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+impl SqlStore {
+    /// The row `query` finds on a reader, if any, read by `map`.
+    async fn one<T>(
+        &self,
+        query: Query<'_>,
+        map: fn(&DbRow) -> CoreResult<T>,
+    ) -> CoreResult<Option<T>> {
+        let row = query
+            .fetch_optional(self.pools.reader())
+            .await
+            .map_err(db)?;
+        row.as_ref().map(map).transpose()
+    }
+
+    /// Every row `query` finds on a reader, read by `map`.
+    async fn all<T>(
+        &self,
+        query: Query<'_>,
+        map: fn(&DbRow) -> CoreResult<T>,
+    ) -> CoreResult<Vec<T>> {
+        let rows = query.fetch_all(self.pools.reader()).await.map_err(db)?;
+        rows.iter().map(map).collect()
+    }
+
+    /// Runs `delete` in a write transaction and commits it with `audit` when it removed
+    /// something; false (and nothing written) when there was nothing to remove.
+    async fn delete_audited(&self, delete: Query<'_>, audit: &AuditRecord) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = delete.execute(&mut *tx).await.map_err(db)?.rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        self.commit(tx).await?;
+        Ok(true)
+    }
 }
 
 /// Maps a unique violation to a Conflict with `code`/`message`, anything else to Internal.

@@ -68,21 +68,19 @@ impl OrgStore for SqlStore {
     }
 
     async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE slug = $1")
-            .bind(slug.as_str())
-            .fetch_optional(self.pools.reader())
-            .await
-            .map_err(db)?;
-        row.as_ref().map(org_row).transpose()
+        self.one(
+            sqlx::query("SELECT * FROM orgs WHERE slug = $1").bind(slug.as_str()),
+            org_row,
+        )
+        .await
     }
 
     async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(self.pools.reader())
-            .await
-            .map_err(db)?;
-        row.as_ref().map(org_row).transpose()
+        self.one(
+            sqlx::query("SELECT * FROM orgs WHERE id = $1").bind(id.as_str()),
+            org_row,
+        )
+        .await
     }
 
     async fn list_orgs(

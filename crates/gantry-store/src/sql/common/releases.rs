@@ -94,13 +94,13 @@ impl ReleaseStore for SqlStore {
     }
 
     async fn get_release(&self, app_id: &AppId, version: i64) -> CoreResult<Option<ReleaseRecord>> {
-        let row = sqlx::query("SELECT * FROM releases WHERE app_id = $1 AND version = $2")
-            .bind(app_id.as_str())
-            .bind(version)
-            .fetch_optional(self.pools.reader())
-            .await
-            .map_err(db)?;
-        row.as_ref().map(release_row).transpose()
+        self.one(
+            sqlx::query("SELECT * FROM releases WHERE app_id = $1 AND version = $2")
+                .bind(app_id.as_str())
+                .bind(version),
+            release_row,
+        )
+        .await
     }
 
     async fn artifact_in_use(&self, sha256: &str) -> CoreResult<bool> {

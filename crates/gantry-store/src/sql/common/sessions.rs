@@ -45,18 +45,10 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_session(&self, hash: &TokenHash, audit: &AuditRecord) -> CoreResult<bool> {
-        let mut tx = self.pools.begin_write().await?;
-        let n = sqlx::query("DELETE FROM sessions WHERE hash = $1")
-            .bind(&hash.0[..])
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        self.commit(tx).await?;
-        Ok(true)
+        self.delete_audited(
+            sqlx::query("DELETE FROM sessions WHERE hash = $1").bind(&hash.0[..]),
+            audit,
+        )
+        .await
     }
 }

@@ -38,12 +38,11 @@ impl TokenStore for SqlStore {
     }
 
     async fn get_token(&self, id: &TokenId) -> CoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(self.pools.reader())
-            .await
-            .map_err(db)?;
-        row.as_ref().map(token_row).transpose()
+        self.one(
+            sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = $1")).bind(id.as_str()),
+            token_row,
+        )
+        .await
     }
 
     async fn find_token_by_hash(
@@ -212,6 +211,8 @@ impl TokenStore for SqlStore {
         at: Timestamp,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>> {
+        #[cfg(test)]
+        self.pause.here().await;
         let mut tx = self.pools.begin_write().await?;
         let keys = self.token_keys(&mut tx, id).await?;
         let n = sqlx::query("UPDATE tokens SET revoked_at = $1, prev_hash = NULL, prev_expires_at = NULL WHERE id = $2 AND revoked_at IS NULL")

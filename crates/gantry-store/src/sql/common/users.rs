@@ -31,31 +31,29 @@ impl UserStore for SqlStore {
     }
 
     async fn get_user(&self, id: &UserId) -> CoreResult<Option<UserRecord>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(self.pools.reader())
-            .await
-            .map_err(db)?;
-        row.as_ref().map(user_row).transpose()
+        self.one(
+            sqlx::query("SELECT * FROM users WHERE id = $1").bind(id.as_str()),
+            user_row,
+        )
+        .await
     }
 
     async fn get_user_by_email(&self, email: &str) -> CoreResult<Option<UserRecord>> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(self.pools.reader())
-            .await
-            .map_err(db)?;
-        row.as_ref().map(user_row).transpose()
+        self.one(
+            sqlx::query("SELECT * FROM users WHERE email = $1").bind(email),
+            user_row,
+        )
+        .await
     }
 
     async fn list_users(&self, limit: i64, offset: i64) -> CoreResult<Vec<UserRecord>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2")
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pools.reader())
-            .await
-            .map_err(db)?;
-        rows.iter().map(user_row).collect()
+        self.all(
+            sqlx::query("SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2")
+                .bind(limit)
+                .bind(offset),
+            user_row,
+        )
+        .await
     }
 
     async fn update_user(
