@@ -350,21 +350,55 @@ impl std::fmt::Debug for PutEnvRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateAlertRequest {
     pub name: String,
-    /// One of `deploy`, `env_change`, `config_change`, `token_expiring`, `token_revoked`.
-    pub event: String,
+    /// One event type (`token.created`, `token.rotated`, `token.revoked`, `token.expiring`,
+    /// `token.expired`, `release.created`, `env.changed`, `config.changed`, `ping`) or one of
+    /// the older names `deploy`, `env_change`, `config_change`, `token_expiring`,
+    /// `token_revoked`. Give this or `events`.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Several event types (at most 16), as for `event`.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// Only this app's events (an app slug of the org).
+    #[serde(default)]
+    pub app: Option<String>,
     /// Where to deliver: an `https://` or `http://` URL, or `mailto:` address.
     pub target: String,
 }
 
-/// An org-level alert rule. gantry stores and manages rules; delivering them is not built yet.
+/// An org-level alert rule. Each matching event is recorded with its change and queued as a
+/// delivery (`GET …/alerts/{id}/deliveries`); sending them is not built yet.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AlertView {
     pub id: String,
     pub org: String,
     pub name: String,
+    /// The event name as first given.
     pub event: String,
+    /// The event types the rule asks for, canonical.
+    pub events: Vec<String>,
+    /// The app it is narrowed to, if any.
+    pub app: Option<String>,
+    pub enabled: bool,
     pub target: String,
     pub created_by: ActorView,
+    pub created_at: String,
+}
+
+/// One event on its way to one alert rule.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    /// The event's id (`evt_…`), the `webhook-id` of every try.
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
     pub created_at: String,
 }
 

@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod error;
+pub mod events;
 pub mod expiry;
 pub mod failures;
 pub mod ids;

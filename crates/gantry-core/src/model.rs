@@ -160,7 +160,15 @@ pub struct AlertRecord {
     pub org_id: OrgId,
     pub org_slug: Slug,
     pub name: String,
+    /// The event name as first given (kept for clients of the one-event form).
     pub event: String,
+    /// The event types it asks for, canonical (`crate::events::EVENT_TYPES`).
+    pub events: Vec<String>,
+    /// Only this app's events, when set.
+    pub app_id: Option<AppId>,
+    pub app_slug: Option<Slug>,
+    /// A disabled rule gets no deliveries.
+    pub enabled: bool,
     pub target: String,
     pub created_by: ActorRef,
     pub created_at: Timestamp,
@@ -420,6 +428,8 @@ pub struct AuditRecord {
     pub ip: Option<String>,
     pub outcome: String,
     pub detail: serde_json::Value,
+    /// The event this change publishes, written with it (never stored in the audit log).
+    pub event: Option<crate::events::NewEvent>,
 }
 
 impl AuditRecord {
@@ -440,6 +450,7 @@ impl AuditRecord {
             ip: None,
             outcome: "success".to_owned(),
             detail: serde_json::Value::Object(serde_json::Map::new()),
+            event: None,
         }
     }
 }

@@ -385,12 +385,20 @@ pub trait EnvConfigStore: Send + Sync {
 pub trait AlertStore: Send + Sync {
     async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()>;
     async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>>;
+    /// Deletes the rule and its deliveries; false when the org has no such rule.
     async fn delete_alert(
         &self,
         org_id: &OrgId,
         id: &AlertId,
         audit: &AuditRecord,
     ) -> CoreResult<bool>;
+    /// The rule's deliveries, newest first; None when the org has no such rule.
+    async fn list_deliveries(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        limit: i64,
+    ) -> CoreResult<Option<Vec<crate::events::DeliveryRecord>>>;
 }
 
 /// Tokens: hashes, never values. Part of [`Store`].

@@ -32,14 +32,8 @@ pub const MAX_LABEL: usize = 200;
 pub const MAX_MESSAGE: usize = 4000;
 /// Longest alert target.
 pub const MAX_TARGET: usize = 2048;
-/// Alert events a rule may subscribe to.
-pub const ALERT_EVENTS: &[&str] = &[
-    "deploy",
-    "env_change",
-    "config_change",
-    "token_expiring",
-    "token_revoked",
-];
+/// Most event types one alert rule asks for.
+pub const MAX_RULE_EVENTS: usize = 16;
 
 fn no_control_chars(field: &str, s: &str) -> CoreResult<()> {
     if s.chars().any(|c| c.is_control()) {
@@ -187,16 +181,58 @@ pub fn optional_text(field: &str, s: Option<&str>, max: usize) -> CoreResult<Opt
     Ok(Some(s.to_owned()))
 }
 
-/// An alert event name from [`ALERT_EVENTS`].
-pub fn alert_event(field: &str, s: &str) -> CoreResult<String> {
-    if ALERT_EVENTS.contains(&s) {
-        Ok(s.to_owned())
-    } else {
-        Err(CoreError::invalid(
+/// An event type or an older alias (`crate::events`), as its canonical type.
+pub fn alert_event(field: &str, s: &str) -> CoreResult<&'static str> {
+    crate::events::canonical(s).ok_or_else(|| {
+        let aliases: Vec<&str> = crate::events::ALIASES.iter().map(|(a, _)| *a).collect();
+        CoreError::invalid(
             field,
-            format!("must be one of {}", ALERT_EVENTS.join(", ")),
-        ))
+            format!(
+                "must be one of {} (or the older {})",
+                crate::events::EVENT_TYPES.join(", "),
+                aliases.join(", ")
+            ),
+        )
+    })
+}
+
+/// An alert rule's events: `event` or `events` (one of the two), each an event type or an
+/// older alias, at most [`MAX_RULE_EVENTS`]. Returns the name as first given and the
+/// canonical types, without repeats.
+pub fn alert_events(
+    event: Option<&str>,
+    events: Option<&[String]>,
+) -> CoreResult<(String, Vec<String>)> {
+    let (field, names): (&str, Vec<&str>) = match (event, events) {
+        (Some(_), Some(_)) => {
+            return Err(CoreError::invalid(
+                "events",
+                "give either event or events, not both",
+            ))
+        }
+        (Some(e), None) => ("event", vec![e]),
+        (None, Some(list)) => ("events", list.iter().map(String::as_str).collect()),
+        (None, None) => {
+            return Err(CoreError::invalid(
+                "event",
+                "is required (or events, a list of event types)",
+            ))
+        }
+    };
+    if names.is_empty() || names.len() > MAX_RULE_EVENTS {
+        return Err(CoreError::invalid(
+            field,
+            format!("must name 1 to {MAX_RULE_EVENTS} event types"),
+        ));
     }
+    let mut canonical: Vec<String> = Vec::with_capacity(names.len());
+    for name in &names {
+        let kind = alert_event(field, name)?;
+        if !canonical.iter().any(|k| k == kind) {
+            canonical.push(kind.to_owned());
+        }
+    }
+    Ok((names[0].to_owned(), canonical))
 }
 
 /// An alert target: an http(s) URL or a mailto: address, at most 2048 characters.

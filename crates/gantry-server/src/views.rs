@@ -92,9 +92,27 @@ pub fn alert(a: &AlertRecord) -> AlertView {
         org: a.org_slug.to_string(),
         name: a.name.clone(),
         event: a.event.clone(),
+        events: a.events.clone(),
+        app: a.app_slug.as_ref().map(ToString::to_string),
+        enabled: a.enabled,
         target: a.target.clone(),
         created_by: actor(&a.created_by),
         created_at: t(a.created_at),
+    }
+}
+
+/// A delivery of an event to a rule.
+pub fn delivery(d: &gantry_core::events::DeliveryRecord) -> DeliveryView {
+    DeliveryView {
+        id: d.id.clone(),
+        event_id: d.event_id.clone(),
+        event_type: d.event_type.clone(),
+        state: d.state.as_str().to_owned(),
+        attempts: d.attempts,
+        last_status: d.last_status,
+        last_error: d.last_error.clone(),
+        next_attempt_at: ot(d.next_attempt_at),
+        created_at: t(d.created_at),
     }
 }
 

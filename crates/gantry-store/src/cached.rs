@@ -24,6 +24,7 @@ use crate::coherence::Gate;
 use crate::sql::Key;
 use async_trait::async_trait;
 use gantry_api::Role;
+use gantry_core::events::DeliveryRecord;
 use gantry_core::metrics::Metrics;
 use gantry_core::model::*;
 use gantry_core::store::*;
@@ -592,6 +593,19 @@ impl AlertStore for CachedStore {
     ) -> CoreResult<bool> {
         self.timed("delete_alert", self.inner.delete_alert(org_id, id, audit))
             .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        limit: i64,
+    ) -> CoreResult<Option<Vec<DeliveryRecord>>> {
+        self.timed(
+            "list_deliveries",
+            self.inner.list_deliveries(org_id, id, limit),
+        )
+        .await
     }
 }
 

@@ -1,5 +1,4 @@
-//! Apps and what deploy tokens may touch: releases, env vars, config. Also org alert rules,
-//! the example of what a deploy token may not touch.
+//! Apps and what deploy tokens may touch: releases, env vars, config.
 
 use super::{AuditExt, Caller, Gantry};
 use crate::artifacts::{ArtifactStore, StoredArtifact};
@@ -11,7 +10,7 @@ use crate::sealing::Sealer;
 use crate::store::NewRelease;
 use crate::uploads::Full;
 use crate::validate;
-use gantry_api::{CreateAlertRequest, CreateAppRequest};
+use gantry_api::CreateAppRequest;
 use std::sync::Arc;
 
 /// Most releases one listing returns.
@@ -195,7 +194,17 @@ impl Gantry {
             .app(app)
             .detail("label", meta.label.clone())
             .detail("artifact_sha256", artifact.sha256.clone())
-            .detail("artifact_size", artifact.size);
+            .detail("artifact_size", artifact.size)
+            .event(
+                "release.created",
+                serde_json::json!({"release": {
+                    "label": meta.label,
+                    "message": meta.message,
+                    "artifact_sha256": artifact.sha256,
+                    "artifact_size": artifact.size,
+                    "overwrite": meta.overwrite,
+                }}),
+            );
         self.store.insert_release(&release, &audit).await
     }
 
@@ -270,7 +279,11 @@ impl Gantry {
             .audit(caller, "env.set")
             .target("env", &key)
             .app(&app)
-            .detail("secret", secret);
+            .detail("secret", secret)
+            .event(
+                "env.changed",
+                serde_json::json!({"keys": [key.as_str()], "secret": secret, "deleted": false}),
+            );
         self.store
             .put_env(&var, validate::MAX_ENV_VARS, &audit)
             .await?;
@@ -321,7 +334,14 @@ impl Gantry {
     /// `DELETE /v1/apps/{app}/env/{KEY}`.
     pub async fn delete_env(&self, caller: &Caller, slug: &str, key: &str) -> CoreResult<()> {
         let app = self.app_for(caller, slug, Capability::Deploy).await?;
-        let audit = self.audit(caller, "env.unset").target("env", key).app(&app);
+        let audit = self
+            .audit(caller, "env.unset")
+            .target("env", key)
+            .app(&app)
+            .event(
+                "env.changed",
+                serde_json::json!({"keys": [key], "deleted": true}),
+            );
         if self.store.delete_env(&app.id, key, &audit).await? {
             Ok(())
         } else {
@@ -370,75 +390,10 @@ impl Gantry {
         let audit = self
             .audit(caller, "config.set")
             .target("app", &app.id)
-            .app(&app);
+            .app(&app)
+            .event("config.changed", serde_json::json!({}));
         self.store
             .put_config(&app.id, document, &caller.actor(), self.now(), &audit)
             .await
-    }
-
-    /// `GET /v1/orgs/{org}/alerts`.
-    pub async fn list_alerts(
-        &self,
-        caller: &Caller,
-        org_slug: &str,
-    ) -> CoreResult<Vec<AlertRecord>> {
-        if let Some(empty) = self.deploy_token_sees_nothing(caller, org_slug).await? {
-            return Ok(empty);
-        }
-        let (org, _) = self
-            .org_for(caller, org_slug, Capability::ReadOrgDetails)
-            .await?;
-        self.store.list_alerts(&org.id).await
-    }
-
-    /// `POST /v1/orgs/{org}/alerts`.
-    pub async fn create_alert(
-        &self,
-        caller: &Caller,
-        org_slug: &str,
-        req: &CreateAlertRequest,
-    ) -> CoreResult<AlertRecord> {
-        let (org, _) = self
-            .org_for(caller, org_slug, Capability::WriteAlerts)
-            .await?;
-        let alert = AlertRecord {
-            id: AlertId::generate(),
-            org_id: org.id.clone(),
-            org_slug: org.slug.clone(),
-            name: validate::name("name", &req.name)?,
-            event: validate::alert_event("event", &req.event)?,
-            target: validate::alert_target("target", &req.target)?,
-            created_by: caller.actor(),
-            created_at: self.now(),
-        };
-        let audit = self
-            .audit(caller, "alert.create")
-            .target("alert", &alert.id)
-            .org(&org.id, &org.slug);
-        self.store.insert_alert(&alert, &audit).await?;
-        Ok(alert)
-    }
-
-    /// `DELETE /v1/orgs/{org}/alerts/{id}`.
-    pub async fn delete_alert(&self, caller: &Caller, org_slug: &str, id: &str) -> CoreResult<()> {
-        let (org, _) = self
-            .org_for(caller, org_slug, Capability::WriteAlerts)
-            .await?;
-        let audit = self
-            .audit(caller, "alert.delete")
-            .target("alert", id)
-            .org(&org.id, &org.slug);
-        if self
-            .store
-            .delete_alert(&org.id, &AlertId::from(id), &audit)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(CoreError::NotFound(format!(
-                "alert '{}'",
-                super::printable(id)
-            )))
-        }
     }
 }

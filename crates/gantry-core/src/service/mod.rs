@@ -2,6 +2,7 @@
 //! check, its validation and its audit record. Handlers parse HTTP and call these; nothing
 //! else decides anything.
 
+mod alerts;
 mod apps;
 mod audit;
 mod auth;
@@ -392,9 +393,16 @@ pub(crate) trait AuditExt {
     /// The org and app an org or deploy token belongs to.
     fn token_scope(self, token: &TokenRecord) -> Self;
     fn detail(self, key: &str, value: impl Into<serde_json::Value>) -> Self;
+    /// The event this change publishes (`crate::events`), written in its transaction.
+    fn event(self, kind: &'static str, data: serde_json::Value) -> Self;
 }
 
 impl AuditExt for AuditRecord {
+    fn event(mut self, kind: &'static str, data: serde_json::Value) -> Self {
+        self.event = Some(crate::events::NewEvent { kind, data });
+        self
+    }
+
     fn target(mut self, kind: &str, id: &str) -> Self {
         self.target_type = Some(kind.to_owned());
         self.target_id = Some(id.to_owned());

@@ -127,7 +127,8 @@ impl Gantry {
         .target("token", &t.id)
         .detail("via", "oauth_revoke")
         .detail("kind", t.kind().as_str())
-        .detail("prefix", t.prefix.clone());
+        .detail("prefix", t.prefix.clone())
+        .event("token.revoked", super::tokens::token_event_data(t));
         if found.via_previous {
             audit = audit.detail("presented", "previous_value");
         }

@@ -120,11 +120,16 @@ impl Gantry {
     }
 
     fn token_audit(&self, caller: &Caller, action: &str, t: &TokenRecord) -> AuditRecord {
-        self.audit(caller, action)
+        let audit = self
+            .audit(caller, action)
             .target("token", &t.id)
             .token_scope(t)
             .detail("kind", t.kind().as_str())
-            .detail("prefix", t.prefix.clone())
+            .detail("prefix", t.prefix.clone());
+        match token_event(action) {
+            Some(kind) => audit.event(kind, token_event_data(t)),
+            None => audit,
+        }
     }
 
     async fn insert_new_token(
@@ -466,4 +471,30 @@ impl Gantry {
         }
         token
     }
+}
+
+/// The event a token write publishes, if any.
+fn token_event(action: &str) -> Option<&'static str> {
+    match action {
+        "token.create" => Some("token.created"),
+        "token.rotate" => Some("token.rotated"),
+        "token.revoke" => Some("token.revoked"),
+        _ => None,
+    }
+}
+
+/// A token as its events show it: what identifies it and where it acts, never its value.
+pub(crate) fn token_event_data(t: &TokenRecord) -> serde_json::Value {
+    serde_json::json!({
+        "token": {
+            "id": t.id.as_str(),
+            "name": t.name,
+            "kind": t.kind().as_str(),
+            "prefix": t.prefix,
+            "role": t.scope.role().map(|r| r.as_str()),
+            "user": t.scope.user_email(),
+            "expires_at": t.expires_at.map(|e| e.to_rfc3339()),
+            "created_at": t.created_at.to_rfc3339(),
+        }
+    })
 }

@@ -124,6 +124,7 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::put_member, orgs::delete_member))
         .routes(routes!(orgs::list_alerts, orgs::create_alert))
         .routes(routes!(orgs::delete_alert))
+        .routes(routes!(orgs::list_deliveries))
         .routes(routes!(apps::list_apps, apps::create_app))
         .routes(routes!(apps::get_app, apps::delete_app))
         .routes(routes!(apps::list_releases))

@@ -1,13 +1,15 @@
 //! Orgs, members and alert rules.
 
 use crate::error::ApiResult;
-use crate::extract::{AppJson, AppPath, Auth};
+use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
 use crate::views;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use gantry_api::*;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// The orgs the caller belongs to (instance administrators: all; a token: its own org).
 #[utoipa::path(get, path = "/v1/orgs", tag = "orgs",
@@ -99,7 +101,8 @@ pub async fn delete_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The org's alert rules. gantry stores and manages rules; delivering alerts is not built yet.
+/// The org's alert rules. Every matching event is queued as a delivery with its change
+/// (`…/alerts/{id}/deliveries`); sending deliveries is not built yet.
 #[utoipa::path(get, path = "/v1/orgs/{org}/alerts", tag = "alerts",
     params(("org" = String, Path, description = "Org slug")),
     responses((status = 200, description = "Alert rules", body = ListResponse<AlertView>)))]
@@ -114,8 +117,8 @@ pub async fn list_alerts(
     }))
 }
 
-/// Create an alert rule (operator and up; never a deploy token). Stored only: delivery is a
-/// later feature.
+/// Create an alert rule (operator and up; never a deploy token): `event` or `events`, and
+/// optionally `app` to narrow it to one app of the org.
 #[utoipa::path(post, path = "/v1/orgs/{org}/alerts", tag = "alerts", request_body = CreateAlertRequest,
     params(("org" = String, Path, description = "Org slug")),
     responses((status = 201, description = "The rule", body = AlertView)))]
@@ -129,7 +132,7 @@ pub async fn create_alert(
     Ok((StatusCode::CREATED, Json(views::alert(&a))))
 }
 
-/// Delete an alert rule.
+/// Delete an alert rule and its deliveries.
 #[utoipa::path(delete, path = "/v1/orgs/{org}/alerts/{id}", tag = "alerts",
     params(("org" = String, Path, description = "Org slug"), ("id" = String, Path, description = "Alert rule id")),
     responses((status = 204, description = "Deleted")))]
@@ -140,4 +143,33 @@ pub async fn delete_alert(
 ) -> ApiResult<StatusCode> {
     state.gantry.delete_alert(&caller, &slug, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delivery list parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// At most this many, newest first (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// The rule's deliveries, newest first: one per event it matched, queued in the event's
+/// transaction.
+#[utoipa::path(get, path = "/v1/orgs/{org}/alerts/{id}/deliveries", tag = "alerts",
+    params(("org" = String, Path, description = "Org slug"), ("id" = String, Path, description = "Alert rule id"), DeliveryQuery),
+    responses((status = 200, description = "Deliveries", body = ListResponse<DeliveryView>)))]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, id)): AppPath<(String, String)>,
+    AppQuery(q): AppQuery<DeliveryQuery>,
+) -> ApiResult<Json<ListResponse<DeliveryView>>> {
+    let deliveries = state
+        .gantry
+        .list_deliveries(&caller, &slug, &id, q.limit)
+        .await?;
+    Ok(Json(ListResponse {
+        items: deliveries.iter().map(views::delivery).collect(),
+    }))
 }

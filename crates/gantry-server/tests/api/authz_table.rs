@@ -83,6 +83,11 @@ fn read_org(s: u16) -> Row {
 fn read_org_details(s: u16) -> Row {
     [401, s, s, s, s, s, 404, s, s, s, s, s, 404]
 }
+/// One alert rule's deliveries: like the org-wide lists, but a deploy token of the org is
+/// refused (it sees no rules, so it has no rule id to ask about).
+fn read_rule(s: u16) -> Row {
+    [401, s, s, s, s, s, 404, s, s, s, 403, 403, 404]
+}
 /// Reading app `web` and what is inside it.
 fn read_web(s: u16) -> Row {
     [401, s, s, s, s, s, 404, s, s, s, s, 404, 404]
@@ -143,6 +148,7 @@ enum R {
     ListAlerts,
     CreateAlert,
     DeleteAlert,
+    ListDeliveries,
     PushDeploy,
     ListDeploys,
     GetDeploy,
@@ -193,6 +199,7 @@ fn table() -> Vec<(R, Row)> {
         (R::ListAlerts, read_org_details(200)),
         (R::CreateAlert, operator_org(201)),
         (R::DeleteAlert, operator_org(204)),
+        (R::ListDeliveries, read_rule(200)),
         (R::PushDeploy, write_web(201)),
         (R::ListDeploys, read_web(200)),
         (R::GetDeploy, read_web(200)),
@@ -448,6 +455,22 @@ async fn prepare(w: &World, route: R, p: P, n: usize) -> Call {
                 "target": "https://hooks.example.com/gantry"
             })),
         ),
+        R::ListDeliveries => {
+            let r = app
+                .post(
+                    "/v1/orgs/acme/alerts",
+                    owner,
+                    json!({"name": format!("watched {n}"), "events": ["token.created"], "target": "https://hooks.example.com/gantry"}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            let id = r.body["id"].as_str().unwrap().to_owned();
+            (
+                Method::GET,
+                format!("/v1/orgs/acme/alerts/{id}/deliveries"),
+                Body::Empty,
+            )
+        }
         R::DeleteAlert => {
             let r = app
                 .post(

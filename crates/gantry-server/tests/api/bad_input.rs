@@ -396,13 +396,6 @@ async fn missing_required_fields_are_named() {
             Method::POST,
             "/v1/orgs/acme/alerts".into(),
             Who::Owner,
-            json!({"name": "a", "target": "https://hooks.example.com"}),
-            "event",
-        ),
-        (
-            Method::POST,
-            "/v1/orgs/acme/alerts".into(),
-            Who::Owner,
             json!({"event": "deploy", "target": "https://hooks.example.com"}),
             "name",
         ),

@@ -7,6 +7,7 @@
 //! - `tokens/*`: the token lifecycle by feature (rotation, revocation, policy, org roles,
 //!   authentication failures, escalation, ceilings); `orgs`: memberships, orgs, apps, users;
 //!   `audit`: the audit log.
+//! - `alerts`: alert rules and the events queued for them.
 //! - `authz_table`: every route of DESIGN §3 against every kind of caller.
 //! - `bad_input`: every write route against malformed, oversized and mistyped input.
 //! - `client_flow`, `openapi`: the typed client end to end; the OpenAPI document.
@@ -21,6 +22,7 @@ mod helpers;
 /// The store every `spawn_app` of this binary uses.
 pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
+mod alerts;
 mod audit;
 mod authority;
 mod authz_table;

@@ -28,6 +28,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org}/alerts"),
     ("post", "/v1/orgs/{org}/alerts"),
     ("delete", "/v1/orgs/{org}/alerts/{id}"),
+    ("get", "/v1/orgs/{org}/alerts/{id}/deliveries"),
     ("post", "/v1/apps/{app}/deploys"),
     ("get", "/v1/apps/{app}/deploys"),
     ("get", "/v1/apps/{app}/deploys/{version}"),

@@ -10,6 +10,8 @@ mod helpers;
 /// The store every `spawn_app` of this binary uses.
 pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
+#[path = "../api/alerts.rs"]
+mod alerts;
 #[path = "../api/audit.rs"]
 mod audit;
 #[path = "../api/authority.rs"]

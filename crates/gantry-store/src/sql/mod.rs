@@ -137,6 +137,9 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("created_by_id", Text),
             ("created_by_name", Text),
             ("created_at", Int),
+            ("events", Text),
+            ("app_id", Text),
+            ("enabled", Bool),
         ],
     ),
     (
@@ -184,6 +187,31 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("ip", Text),
             ("outcome", Text),
             ("detail", Text),
+        ],
+    ),
+    (
+        "events",
+        &[
+            ("id", Text),
+            ("type", Text),
+            ("org_id", Text),
+            ("app_id", Text),
+            ("at", Int),
+            ("data", Text),
+        ],
+    ),
+    (
+        "deliveries",
+        &[
+            ("id", Text),
+            ("event_id", Text),
+            ("alert_id", Text),
+            ("state", Text),
+            ("attempts", Int),
+            ("next_attempt_at", Int),
+            ("last_status", Int),
+            ("last_error", Text),
+            ("created_at", Int),
         ],
     ),
 ];

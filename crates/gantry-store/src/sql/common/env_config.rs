@@ -148,7 +148,7 @@ impl EnvConfigStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let audit = with_detail(audit, "version", version.into());
+        let audit = with_version(audit, version);
         insert_audit(&mut tx, &audit).await?;
         self.commit(tx).await?;
         Ok(ConfigRecord {

@@ -18,6 +18,7 @@ use crate::sql::{db, Key};
 use async_trait::async_trait;
 use compact_str::CompactString;
 use gantry_api::{Role, TokenKind, TokenStatus};
+use gantry_core::events::{DeliveryRecord, NewEvent};
 use gantry_core::model::*;
 use gantry_core::store::*;
 use gantry_core::time::Timestamp;
@@ -162,13 +163,97 @@ async fn insert_audit(conn: &mut Conn, a: &AuditRecord) -> CoreResult<()> {
     .bind(&a.ip)
     .bind(&a.outcome)
     .bind(a.detail.to_string())
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(db)?;
+    if let Some(event) = &a.event {
+        insert_event(conn, a, event).await?;
+    }
+    Ok(())
+}
+
+/// Writes the event a change publishes (in the change's transaction), and a pending delivery
+/// for every enabled rule of the org that asks for its type and, when the rule names an app,
+/// is about its app.
+async fn insert_event(conn: &mut Conn, a: &AuditRecord, event: &NewEvent) -> CoreResult<()> {
+    let id = gantry_core::ids::new_id("evt");
+    let mut data = event.data.clone();
+    if let serde_json::Value::Object(map) = &mut data {
+        if let Some(org) = &a.org_slug {
+            map.insert("org".into(), org.as_str().into());
+        }
+        if let Some(app) = &a.app_slug {
+            map.insert("app".into(), app.as_str().into());
+        }
+    }
+    sqlx::query(
+        "INSERT INTO events (id, type, org_id, app_id, at, data) VALUES ($1,$2,$3,$4,$5,$6)",
+    )
+    .bind(&id)
+    .bind(event.kind)
+    .bind(&a.org_id)
+    .bind(&a.app_id)
+    .bind(a.at.0)
+    .bind(data.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(org_id) = &a.org_id else {
+        return Ok(());
+    };
+    let rules = sqlx::query(
+        "SELECT id, event, events, app_id FROM alerts WHERE org_id = $1 AND enabled = $2",
+    )
+    .bind(org_id)
+    .bind(true)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    for rule in &rules {
+        let kinds = rule_events(&s(rule, "event")?, opt_s(rule, "events")?.as_deref());
+        let app: Option<String> = opt_s(rule, "app_id")?;
+        let wanted = kinds.iter().any(|k| k == event.kind)
+            && app
+                .as_ref()
+                .is_none_or(|app| a.app_id.as_ref() == Some(app));
+        if !wanted {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, alert_id, state, attempts, next_attempt_at, created_at) \
+             VALUES ($1,$2,$3,'pending',0,$4,$5)",
+        )
+        .bind(gantry_core::ids::new_id("dlv"))
+        .bind(&id)
+        .bind(s(rule, "id")?)
+        .bind(a.at.0)
+        .bind(a.at.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
     Ok(())
 }
 
 /// A copy of `audit` with one more detail field (facts only known inside the transaction).
+/// The audit record and event of a write that numbered what it wrote (a release, a config
+/// version), with the number: `detail.version`, and `version` in the event's data (in its
+/// `release` when it has one).
+fn with_version(audit: &AuditRecord, version: i64) -> AuditRecord {
+    let mut a = with_detail(audit, "version", version.into());
+    if let Some(serde_json::Value::Object(data)) = a.event.as_mut().map(|e| &mut e.data) {
+        match data.get_mut("release") {
+            Some(serde_json::Value::Object(release)) => {
+                release.insert("version".into(), version.into());
+            }
+            _ => {
+                data.insert("version".into(), version.into());
+            }
+        }
+    }
+    a
+}
+
 fn with_detail(audit: &AuditRecord, key: &str, value: serde_json::Value) -> AuditRecord {
     let mut a = audit.clone();
     if let serde_json::Value::Object(m) = &mut a.detail {

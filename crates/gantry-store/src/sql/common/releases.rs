@@ -64,7 +64,7 @@ impl ReleaseStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique(e, "duplicate_label", "a release with this label exists"))?;
-        let audit = with_detail(audit, "version", version.into());
+        let audit = with_version(audit, version);
         insert_audit(&mut tx, &audit).await?;
         self.commit(tx).await?;
         Ok((

@@ -123,14 +123,46 @@ pub(super) fn config_row(row: &DbRow) -> CoreResult<ConfigRecord> {
 }
 
 pub(super) fn alert_row(row: &DbRow) -> CoreResult<AlertRecord> {
+    let event = s(row, "event")?;
     Ok(AlertRecord {
         id: cs(row, "id")?.into(),
         org_id: cs(row, "org_id")?.into(),
         org_slug: slug(row, "org_slug")?,
         name: s(row, "name")?,
-        event: s(row, "event")?,
+        events: rule_events(&event, opt_s(row, "events")?.as_deref()),
+        event,
+        app_id: opt_cs(row, "app_id")?.map(AppId::from),
+        app_slug: opt_cs(row, "app_slug")?.map(Slug::stored),
+        enabled: b(row, "enabled")?,
         target: s(row, "target")?,
         created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+/// A rule's canonical event types: its `events` list, or (rules made before it) its one
+/// `event`, an old alias.
+pub(super) fn rule_events(event: &str, events: Option<&str>) -> Vec<String> {
+    match events.and_then(|e| serde_json::from_str::<Vec<String>>(e).ok()) {
+        Some(list) => list,
+        None => gantry_core::events::canonical(event)
+            .map(|k| vec![k.to_owned()])
+            .unwrap_or_default(),
+    }
+}
+
+pub(super) fn delivery_row(row: &DbRow) -> CoreResult<gantry_core::events::DeliveryRecord> {
+    use gantry_core::events::{DeliveryRecord, DeliveryState};
+    Ok(DeliveryRecord {
+        id: s(row, "id")?,
+        event_id: s(row, "event_id")?,
+        event_type: s(row, "type")?,
+        state: DeliveryState::parse(&s(row, "state")?)
+            .ok_or_else(|| CoreError::internal("bad delivery state"))?,
+        attempts: row.try_get("attempts").map_err(db)?,
+        next_attempt_at: opt_ts(row, "next_attempt_at")?,
+        last_status: row.try_get("last_status").map_err(db)?,
+        last_error: opt_s(row, "last_error")?,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -192,6 +224,7 @@ pub(super) fn audit_row(row: &DbRow) -> CoreResult<AuditRecord> {
         ip: opt_s(row, "ip")?,
         outcome: s(row, "outcome")?,
         detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        event: None,
     })
 }
 
@@ -199,6 +232,10 @@ pub(super) const TOKEN_SELECT: &str =
     "SELECT t.*, o.slug AS org_slug, a.slug AS app_slug, u.email AS user_email \
      FROM tokens t LEFT JOIN orgs o ON o.id = t.org_id LEFT JOIN apps a ON a.id = t.app_id \
      LEFT JOIN users u ON u.id = t.user_id";
+
+pub(super) const ALERT_SELECT: &str =
+    "SELECT al.*, o.slug AS org_slug, ap.slug AS app_slug FROM alerts al \
+     JOIN orgs o ON o.id = al.org_id LEFT JOIN apps ap ON ap.id = al.app_id";
 
 pub(super) const APP_SELECT: &str =
     "SELECT a.*, o.slug AS org_slug FROM apps a JOIN orgs o ON o.id = a.org_id";

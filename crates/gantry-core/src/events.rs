@@ -1,0 +1,106 @@
+//! Events (DESIGN §7). Every lifecycle change becomes one, written in the same transaction as
+//! the change: the write's audit record carries it ([`crate::model::AuditRecord::event`]), and
+//! the store inserts it with one delivery per enabled alert rule of the org that asks for its
+//! type (and for its app, when the rule names one). A change that is refused or rolled back
+//! leaves no event; an event never exists without its change.
+
+use crate::time::Timestamp;
+
+/// Every event type, as Standard Webhooks names them.
+pub const EVENT_TYPES: &[&str] = &[
+    "token.created",
+    "token.rotated",
+    "token.revoked",
+    "token.expiring",
+    "token.expired",
+    "release.created",
+    "env.changed",
+    "config.changed",
+    "ping",
+];
+
+/// The rule event names from before events existed, kept as aliases of the new ones.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("deploy", "release.created"),
+    ("env_change", "env.changed"),
+    ("config_change", "config.changed"),
+    ("token_expiring", "token.expiring"),
+    ("token_revoked", "token.revoked"),
+];
+
+/// The canonical name of an event type or alias.
+pub fn canonical(name: &str) -> Option<&'static str> {
+    EVENT_TYPES
+        .iter()
+        .find(|t| **t == name)
+        .copied()
+        .or_else(|| ALIASES.iter().find(|(a, _)| *a == name).map(|(_, t)| *t))
+}
+
+/// An event a write publishes: its type and data (views, never a token value or a secret).
+/// The store gives it its id (`evt_…`) and takes the org, app and time from the audit record
+/// it travels with, and adds `org` and `app` (slugs) to the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub data: serde_json::Value,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        match s {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One event on its way to one alert rule.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_rule_event_names_are_aliases_of_event_types() {
+        for (alias, kind) in ALIASES {
+            assert_eq!(canonical(alias), Some(*kind));
+            assert!(EVENT_TYPES.contains(kind));
+        }
+        for kind in EVENT_TYPES {
+            assert_eq!(canonical(kind), Some(*kind));
+        }
+        assert_eq!(canonical("token.eaten"), None);
+        assert_eq!(canonical(""), None);
+    }
+}
