@@ -362,12 +362,24 @@ pub struct CreateAlertRequest {
     /// Only this app's events (an app slug of the org).
     #[serde(default)]
     pub app: Option<String>,
-    /// Where to deliver: an `https://` or `http://` URL, or `mailto:` address.
+    /// Where to deliver: an `https://` URL (a webhook, signed as Standard Webhooks v1;
+    /// `http://` only for hosts inside `alerts.allow_networks`), or `mailto:` and 1–20
+    /// comma-separated addresses (mail). No user name or password in the URL, and no literal
+    /// loopback, private, link-local or other internal address unless the operator allows it.
     pub target: String,
 }
 
+/// `PATCH /v1/orgs/{org}/alerts/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAlertRequest {
+    /// Turn the rule on or off (a `410 Gone` from its receiver turns it off).
+    pub enabled: bool,
+}
+
 /// An org-level alert rule. Each matching event is recorded with its change and queued as a
-/// delivery (`GET …/alerts/{id}/deliveries`); sending them is not built yet.
+/// delivery (`GET …/alerts/{id}/deliveries`), which every node's dispatcher sends: a signed
+/// webhook, or a mail.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AlertView {
     pub id: String,
@@ -380,9 +392,33 @@ pub struct AlertView {
     /// The app it is narrowed to, if any.
     pub app: Option<String>,
     pub enabled: bool,
+    /// The whole target for operators and up; scheme and host only for viewers.
     pub target: String,
     pub created_by: ActorView,
     pub created_at: String,
+}
+
+/// A webhook rule's signing secret, shown once: in the answer that creates the rule and in
+/// the answer of `rotate-secret`, never again.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct AlertSecretView {
+    #[serde(flatten)]
+    pub alert: AlertView,
+    /// `whsec_…`: verify each delivery's `webhook-signature` with it (Standard Webhooks v1).
+    /// Null for a mail rule.
+    pub secret: Option<String>,
+    /// After a rotation, until when the previous secret also signs (24 hours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_valid_until: Option<String>,
+}
+
+impl std::fmt::Debug for AlertSecretView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertSecretView")
+            .field("alert", &self.alert)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// One event on its way to one alert rule.

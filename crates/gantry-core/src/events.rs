@@ -44,6 +44,10 @@ pub fn canonical(name: &str) -> Option<&'static str> {
 pub struct NewEvent {
     pub kind: &'static str,
     pub data: serde_json::Value,
+    /// Delivered to this rule only, whatever it asks for (`ping`, from `…/alerts/{id}/test`).
+    pub only_to: Option<crate::ids::AlertId>,
+    /// Also mailed to these owners, without any rule (expiry notices, when SMTP is set).
+    pub notify: Vec<String>,
 }
 
 /// Where a delivery stands.
@@ -85,6 +89,62 @@ pub struct DeliveryRecord {
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
+}
+
+/// A delivery one node has claimed, with what it takes to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    /// The claim: the finishing write must carry it (a claim whose lease ran out and was
+    /// taken by another node cannot be finished by this one).
+    pub claim: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_at: Timestamp,
+    pub data: serde_json::Value,
+    /// The rule it goes to; None for an owner notification (mail without a rule).
+    pub alert_id: Option<crate::ids::AlertId>,
+    /// The rule's target, or `mailto:` and an owner notification's recipients.
+    pub target: String,
+    /// The rule's secrets, sealed: the current one, and the previous one until it stops signing.
+    pub secret: Option<String>,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<Timestamp>,
+    /// Tries before this one.
+    pub attempts: i64,
+}
+
+/// What one try of a delivery came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryResult {
+    /// A 2xx answer.
+    Delivered { status: u16 },
+    /// `410 Gone`: the receiver asks never to be sent to again; the rule is disabled.
+    Gone,
+    /// Anything else: another status, a timeout, a refused or forbidden connection.
+    Failed { status: Option<u16>, error: String },
+}
+
+/// The write that ends a try.
+#[derive(Debug, Clone)]
+pub struct FinishedTry {
+    pub id: String,
+    pub claim: String,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    /// Disable the rule (a `410`).
+    pub disable_alert: Option<crate::ids::AlertId>,
+}
+
+/// Pending deliveries, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub pending: i64,
+    /// When the oldest pending delivery was queued.
+    pub oldest: Option<Timestamp>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod failures;
 pub mod ids;
 pub mod metrics;
 pub mod model;
+pub mod outbound;
 pub mod password;
 pub mod policy;
 pub mod ratelimit;
@@ -22,6 +23,7 @@ pub mod token;
 pub mod uploads;
 pub mod usage;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{AuthFailure, CoreError, CoreResult};
 pub use policy::Principal;

@@ -75,6 +75,14 @@ struct TokenLabels {
     status: &'static str,
 }
 
+/// How a delivery's try ended.
+pub const DELIVERY_OUTCOMES: [&str; 4] = ["delivered", "retried", "failed", "gone"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabel {
+    outcome: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabel {
     operation: &'static str,
@@ -109,6 +117,9 @@ pub struct Metrics {
     expiring: Gauge,
     store_latency: HistogramFamily<OperationLabel>,
     pending_last_used: Gauge,
+    deliveries: Family<DeliveryLabel, Counter>,
+    queue_depth: Gauge,
+    queue_oldest: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -182,6 +193,27 @@ impl Metrics {
             "Tokens whose last use is recorded in memory and not yet written",
             pending_last_used.clone(),
         );
+        let deliveries = Family::<DeliveryLabel, Counter>::default();
+        for outcome in DELIVERY_OUTCOMES {
+            let _ = deliveries.get_or_create(&DeliveryLabel { outcome });
+        }
+        registry.register(
+            "event_delivery_tries",
+            "Tries of event deliveries (webhooks, mail) by outcome: delivered, retried (failed, tried again later), failed (no more tries), gone (410, rule disabled)",
+            deliveries.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "event_deliveries_pending",
+            "Deliveries waiting to be sent or tried again",
+            queue_depth.clone(),
+        );
+        let queue_oldest = Gauge::default();
+        registry.register(
+            "event_delivery_oldest_pending_seconds",
+            "Age of the oldest pending delivery (0 when none is pending)",
+            queue_oldest.clone(),
+        );
         Metrics {
             registry,
             outcomes,
@@ -192,7 +224,17 @@ impl Metrics {
             expiring,
             store_latency,
             pending_last_used,
+            deliveries,
+            queue_depth,
+            queue_oldest,
         }
+    }
+
+    /// Counts one try of a delivery (`outcome`: one of [`DELIVERY_OUTCOMES`]).
+    pub fn delivery(&self, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabel { outcome })
+            .inc();
     }
 
     /// Counts one verification.
@@ -231,7 +273,16 @@ impl Metrics {
 
     /// Renders the registry in the text exposition format, after setting the gauges that are
     /// read at scrape time.
-    pub fn render(&self, tokens: &TokenCounts, pending_last_used: usize) -> String {
+    pub fn render(
+        &self,
+        tokens: &TokenCounts,
+        pending_last_used: usize,
+        queue: &crate::events::QueueStats,
+        now: crate::time::Timestamp,
+    ) -> String {
+        self.queue_depth.set(queue.pending);
+        self.queue_oldest
+            .set(queue.oldest.map_or(0, |t| (now.0 - t.0).max(0) / 1000));
         self.tokens.clear();
         for (kind, status, n) in &tokens.by_kind_status {
             self.tokens
@@ -260,13 +311,24 @@ mod tests {
         m.verification(Outcome::revoked);
         m.request("GET", "/v1/apps/{app}", 200, Duration::from_micros(300));
         m.rate_limited("auth_ip");
+        m.delivery("retried");
+        let now = crate::time::Timestamp(1_000_000);
         let text = m.render(
             &TokenCounts {
                 by_kind_status: vec![("deploy", "active", 3)],
                 expiring_within_7d: 1,
             },
             5,
+            &crate::events::QueueStats {
+                pending: 2,
+                oldest: Some(crate::time::Timestamp(1_000_000 - 90_000)),
+            },
+            now,
         );
+        assert!(text.contains(r#"gantry_event_delivery_tries_total{outcome="retried"} 1"#));
+        assert!(text.contains(r#"gantry_event_delivery_tries_total{outcome="delivered"} 0"#));
+        assert!(text.contains("gantry_event_deliveries_pending 2"));
+        assert!(text.contains("gantry_event_delivery_oldest_pending_seconds 90"));
         assert!(text.contains(r#"gantry_token_verifications_total{outcome="ok"} 2"#));
         assert!(text.contains(r#"gantry_token_verifications_total{outcome="unknown"} 0"#));
         assert!(text.contains(r#"gantry_token_verifications_total{outcome="revoked"} 1"#));

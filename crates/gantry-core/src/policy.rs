@@ -67,6 +67,9 @@ pub enum Capability {
     CreateApp,
     /// Write alert rules.
     WriteAlerts,
+    /// See alert rules' whole targets (viewers see scheme and host: webhook URLs are often
+    /// credentials).
+    ReadAlertTargets,
     /// Delete apps.
     DeleteApp,
     /// Add, change and remove members who are not owners.
@@ -82,7 +85,10 @@ impl Capability {
     pub fn min_role(self) -> Role {
         match self {
             Capability::ReadOrg | Capability::ReadOrgDetails | Capability::ReadApp => Role::Viewer,
-            Capability::Deploy | Capability::CreateApp | Capability::WriteAlerts => Role::Operator,
+            Capability::Deploy
+            | Capability::CreateApp
+            | Capability::WriteAlerts
+            | Capability::ReadAlertTargets => Role::Operator,
             Capability::DeleteApp | Capability::ManageMembers | Capability::ManageTokens => {
                 Role::Admin
             }
@@ -105,6 +111,7 @@ impl Capability {
             Capability::Deploy => "deploy, or change env vars or config",
             Capability::CreateApp => "create apps",
             Capability::WriteAlerts => "change alert rules",
+            Capability::ReadAlertTargets => "see alert targets",
             Capability::DeleteApp => "delete apps",
             Capability::ManageMembers => "manage members",
             Capability::ManageTokens => "manage tokens",

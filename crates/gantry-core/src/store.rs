@@ -383,8 +383,84 @@ pub trait EnvConfigStore: Send + Sync {
 /// Org alert rules. Part of [`Store`].
 #[async_trait]
 pub trait AlertStore: Send + Sync {
-    async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()>;
+    /// A new rule, with its signing secret sealed (webhook rules).
+    async fn insert_alert(
+        &self,
+        alert: &AlertRecord,
+        sealed_secret: Option<&str>,
+        audit: &AuditRecord,
+    ) -> CoreResult<()>;
     async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>>;
+    async fn get_alert(&self, org_id: &OrgId, id: &AlertId) -> CoreResult<Option<AlertRecord>>;
+    /// Turns the rule on or off; None when the org has no such rule.
+    async fn set_alert_enabled(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        enabled: bool,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<AlertRecord>>;
+    /// Replaces the rule's secret; the current one becomes the previous one, signing until
+    /// `previous_until`. False when the org has no such rule.
+    async fn rotate_alert_secret(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        sealed_secret: &str,
+        previous_until: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool>;
+    /// Queues a pending delivery of `audit`'s event to the rule (its `only_to`), in the
+    /// transaction of its audit row: the delivery's id, or None when the org has no such rule.
+    async fn queue_test_event(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<crate::events::DeliveryRecord>>;
+    /// Makes the delivery pending again, due at `now` (one more try); None when the org's rule
+    /// has no such delivery.
+    async fn retry_delivery(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        delivery_id: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<crate::events::DeliveryRecord>>;
+    /// Claims up to `limit` due deliveries of enabled rules (a rule's `ping`s even when
+    /// disabled) for this node until `lease_until`, at most `per_rule` in flight per rule
+    /// across all nodes. A delivery is claimed by one node at a time; an unfinished claim is
+    /// taken again after its lease.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        per_rule: i64,
+        limit: i64,
+    ) -> CoreResult<Vec<crate::events::ClaimedDelivery>>;
+    /// Records a try's end (and disables the rule on a `410`); false when the claim was lost.
+    async fn finish_delivery(&self, finished: &crate::events::FinishedTry) -> CoreResult<bool>;
+    /// How many deliveries are pending, and since when.
+    async fn delivery_queue(&self) -> CoreResult<crate::events::QueueStats>;
+    /// Live tokens expiring in `(since, until]`, each with the smallest expiry threshold (in
+    /// seconds; 0: expired) already fired for its current expiry, if any.
+    async fn expiry_candidates(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> CoreResult<Vec<(TokenRecord, Option<i64>)>>;
+    /// Fires an expiry threshold once: records `thresholds[0]` (and marks the others, larger
+    /// ones crossed with it, as done) for the token's `expires_at`, with `audit` and its event,
+    /// in one transaction. False, changing nothing, when `thresholds[0]` already fired (on any
+    /// node).
+    async fn record_expiry_notice(
+        &self,
+        token_id: &TokenId,
+        expires_at: Timestamp,
+        thresholds: &[i64],
+        audit: &AuditRecord,
+    ) -> CoreResult<bool>;
     /// Deletes the rule and its deliveries; false when the org has no such rule.
     async fn delete_alert(
         &self,

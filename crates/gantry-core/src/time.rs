@@ -18,6 +18,14 @@ impl Timestamp {
         )
     }
 
+    /// `self - d`, saturating.
+    pub fn minus(self, d: std::time::Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// RFC 3339 with millisecond precision and a `Z`.
     pub fn to_rfc3339(self) -> String {
         match Utc.timestamp_millis_opt(self.0).single() {

@@ -235,19 +235,41 @@ pub fn alert_events(
     Ok((names[0].to_owned(), canonical))
 }
 
-/// An alert target: an http(s) URL or a mailto: address, at most 2048 characters.
-pub fn alert_target(field: &str, s: &str) -> CoreResult<String> {
+/// Most addresses one `mailto:` target lists.
+pub const MAX_MAIL_RECIPIENTS: usize = 20;
+
+/// An alert target, at most 2048 characters: an `https://` URL (or `http://` inside
+/// `alerts.allow_networks`) without user-info or a literal address gantry refuses to send to
+/// ([`crate::outbound`]), or `mailto:` with 1–20 comma-separated addresses.
+pub fn alert_target(
+    field: &str,
+    s: &str,
+    allow: &crate::outbound::AllowNetworks,
+) -> CoreResult<String> {
     let s = s.trim();
-    let scheme_ok =
-        s.starts_with("https://") || s.starts_with("http://") || s.starts_with("mailto:");
-    if !scheme_ok || s.len() > MAX_TARGET || s.len() < 9 || s.chars().any(char::is_whitespace) {
+    if s.len() > MAX_TARGET || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(CoreError::invalid(
             field,
-            format!(
-                "must be an http(s):// URL or a mailto: address of at most {MAX_TARGET} characters"
-            ),
+            format!("must be a URL or mailto: target of at most {MAX_TARGET} characters, without spaces"),
         ));
     }
+    if let Some(list) = s.strip_prefix("mailto:") {
+        let addresses: Vec<&str> = list.split(',').collect();
+        if addresses.len() > MAX_MAIL_RECIPIENTS {
+            return Err(CoreError::invalid(
+                field,
+                format!("mailto: lists at most {MAX_MAIL_RECIPIENTS} addresses"),
+            ));
+        }
+        let mut clean = Vec::with_capacity(addresses.len());
+        for a in addresses {
+            clean.push(email(field, a).map_err(|_| {
+                CoreError::invalid(field, "mailto: must list email addresses, comma-separated")
+            })?);
+        }
+        return Ok(format!("mailto:{}", clean.join(",")));
+    }
+    crate::outbound::check_webhook_target(field, s, allow)?;
     Ok(s.to_owned())
 }
 

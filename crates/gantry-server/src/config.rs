@@ -65,6 +65,12 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// Log filter (`tracing` directives).
     pub log_filter: String,
+    /// Where people reach this server (links in mail); None: the listen address.
+    pub public_url: Option<String>,
+    /// Outgoing mail; no server: no mail.
+    pub smtp: crate::mail::SmtpConfig,
+    /// The event dispatcher's pace.
+    pub dispatch: crate::dispatch::DispatchConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -93,6 +99,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("previous_secret_keys", &self.previous_secret_keys)
             .field("metrics_listen", &self.metrics_listen)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("public_url", &self.public_url)
+            .field("smtp", &self.smtp)
+            .field("dispatch", &self.dispatch)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .finish()
@@ -122,6 +131,9 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Auto,
             log_filter: "info".to_owned(),
+            public_url: None,
+            smtp: crate::mail::SmtpConfig::default(),
+            dispatch: crate::dispatch::DispatchConfig::default(),
         }
     }
 
@@ -237,6 +249,15 @@ pub static SETTINGS: &[Setting] = &[
             "Database URL; unset: the embedded SQLite file in the data directory.",
         ),
         Secrecy::UrlPassword,
+    ),
+    setting(
+        "public_url",
+        "GANTRY_PUBLIC_URL",
+        "public-url",
+        None,
+        Kind::Text,
+        "an http(s) URL such as https://gantry.example.com",
+        "Where people and CI reach this server; mails link to its dashboard. Unset: the listen address.",
     ),
     setting(
         "admin.email",
@@ -437,6 +458,45 @@ pub static SETTINGS: &[Setting] = &[
         "How long a deleted app's slug stays reserved to its org: another org cannot create an app with it until then.",
     ),
     setting(
+        "alerts.allow_networks",
+        "GANTRY_ALERTS_ALLOW_NETWORKS",
+        "alerts-allow-networks",
+        Some(""),
+        Kind::List,
+        "IP addresses or CIDR ranges, such as 10.1.0.0/16",
+        "Webhook receivers gantry may reach although they are internal (loopback, private, link-local, CGNAT, unique-local…); http:// targets only inside these. Empty: public addresses over https only.",
+    ),
+    setting(
+        "alerts.expiring_before",
+        "GANTRY_ALERTS_EXPIRING_BEFORE",
+        "alerts-expiring-before",
+        Some("30d,7d,1d"),
+        Kind::List,
+        "1 to 10 durations between 1m and 365d, such as 30d,7d,1d",
+        "token.expiring fires (and owners are mailed) when a token comes this close to its expiry; each once per token and expiry.",
+    ),
+    secret(
+        setting(
+            "smtp.url",
+            "GANTRY_SMTP_URL",
+            "smtp-url",
+            None,
+            Kind::Text,
+            "smtp://HOST[:PORT] (plain), smtp://USER:PASSWORD@HOST:587?tls=required (STARTTLS), smtps://USER:PASSWORD@HOST[:465] (TLS)",
+            "Mail server for mailto: alert rules and owner notifications (expiring and expired tokens). Unset: no mail.",
+        ),
+        Secrecy::UrlPassword,
+    ),
+    setting(
+        "smtp.from",
+        "GANTRY_SMTP_FROM",
+        "smtp-from",
+        Some("gantry@localhost"),
+        Kind::Text,
+        "an email address, optionally with a name: Gantry <gantry@example.com>",
+        "Sender of gantry's mail.",
+    ),
+    setting(
         "cache.tokens",
         "GANTRY_CACHE_TOKENS",
         "cache-tokens",
@@ -509,6 +569,19 @@ pub static SETTINGS: &[Setting] = &[
         "What to log; one line per request at info (target gantry::access).",
     ),
 ];
+
+/// A comma-separated list of CIDR ranges or single addresses.
+fn networks(v: &str) -> Option<Vec<IpNet>> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .ok()
+        })
+        .collect()
+}
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -767,17 +840,37 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         "last_used.flush_interval" => {
             config.usage_flush_interval = duration_within(v, 1, 10).ok_or(accepts)?
         }
-        "http.trusted_proxies" => {
-            config.trusted_proxies = v
+        "http.trusted_proxies" => config.trusted_proxies = networks(v).ok_or(accepts)?,
+        "public_url" => {
+            let url = url::Url::parse(v)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or(accepts)?;
+            config.public_url = Some(url.as_str().trim_end_matches('/').to_owned());
+        }
+        "alerts.allow_networks" => {
+            config.settings.allow_networks =
+                gantry_core::outbound::AllowNetworks(networks(v).ok_or(accepts)?)
+        }
+        "alerts.expiring_before" => {
+            let mut list = v
                 .split(',')
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
-                .map(|p| {
-                    p.parse::<IpNet>()
-                        .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|_| accepts)?
+                .map(|p| duration_within(p, 60, 365 * 86_400))
+                .collect::<Option<Vec<_>>>()
+                .filter(|l| (1..=10).contains(&l.len()))
+                .ok_or(accepts)?;
+            list.sort_unstable_by(|a, b| b.cmp(a));
+            list.dedup();
+            config.settings.expiring_before = list;
+        }
+        "smtp.url" => config.smtp.url = Some(crate::mail::SmtpUrl::parse(v).map_err(|_| accepts)?),
+        "smtp.from" => {
+            if !crate::mail::valid_from(v) {
+                return Err(accepts);
+            }
+            config.smtp.from = v.to_owned();
         }
         "metrics.listen" => config.metrics_listen = Some(v.parse().map_err(|_| accepts)?),
         "log.format" => {

@@ -4,9 +4,11 @@
 
 pub mod config;
 pub mod dashboard;
+pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod listen;
+pub mod mail;
 pub mod observe;
 pub mod panics;
 pub mod routes;
@@ -93,6 +95,8 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         key,
         config.previous_secret_keys.clone(),
     ));
+    let mailer = mail::Mailer::new(&config.smtp)?;
+    config.settings.notify_owners = mailer.is_some();
     let metrics = Arc::new(gantry_core::metrics::Metrics::new());
     let (store, coherence) = database.serve(&config.cache, metrics.clone(), coherence_stopped);
     let gantry = Arc::new(
@@ -125,6 +129,12 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
+    let config_public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local_addr}"));
+    let allow_networks = config.settings.allow_networks.clone();
+    let dispatch_config = config.dispatch.clone();
     let conn_limits = config.conn_limits;
     let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
@@ -184,10 +194,22 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             }
         })
     };
+    let dispatcher = {
+        let public_url = config_public_url.clone();
+        let channels = dispatch::Channels::new(allow_networks, mailer, public_url)
+            .context("building the webhook client")?;
+        dispatch::spawn(
+            gantry.clone(),
+            Arc::new(channels),
+            dispatch_config,
+            stop.subscribe(),
+        )
+    };
     let server = {
         let gantry = gantry.clone();
         tokio::spawn(async move {
             listen::serve(listener, app, conn_limits, stopped).await;
+            let _ = dispatcher.await;
             let _ = flusher.await;
             let _ = sweeper.await;
             if let Some(m) = metrics_server {

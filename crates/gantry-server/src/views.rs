@@ -101,6 +101,19 @@ pub fn alert(a: &AlertRecord) -> AlertView {
     }
 }
 
+/// A rule with its once-shown secret.
+pub fn alert_secret(
+    a: &AlertRecord,
+    secret: Option<&gantry_core::webhooks::WebhookSecret>,
+    previous_until: Option<gantry_core::time::Timestamp>,
+) -> gantry_api::AlertSecretView {
+    gantry_api::AlertSecretView {
+        alert: alert(a),
+        secret: secret.map(|s| s.expose().to_owned()),
+        previous_secret_valid_until: ot(previous_until),
+    }
+}
+
 /// A delivery of an event to a rule.
 pub fn delivery(d: &gantry_core::events::DeliveryRecord) -> DeliveryView {
     DeliveryView {

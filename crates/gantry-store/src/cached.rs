@@ -575,9 +575,17 @@ impl EnvConfigStore for CachedStore {
 
 #[async_trait]
 impl AlertStore for CachedStore {
-    async fn insert_alert(&self, alert: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
-        self.timed("insert_alert", self.inner.insert_alert(alert, audit))
-            .await
+    async fn insert_alert(
+        &self,
+        alert: &AlertRecord,
+        sealed_secret: Option<&str>,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        self.timed(
+            "insert_alert",
+            self.inner.insert_alert(alert, sealed_secret, audit),
+        )
+        .await
     }
 
     async fn list_alerts(&self, org_id: &OrgId) -> CoreResult<Vec<AlertRecord>> {
@@ -606,6 +614,125 @@ impl AlertStore for CachedStore {
             self.inner.list_deliveries(org_id, id, limit),
         )
         .await
+    }
+
+    async fn get_alert(&self, org_id: &OrgId, id: &AlertId) -> CoreResult<Option<AlertRecord>> {
+        self.timed("get_alert", self.inner.get_alert(org_id, id))
+            .await
+    }
+
+    async fn set_alert_enabled(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        enabled: bool,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<AlertRecord>> {
+        self.timed(
+            "set_alert_enabled",
+            self.inner.set_alert_enabled(org_id, id, enabled, audit),
+        )
+        .await
+    }
+
+    async fn rotate_alert_secret(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        sealed_secret: &str,
+        previous_until: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        self.timed(
+            "rotate_alert_secret",
+            self.inner
+                .rotate_alert_secret(org_id, id, sealed_secret, previous_until, audit),
+        )
+        .await
+    }
+
+    async fn queue_test_event(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<DeliveryRecord>> {
+        self.timed(
+            "queue_test_event",
+            self.inner.queue_test_event(org_id, id, audit),
+        )
+        .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        delivery_id: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<DeliveryRecord>> {
+        self.timed(
+            "retry_delivery",
+            self.inner
+                .retry_delivery(org_id, id, delivery_id, now, audit),
+        )
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        per_rule: i64,
+        limit: i64,
+    ) -> CoreResult<Vec<gantry_core::events::ClaimedDelivery>> {
+        self.timed(
+            "claim_deliveries",
+            self.inner
+                .claim_deliveries(now, lease_until, per_rule, limit),
+        )
+        .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        finished: &gantry_core::events::FinishedTry,
+    ) -> CoreResult<bool> {
+        self.timed("finish_delivery", self.inner.finish_delivery(finished))
+            .await
+    }
+
+    async fn expiry_candidates(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> CoreResult<Vec<(TokenRecord, Option<i64>)>> {
+        self.timed(
+            "expiry_candidates",
+            self.inner.expiry_candidates(since, until),
+        )
+        .await
+    }
+
+    async fn record_expiry_notice(
+        &self,
+        token_id: &TokenId,
+        expires_at: Timestamp,
+        thresholds: &[i64],
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        self.timed(
+            "record_expiry_notice",
+            self.inner
+                .record_expiry_notice(token_id, expires_at, thresholds, audit),
+        )
+        .await
+    }
+
+    async fn delivery_queue(&self) -> CoreResult<gantry_core::events::QueueStats> {
+        self.timed("delivery_queue", self.inner.delivery_queue())
+            .await
     }
 }
 

@@ -6,6 +6,7 @@ mod alerts;
 mod apps;
 mod audit;
 mod auth;
+mod expiry_events;
 mod oauth;
 mod orgs;
 mod sessions;
@@ -51,6 +52,12 @@ pub struct Settings {
     pub max_concurrent_uploads: usize,
     /// ... and by one credential (`limits.max_uploads_per_credential`).
     pub max_uploads_per_credential: usize,
+    /// Where webhooks may go (`alerts.allow_networks`).
+    pub allow_networks: crate::outbound::AllowNetworks,
+    /// When `token.expiring` fires before an expiry (`alerts.expiring_before`), longest first.
+    pub expiring_before: Vec<std::time::Duration>,
+    /// Mail owners at expiry thresholds (SMTP is set).
+    pub notify_owners: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +78,11 @@ impl Default for Settings {
             slug_reservation: std::time::Duration::from_secs(30 * 86_400),
             max_concurrent_uploads: 16,
             max_uploads_per_credential: 4,
+            allow_networks: crate::outbound::AllowNetworks::default(),
+            expiring_before: [30, 7, 1]
+                .map(|d| std::time::Duration::from_secs(d * 86_400))
+                .to_vec(),
+            notify_owners: false,
         }
     }
 }
@@ -175,7 +187,10 @@ impl Gantry {
     /// `GET /metrics`: the registry with the token gauges read from the store now.
     pub async fn render_metrics(&self) -> CoreResult<String> {
         let counts = self.store.token_counts(self.now()).await?;
-        Ok(self.metrics.render(&counts, self.usage.len()))
+        let queue = self.store.delivery_queue().await?;
+        Ok(self
+            .metrics
+            .render(&counts, self.usage.len(), &queue, self.now()))
     }
 
     /// The store (for readiness checks and background flushing).
@@ -399,7 +414,12 @@ pub(crate) trait AuditExt {
 
 impl AuditExt for AuditRecord {
     fn event(mut self, kind: &'static str, data: serde_json::Value) -> Self {
-        self.event = Some(crate::events::NewEvent { kind, data });
+        self.event = Some(crate::events::NewEvent {
+            kind,
+            data,
+            only_to: None,
+            notify: Vec::new(),
+        });
         self
     }
 

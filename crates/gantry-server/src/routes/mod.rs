@@ -29,8 +29,9 @@ use utoipa_axum::routes;
         description = "Scoped, expiring, revocable deploy credentials. Authenticate with \
             `Authorization: Bearer <token>`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`; \
             401 and 403 carry an RFC 6750 `WWW-Authenticate: Bearer` challenge. 404 also means \
-            \"you may not know this exists\". Alert rules are stored and managed; their delivery \
-            is not built yet. The web dashboard served at `/` is not part of this API: its \
+            \"you may not know this exists\". Alert rules send their events as Standard \
+            Webhooks v1 (signed with the rule's `whsec_` secret) or as mail; every node's \
+            dispatcher sends them, retrying on a fixed schedule. The web dashboard served at `/` is not part of this API: its \
             session cookie does not authenticate these routes.",
     ),
     security(("bearer" = [])),
@@ -123,8 +124,11 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::list_members))
         .routes(routes!(orgs::put_member, orgs::delete_member))
         .routes(routes!(orgs::list_alerts, orgs::create_alert))
-        .routes(routes!(orgs::delete_alert))
+        .routes(routes!(orgs::update_alert, orgs::delete_alert))
+        .routes(routes!(orgs::rotate_alert_secret))
+        .routes(routes!(orgs::test_alert))
         .routes(routes!(orgs::list_deliveries))
+        .routes(routes!(orgs::retry_delivery))
         .routes(routes!(apps::list_apps, apps::create_app))
         .routes(routes!(apps::get_app, apps::delete_app))
         .routes(routes!(apps::list_releases))

@@ -102,7 +102,8 @@ pub async fn delete_member(
 }
 
 /// The org's alert rules. Every matching event is queued as a delivery with its change
-/// (`…/alerts/{id}/deliveries`); sending deliveries is not built yet.
+/// (`…/alerts/{id}/deliveries`) and sent by the nodes' dispatchers. Viewers see each target
+/// as scheme and host only.
 #[utoipa::path(get, path = "/v1/orgs/{org}/alerts", tag = "alerts",
     params(("org" = String, Path, description = "Org slug")),
     responses((status = 200, description = "Alert rules", body = ListResponse<AlertView>)))]
@@ -118,18 +119,87 @@ pub async fn list_alerts(
 }
 
 /// Create an alert rule (operator and up; never a deploy token): `event` or `events`, and
-/// optionally `app` to narrow it to one app of the org.
+/// optionally `app` to narrow it to one app of the org. A webhook rule's answer carries its
+/// signing secret (`whsec_…`), shown this once.
 #[utoipa::path(post, path = "/v1/orgs/{org}/alerts", tag = "alerts", request_body = CreateAlertRequest,
     params(("org" = String, Path, description = "Org slug")),
-    responses((status = 201, description = "The rule", body = AlertView)))]
+    responses((status = 201, description = "The rule, with its secret", body = AlertSecretView),
+        (status = 422, description = "A bad field: an unknown event, a target with user-info or a refused literal address")))]
 pub async fn create_alert(
     State(state): State<AppState>,
     Auth(caller): Auth,
     AppPath(slug): AppPath<String>,
     AppJson(req): AppJson<CreateAlertRequest>,
-) -> ApiResult<(StatusCode, Json<AlertView>)> {
-    let a = state.gantry.create_alert(&caller, &slug, &req).await?;
-    Ok((StatusCode::CREATED, Json(views::alert(&a))))
+) -> ApiResult<(StatusCode, Json<AlertSecretView>)> {
+    let (a, secret) = state.gantry.create_alert(&caller, &slug, &req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(views::alert_secret(&a, secret.as_ref(), None)),
+    ))
+}
+
+/// Turn a rule on or off (`{"enabled": true}` after a `410 Gone` disabled it).
+#[utoipa::path(patch, path = "/v1/orgs/{org}/alerts/{id}", tag = "alerts", request_body = UpdateAlertRequest,
+    params(("org" = String, Path, description = "Org slug"), ("id" = String, Path, description = "Alert rule id")),
+    responses((status = 200, description = "The rule", body = AlertView)))]
+pub async fn update_alert(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, id)): AppPath<(String, String)>,
+    AppJson(req): AppJson<UpdateAlertRequest>,
+) -> ApiResult<Json<AlertView>> {
+    let a = state
+        .gantry
+        .set_alert_enabled(&caller, &slug, &id, req.enabled)
+        .await?;
+    Ok(Json(views::alert(&a)))
+}
+
+/// A new signing secret for a webhook rule, shown this once; for 24 hours every delivery
+/// carries signatures by both the new and the previous secret.
+#[utoipa::path(post, path = "/v1/orgs/{org}/alerts/{id}/rotate-secret", tag = "alerts",
+    params(("org" = String, Path, description = "Org slug"), ("id" = String, Path, description = "Alert rule id")),
+    responses((status = 200, description = "The rule, with its new secret", body = AlertSecretView)))]
+pub async fn rotate_alert_secret(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, id)): AppPath<(String, String)>,
+) -> ApiResult<Json<AlertSecretView>> {
+    let (a, secret, until) = state
+        .gantry
+        .rotate_alert_secret(&caller, &slug, &id)
+        .await?;
+    Ok(Json(views::alert_secret(&a, Some(&secret), Some(until))))
+}
+
+/// Send the rule a `ping` event now (even while it is disabled): its delivery.
+#[utoipa::path(post, path = "/v1/orgs/{org}/alerts/{id}/test", tag = "alerts",
+    params(("org" = String, Path, description = "Org slug"), ("id" = String, Path, description = "Alert rule id")),
+    responses((status = 202, description = "The queued delivery", body = DeliveryView)))]
+pub async fn test_alert(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, id)): AppPath<(String, String)>,
+) -> ApiResult<(StatusCode, Json<DeliveryView>)> {
+    let d = state.gantry.test_alert(&caller, &slug, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(views::delivery(&d))))
+}
+
+/// Try a delivery again now (a failed one gets one more try; one being tried is left alone).
+#[utoipa::path(post, path = "/v1/orgs/{org}/alerts/{id}/deliveries/{delivery_id}/retry", tag = "alerts",
+    params(("org" = String, Path, description = "Org slug"), ("id" = String, Path, description = "Alert rule id"),
+        ("delivery_id" = String, Path, description = "Delivery id")),
+    responses((status = 202, description = "The delivery", body = DeliveryView)))]
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((slug, id, delivery_id)): AppPath<(String, String, String)>,
+) -> ApiResult<(StatusCode, Json<DeliveryView>)> {
+    let d = state
+        .gantry
+        .retry_delivery(&caller, &slug, &id, &delivery_id)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(views::delivery(&d))))
 }
 
 /// Delete an alert rule and its deliveries.

@@ -31,7 +31,11 @@ fn types(deliveries: &[Value]) -> Vec<&str> {
 
 #[tokio::test]
 async fn each_change_queues_one_delivery_per_rule_that_asks_for_it() {
-    let Acme { app, owner, .. } = acme().await.and_app("api").await;
+    // The dispatcher looks once, at start, and then not for an hour: what is queued stays so.
+    let Acme { app, owner, .. } = acme_with(|c| c.dispatch.poll = HOUR)
+        .await
+        .and_app("api")
+        .await;
     let tokens = rule(
         &app,
         &owner,

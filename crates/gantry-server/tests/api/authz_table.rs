@@ -148,7 +148,11 @@ enum R {
     ListAlerts,
     CreateAlert,
     DeleteAlert,
+    UpdateAlert,
+    RotateAlertSecret,
+    TestAlert,
     ListDeliveries,
+    RetryDelivery,
     PushDeploy,
     ListDeploys,
     GetDeploy,
@@ -199,7 +203,11 @@ fn table() -> Vec<(R, Row)> {
         (R::ListAlerts, read_org_details(200)),
         (R::CreateAlert, operator_org(201)),
         (R::DeleteAlert, operator_org(204)),
+        (R::UpdateAlert, operator_org(200)),
+        (R::RotateAlertSecret, operator_org(200)),
+        (R::TestAlert, operator_org(202)),
         (R::ListDeliveries, read_rule(200)),
+        (R::RetryDelivery, operator_org(202)),
         (R::PushDeploy, write_web(201)),
         (R::ListDeploys, read_web(200)),
         (R::GetDeploy, read_web(200)),
@@ -470,6 +478,35 @@ async fn prepare(w: &World, route: R, p: P, n: usize) -> Call {
                 format!("/v1/orgs/acme/alerts/{id}/deliveries"),
                 Body::Empty,
             )
+        }
+        R::UpdateAlert | R::RotateAlertSecret | R::TestAlert | R::RetryDelivery => {
+            let r = app
+                .post(
+                    "/v1/orgs/acme/alerts",
+                    owner,
+                    json!({"name": format!("managed {n}"), "event": "ping", "target": "https://hooks.example.com/gantry"}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            let id = r.body["id"].as_str().unwrap().to_owned();
+            let base = format!("/v1/orgs/acme/alerts/{id}");
+            match route {
+                R::UpdateAlert => (Method::PATCH, base, Body::Json(json!({"enabled": false}))),
+                R::RotateAlertSecret => {
+                    (Method::POST, format!("{base}/rotate-secret"), Body::Empty)
+                }
+                R::TestAlert => (Method::POST, format!("{base}/test"), Body::Empty),
+                _ => {
+                    let t = app.post(&format!("{base}/test"), owner, json!({})).await;
+                    assert_eq!(t.status, 202, "{}", t.text);
+                    let d = t.body["id"].as_str().unwrap();
+                    (
+                        Method::POST,
+                        format!("{base}/deliveries/{d}/retry"),
+                        Body::Empty,
+                    )
+                }
+            }
         }
         R::DeleteAlert => {
             let r = app

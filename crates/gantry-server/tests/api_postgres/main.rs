@@ -30,6 +30,8 @@ mod hardening;
 mod openapi;
 #[path = "../api/orgs.rs"]
 mod orgs;
+#[path = "../api/receiver.rs"]
+mod receiver;
 #[path = "../api/seed_astronomer.rs"]
 mod seed_astronomer;
 #[path = "../api/seed_fastapi.rs"]
@@ -40,3 +42,5 @@ mod seed_fdeploy;
 mod seed_flyio;
 #[path = "../api/tokens/mod.rs"]
 mod tokens;
+#[path = "../api/webhooks.rs"]
+mod webhooks;

@@ -140,6 +140,9 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("events", Text),
             ("app_id", Text),
             ("enabled", Bool),
+            ("secret", Text),
+            ("previous_secret", Text),
+            ("previous_secret_until", Int),
         ],
     ),
     (
@@ -212,6 +215,18 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("last_status", Int),
             ("last_error", Text),
             ("created_at", Int),
+            ("recipients", Text),
+            ("claim", Text),
+            ("claimed_until", Int),
+        ],
+    ),
+    (
+        "expiry_notices",
+        &[
+            ("token_id", Text),
+            ("expires_at", Int),
+            ("threshold", Int),
+            ("at", Int),
         ],
     ),
 ];

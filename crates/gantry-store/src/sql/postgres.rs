@@ -32,6 +32,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 const WRITE_LOCK: i64 = 0x6761_6e74_7279_0001;
 const USAGE_LOCK: i64 = 0x6761_6e74_7279_0002;
 
+/// How a dispatcher's claim locks the deliveries it takes: rows another node is claiming are
+/// skipped, not waited for.
+const SKIP_LOCKED: &str = "FOR UPDATE OF d SKIP LOCKED";
+
 /// The `NOTIFY` channel that wakes nodes to read the invalidation log.
 pub const CHANNEL: &str = "gantry_invalidate";
 
@@ -73,6 +77,12 @@ impl Pools {
 
     async fn begin_write(&self) -> CoreResult<Transaction<'static, Db>> {
         self.begin_locked(WRITE_LOCK).await
+    }
+
+    /// The dispatchers' claims and results: no invariant of the write lock is involved, so
+    /// nodes claim concurrently, each skipping the rows another is claiming ([`SKIP_LOCKED`]).
+    async fn begin_dispatch(&self) -> CoreResult<Transaction<'static, Db>> {
+        self.pool.begin().await.map_err(db)
     }
 
     /// A PostgreSQL COMMIT is durable when it returns (`synchronous_commit`, the server's

@@ -71,6 +71,9 @@ impl WalSync {
     }
 }
 
+/// The single writer serialises claims; there are no row locks to skip.
+const SKIP_LOCKED: &str = "";
+
 impl Pools {
     fn reader(&self) -> &SqlitePool {
         &self.reader
@@ -86,6 +89,10 @@ impl Pools {
     }
 
     async fn begin_usage(&self) -> CoreResult<Transaction<'static, Db>> {
+        self.begin_write().await
+    }
+
+    async fn begin_dispatch(&self) -> CoreResult<Transaction<'static, Db>> {
         self.begin_write().await
     }
 

@@ -1,14 +1,29 @@
-//! Org alert rules.
+//! Org alert rules, and the deliveries of their events: queued with each change (`insert_event`
+//! in `mod.rs`), claimed by the nodes' dispatchers, finished after each try.
 
 use super::*;
+use gantry_core::events::{ClaimedDelivery, FinishedTry, QueueStats};
+
+/// Deliveries with their event's type, as listed.
+const DELIVERY_SELECT: &str =
+    "SELECT d.*, e.type FROM deliveries d JOIN events e ON e.id = d.event_id";
+
+/// A delivery is due when it is pending, its time has come and no live claim holds it.
+const DUE: &str = "d.state = 'pending' AND d.next_attempt_at <= $1 \
+                   AND (d.claimed_until IS NULL OR d.claimed_until < $1)";
 
 #[async_trait]
 impl AlertStore for SqlStore {
-    async fn insert_alert(&self, a: &AlertRecord, audit: &AuditRecord) -> CoreResult<()> {
+    async fn insert_alert(
+        &self,
+        a: &AlertRecord,
+        sealed_secret: Option<&str>,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
         let mut tx = self.pools.begin_write().await?;
         sqlx::query(
             "INSERT INTO alerts (id, org_id, name, event, target, created_by_type, created_by_id, created_by_name, created_at, \
-             events, app_id, enabled) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+             events, app_id, enabled, secret) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
         )
         .bind(a.id.as_str())
         .bind(a.org_id.as_str())
@@ -22,6 +37,7 @@ impl AlertStore for SqlStore {
         .bind(serde_json::Value::from(a.events.clone()).to_string())
         .bind(a.app_id.as_ref().map(|id| id.as_str()))
         .bind(a.enabled)
+        .bind(sealed_secret)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -38,6 +54,140 @@ impl AlertStore for SqlStore {
             alert_row,
         )
         .await
+    }
+
+    async fn get_alert(&self, org_id: &OrgId, id: &AlertId) -> CoreResult<Option<AlertRecord>> {
+        self.one(
+            sqlx::query(&format!(
+                "{ALERT_SELECT} WHERE al.org_id = $1 AND al.id = $2"
+            ))
+            .bind(org_id.as_str())
+            .bind(id.as_str()),
+            alert_row,
+        )
+        .await
+    }
+
+    async fn set_alert_enabled(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        enabled: bool,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<AlertRecord>> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query("UPDATE alerts SET enabled = $3 WHERE org_id = $1 AND id = $2")
+            .bind(org_id.as_str())
+            .bind(id.as_str())
+            .bind(enabled)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        insert_audit(&mut tx, audit).await?;
+        self.commit(tx).await?;
+        self.get_alert(org_id, id).await
+    }
+
+    async fn rotate_alert_secret(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        sealed_secret: &str,
+        previous_until: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE alerts SET previous_secret = secret, previous_secret_until = $3, secret = $4 \
+             WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id.as_str())
+        .bind(id.as_str())
+        .bind(previous_until.0)
+        .bind(sealed_secret)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn queue_test_event(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<DeliveryRecord>> {
+        let mut tx = self.pools.begin_write().await?;
+        if !org_has_alert(&mut tx, org_id, id).await? {
+            return Ok(None);
+        }
+        let Some(event_id) = insert_audit(&mut tx, audit).await? else {
+            return Err(CoreError::internal("a test without its event"));
+        };
+        let row = sqlx::query(&format!(
+            "{DELIVERY_SELECT} WHERE d.alert_id = $1 AND d.event_id = $2"
+        ))
+        .bind(id.as_str())
+        .bind(&event_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let delivery = delivery_row(&row)?;
+        self.commit(tx).await?;
+        Ok(Some(delivery))
+    }
+
+    async fn retry_delivery(
+        &self,
+        org_id: &OrgId,
+        id: &AlertId,
+        delivery_id: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Option<DeliveryRecord>> {
+        let mut tx = self.pools.begin_dispatch().await?;
+        if !org_has_alert(&mut tx, org_id, id).await? {
+            return Ok(None);
+        }
+        // A delivery being tried right now is left to its try (retrying it would send twice).
+        let n = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1 \
+             WHERE alert_id = $2 AND id = $3 AND (claimed_until IS NULL OR claimed_until < $1)",
+        )
+        .bind(now.0)
+        .bind(id.as_str())
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        let row = sqlx::query(&format!(
+            "{DELIVERY_SELECT} WHERE d.alert_id = $1 AND d.id = $2"
+        ))
+        .bind(id.as_str())
+        .bind(delivery_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let delivery = delivery_row(&row)?;
+        if n > 0 {
+            insert_audit(&mut tx, audit).await?;
+        }
+        self.commit(tx).await?;
+        Ok(Some(delivery))
     }
 
     async fn delete_alert(
@@ -88,10 +238,9 @@ impl AlertStore for SqlStore {
         }
         let deliveries = self
             .all(
-                sqlx::query(
-                    "SELECT d.*, e.type FROM deliveries d JOIN events e ON e.id = d.event_id \
-                     WHERE d.alert_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
-                )
+                sqlx::query(&format!(
+                    "{DELIVERY_SELECT} WHERE d.alert_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
+                ))
                 .bind(id.as_str())
                 .bind(limit),
                 delivery_row,
@@ -99,4 +248,221 @@ impl AlertStore for SqlStore {
             .await?;
         Ok(Some(deliveries))
     }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        per_rule: i64,
+        limit: i64,
+    ) -> CoreResult<Vec<ClaimedDelivery>> {
+        // Most polls find nothing due: a read, without taking the writer.
+        let any: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT d.id FROM deliveries d WHERE {DUE} LIMIT 1"
+        ))
+        .bind(now.0)
+        .fetch_optional(self.pools.reader())
+        .await
+        .map_err(db)?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pools.begin_dispatch().await?;
+        // Per rule, the deliveries in flight (claimed, on any node) rank first, so a rule never
+        // has more than `per_rule` at once; owner notifications are each their own group.
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT d.id FROM deliveries d WHERE {DUE} AND d.id IN ( \
+               SELECT id FROM ( \
+                 SELECT q.id, q.claimed_until, row_number() OVER ( \
+                   PARTITION BY COALESCE(q.alert_id, q.id) \
+                   ORDER BY CASE WHEN q.claimed_until >= $1 THEN 0 ELSE 1 END, q.next_attempt_at, q.id \
+                 ) AS rank \
+                 FROM deliveries q JOIN events e ON e.id = q.event_id LEFT JOIN alerts al ON al.id = q.alert_id \
+                 WHERE q.state = 'pending' AND q.next_attempt_at <= $1 \
+                   AND (q.alert_id IS NULL OR al.enabled = $2 OR e.type = 'ping') \
+               ) ranked WHERE rank <= $3 \
+             ) ORDER BY d.next_attempt_at, d.id LIMIT $4 {SKIP_LOCKED}"
+        ))
+        .bind(now.0)
+        .bind(true)
+        .bind(per_rule)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let claim = gantry_core::ids::new_id("clm");
+        let mut update = QueryBuilder::<Db>::new("UPDATE deliveries SET claim = ");
+        update
+            .push_bind(&claim)
+            .push(", claimed_until = ")
+            .push_bind(lease_until.0)
+            .push(" WHERE id IN (");
+        let mut list = update.separated(", ");
+        for id in &ids {
+            list.push_bind(id);
+        }
+        update.push(")");
+        update.build().execute(&mut *tx).await.map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT d.id, d.claim, d.event_id, d.alert_id, d.recipients, d.attempts, \
+             e.type, e.at, e.data, al.target, al.secret, al.previous_secret, al.previous_secret_until \
+             FROM deliveries d JOIN events e ON e.id = d.event_id LEFT JOIN alerts al ON al.id = d.alert_id \
+             WHERE d.claim = $1 ORDER BY d.next_attempt_at, d.id",
+        )
+        .bind(&claim)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let claimed = rows
+            .iter()
+            .map(claimed_row)
+            .collect::<CoreResult<Vec<_>>>()?;
+        self.commit(tx).await?;
+        Ok(claimed)
+    }
+
+    async fn finish_delivery(&self, f: &FinishedTry) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_dispatch().await?;
+        let n = sqlx::query(
+            "UPDATE deliveries SET state = $1, attempts = $2, next_attempt_at = $3, last_status = $4, \
+             last_error = $5, claim = NULL, claimed_until = NULL WHERE id = $6 AND claim = $7",
+        )
+        .bind(f.state.as_str())
+        .bind(f.attempts)
+        .bind(f.next_attempt_at.map(|t| t.0))
+        .bind(f.last_status)
+        .bind(&f.last_error)
+        .bind(&f.id)
+        .bind(&f.claim)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        if let Some(alert) = &f.disable_alert {
+            sqlx::query("UPDATE alerts SET enabled = $1 WHERE id = $2")
+                .bind(false)
+                .bind(alert.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn expiry_candidates(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> CoreResult<Vec<(TokenRecord, Option<i64>)>> {
+        // The token columns, and the nearest threshold already fired for its current expiry.
+        let select = TOKEN_SELECT.replacen(
+            "SELECT t.*,",
+            "SELECT t.*, (SELECT MIN(n.threshold) FROM expiry_notices n \
+             WHERE n.token_id = t.id AND n.expires_at = t.expires_at) AS noticed,",
+            1,
+        );
+        let rows = sqlx::query(&format!(
+            "{select} WHERE t.revoked_at IS NULL AND t.expires_at IS NOT NULL \
+             AND t.expires_at > $1 AND t.expires_at <= $2 ORDER BY t.expires_at, t.id"
+        ))
+        .bind(since.0)
+        .bind(until.0)
+        .fetch_all(self.pools.reader())
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    token_row(r)?,
+                    r.try_get::<Option<i64>, _>("noticed").map_err(db)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn record_expiry_notice(
+        &self,
+        token_id: &TokenId,
+        expires_at: Timestamp,
+        thresholds: &[i64],
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        for (i, threshold) in thresholds.iter().enumerate() {
+            let n = sqlx::query(
+                "INSERT INTO expiry_notices (token_id, expires_at, threshold, at) VALUES ($1,$2,$3,$4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(token_id.as_str())
+            .bind(expires_at.0)
+            .bind(threshold)
+            .bind(audit.at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if i == 0 && n == 0 {
+                // Fired already, here or on another node.
+                return Ok(false);
+            }
+        }
+        insert_audit(&mut tx, audit).await?;
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn delivery_queue(&self) -> CoreResult<QueueStats> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE state = 'pending'",
+        )
+        .fetch_one(self.pools.reader())
+        .await
+        .map_err(db)?;
+        Ok(QueueStats {
+            pending: row.try_get("n").map_err(db)?,
+            oldest: opt_ts(&row, "oldest")?,
+        })
+    }
+}
+
+async fn org_has_alert(conn: &mut Conn, org_id: &OrgId, id: &AlertId) -> CoreResult<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT id FROM alerts WHERE org_id = $1 AND id = $2")
+            .bind(org_id.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    Ok(found.is_some())
+}
+
+fn claimed_row(row: &DbRow) -> CoreResult<ClaimedDelivery> {
+    let data = s(row, "data")?;
+    let alert_id = opt_cs(row, "alert_id")?.map(AlertId::from);
+    let target = match (&alert_id, opt_s(row, "recipients")?) {
+        (None, Some(recipients)) => format!("mailto:{recipients}"),
+        _ => opt_s(row, "target")?.unwrap_or_default(),
+    };
+    Ok(ClaimedDelivery {
+        id: s(row, "id")?,
+        claim: s(row, "claim")?,
+        event_id: s(row, "event_id")?,
+        event_type: s(row, "type")?,
+        event_at: ts(row, "at")?,
+        data: serde_json::from_str(&data)
+            .map_err(|e| CoreError::caused("an event's stored data", e))?,
+        alert_id,
+        target,
+        secret: opt_s(row, "secret")?,
+        previous_secret: opt_s(row, "previous_secret")?,
+        previous_secret_until: opt_ts(row, "previous_secret_until")?,
+        attempts: row.try_get("attempts").map_err(db)?,
+    })
 }

@@ -13,7 +13,7 @@
 //! writers (SQLite: its single writer connection; PostgreSQL: a transaction-scoped advisory
 //! lock), so the invariants checked inside a transaction hold across nodes too.
 
-use super::{Conn, Db, DbRow, Pools};
+use super::{Conn, Db, DbRow, Pools, SKIP_LOCKED};
 use crate::sql::{db, Key};
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -144,7 +144,8 @@ mod users;
 use rows::*;
 pub use transfer::Importer;
 
-async fn insert_audit(conn: &mut Conn, a: &AuditRecord) -> CoreResult<()> {
+/// Appends the audit row and, when the write publishes one, its event: the event's id.
+async fn insert_audit(conn: &mut Conn, a: &AuditRecord) -> CoreResult<Option<String>> {
     sqlx::query(
         "INSERT INTO audit_events (at, actor_type, actor_id, actor_name, action, target_type, target_id, \
          org_id, org_slug, app_id, app_slug, ip, outcome, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
@@ -166,16 +167,16 @@ async fn insert_audit(conn: &mut Conn, a: &AuditRecord) -> CoreResult<()> {
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    if let Some(event) = &a.event {
-        insert_event(conn, a, event).await?;
+    match &a.event {
+        Some(event) => Ok(Some(insert_event(conn, a, event).await?)),
+        None => Ok(None),
     }
-    Ok(())
 }
 
 /// Writes the event a change publishes (in the change's transaction), and a pending delivery
 /// for every enabled rule of the org that asks for its type and, when the rule names an app,
-/// is about its app.
-async fn insert_event(conn: &mut Conn, a: &AuditRecord, event: &NewEvent) -> CoreResult<()> {
+/// is about its app (or, for an event `only_to` one rule, for that rule alone). The event's id.
+async fn insert_event(conn: &mut Conn, a: &AuditRecord, event: &NewEvent) -> CoreResult<String> {
     let id = gantry_core::ids::new_id("evt");
     let mut data = event.data.clone();
     if let serde_json::Value::Object(map) = &mut data {
@@ -198,24 +199,45 @@ async fn insert_event(conn: &mut Conn, a: &AuditRecord, event: &NewEvent) -> Cor
     .execute(&mut *conn)
     .await
     .map_err(db)?;
+    if !event.notify.is_empty() {
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, recipients, state, attempts, next_attempt_at, created_at) \
+             VALUES ($1,$2,$3,'pending',0,$4,$5)",
+        )
+        .bind(gantry_core::ids::new_id("dlv"))
+        .bind(&id)
+        .bind(event.notify.join(","))
+        .bind(a.at.0)
+        .bind(a.at.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
     let Some(org_id) = &a.org_id else {
-        return Ok(());
+        return Ok(id);
     };
     let rules = sqlx::query(
-        "SELECT id, event, events, app_id FROM alerts WHERE org_id = $1 AND enabled = $2",
+        "SELECT id, event, events, app_id FROM alerts WHERE org_id = $1 AND (enabled = $2 OR id = $3)",
     )
     .bind(org_id)
     .bind(true)
+    .bind(event.only_to.as_ref().map(|a| a.as_str()))
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     for rule in &rules {
-        let kinds = rule_events(&s(rule, "event")?, opt_s(rule, "events")?.as_deref());
-        let app: Option<String> = opt_s(rule, "app_id")?;
-        let wanted = kinds.iter().any(|k| k == event.kind)
-            && app
-                .as_ref()
-                .is_none_or(|app| a.app_id.as_ref() == Some(app));
+        let rule_id = s(rule, "id")?;
+        let wanted = match &event.only_to {
+            Some(only) => only.as_str() == rule_id,
+            None => {
+                let kinds = rule_events(&s(rule, "event")?, opt_s(rule, "events")?.as_deref());
+                let app: Option<String> = opt_s(rule, "app_id")?;
+                kinds.iter().any(|k| k == event.kind)
+                    && app
+                        .as_ref()
+                        .is_none_or(|app| a.app_id.as_ref() == Some(app))
+            }
+        };
         if !wanted {
             continue;
         }
@@ -225,14 +247,14 @@ async fn insert_event(conn: &mut Conn, a: &AuditRecord, event: &NewEvent) -> Cor
         )
         .bind(gantry_core::ids::new_id("dlv"))
         .bind(&id)
-        .bind(s(rule, "id")?)
+        .bind(&rule_id)
         .bind(a.at.0)
         .bind(a.at.0)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
     }
-    Ok(())
+    Ok(id)
 }
 
 /// A copy of `audit` with one more detail field (facts only known inside the transaction).
