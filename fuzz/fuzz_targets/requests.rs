@@ -40,6 +40,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = validate::config_document("document", text);
         let _ = validate::env_key("key", text);
         let _ = validate::email("email", text);
-        let _ = validate::alert_target("target", text);
+        let _ = validate::alert_target("target", text, &Default::default());
     }
 });

@@ -237,6 +237,84 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/orgs/{org}/alerts`.
+    pub async fn list_alerts(&self, org: &str) -> Result<Vec<AlertView>> {
+        Ok(self
+            .get::<ListResponse<AlertView>>(&format!("/v1/orgs/{org}/alerts"))
+            .await?
+            .items)
+    }
+
+    /// `POST /v1/orgs/{org}/alerts`: the rule and (webhooks) its once-shown secret.
+    pub async fn create_alert(
+        &self,
+        org: &str,
+        req: &CreateAlertRequest,
+    ) -> Result<AlertSecretView> {
+        self.json(Method::POST, &format!("/v1/orgs/{org}/alerts"), req)
+            .await
+    }
+
+    /// `DELETE /v1/orgs/{org}/alerts/{id}`.
+    pub async fn delete_alert(&self, org: &str, id: &str) -> Result<()> {
+        Self::send_empty(self.request(Method::DELETE, &format!("/v1/orgs/{org}/alerts/{id}"))).await
+    }
+
+    /// `PATCH /v1/orgs/{org}/alerts/{id}`.
+    pub async fn set_alert_enabled(&self, org: &str, id: &str, enabled: bool) -> Result<AlertView> {
+        self.json(
+            Method::PATCH,
+            &format!("/v1/orgs/{org}/alerts/{id}"),
+            &UpdateAlertRequest { enabled },
+        )
+        .await
+    }
+
+    /// `POST /v1/orgs/{org}/alerts/{id}/rotate-secret`.
+    pub async fn rotate_alert_secret(&self, org: &str, id: &str) -> Result<AlertSecretView> {
+        Self::send(self.request(
+            Method::POST,
+            &format!("/v1/orgs/{org}/alerts/{id}/rotate-secret"),
+        ))
+        .await
+    }
+
+    /// `POST /v1/orgs/{org}/alerts/{id}/test`.
+    pub async fn test_alert(&self, org: &str, id: &str) -> Result<DeliveryView> {
+        Self::send(self.request(Method::POST, &format!("/v1/orgs/{org}/alerts/{id}/test"))).await
+    }
+
+    /// `GET /v1/orgs/{org}/alerts/{id}/deliveries`.
+    pub async fn list_deliveries(
+        &self,
+        org: &str,
+        id: &str,
+        limit: Option<i64>,
+    ) -> Result<Vec<DeliveryView>> {
+        let mut rb = self.request(
+            Method::GET,
+            &format!("/v1/orgs/{org}/alerts/{id}/deliveries"),
+        );
+        if let Some(limit) = limit {
+            rb = rb.query(&[("limit", limit)]);
+        }
+        Ok(Self::send::<ListResponse<DeliveryView>>(rb).await?.items)
+    }
+
+    /// `POST /v1/orgs/{org}/alerts/{id}/deliveries/{delivery}/retry`.
+    pub async fn retry_delivery(
+        &self,
+        org: &str,
+        id: &str,
+        delivery: &str,
+    ) -> Result<DeliveryView> {
+        Self::send(self.request(
+            Method::POST,
+            &format!("/v1/orgs/{org}/alerts/{id}/deliveries/{delivery}/retry"),
+        ))
+        .await
+    }
+
     /// `GET /v1/apps/{app}`.
     pub async fn get_app(&self, app: &str) -> Result<AppView> {
         self.get(&format!("/v1/apps/{app}")).await

@@ -36,7 +36,9 @@ pub struct DispatchConfig {
     pub max_in_flight: usize,
     /// Tries in flight for one rule, across every node: a slow receiver holds at most these.
     pub per_rule: i64,
-    /// How long a claim holds before another node may take the delivery (longer than a try).
+    /// How long a claim holds before another node may take the delivery: three times the
+    /// longest a try may take (webhook and mail alike are cut off at 10 s), so a live node's
+    /// claim never runs out under it, and a dead node's delivery waits at most this long.
     pub lease: Duration,
 }
 
@@ -47,7 +49,7 @@ impl Default for DispatchConfig {
             expiry_scan: Duration::from_secs(30),
             max_in_flight: 64,
             per_rule: 4,
-            lease: Duration::from_secs(60),
+            lease: 3 * WEBHOOK_TIMEOUT,
         }
     }
 }
@@ -99,7 +101,7 @@ impl Channels {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(delivery = %d.id, error = %e, "cannot sign a webhook");
-                return failed(None, "cannot sign: the rule's secret is missing or does not open (rotate-secret gives a new one)");
+                return failed(None, "cannot sign: the rule's secret is missing or does not open with this node's secrets.key (every node needs the same key; rotate-secret gives a new secret)");
             }
         };
         let url = match url::Url::parse(&d.target) {

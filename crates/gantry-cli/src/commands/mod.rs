@@ -1,6 +1,7 @@
 //! The client commands and their dispatch.
 
 mod account;
+mod alerts;
 mod release;
 mod scan;
 mod tokens;
@@ -9,6 +10,7 @@ use crate::{CliError, Ctx};
 use clap::Subcommand;
 
 pub use account::{AppsCmd, AuditCmd, LoginArgs, MembersCmd, OrgsCmd, UsersCmd};
+pub use alerts::AlertsCmd;
 pub use release::{ConfigCmd, DeployArgs, EnvCmd, ReleasesCmd};
 pub use scan::ScanArgs;
 pub use tokens::TokensCmd;
@@ -56,6 +58,9 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Alert rules: signed webhooks and mail on token, release, env and config events.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
     /// Find gantry tokens in files and directories (exit 1 if any); works offline.
     #[command(
         after_help = "Examples:\n  gantry scan .\n  git diff --cached --name-only -z | xargs -0 gantry scan   # pre-commit hook"
@@ -78,6 +83,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8, CliError> {
         Command::Env(c) => release::env(ctx, c).await,
         Command::Config(c) => release::config(ctx, c).await,
         Command::Audit(c) => account::audit(ctx, c).await,
+        Command::Alerts(c) => alerts::run(ctx, c).await,
         Command::Scan(a) => scan::run(ctx, a),
     }
 }

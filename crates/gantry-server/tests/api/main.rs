@@ -30,6 +30,7 @@ mod bad_input;
 mod client_flow;
 mod dashboard;
 mod hardening;
+mod mail;
 mod openapi;
 mod orgs;
 mod receiver;

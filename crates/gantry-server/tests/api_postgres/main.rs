@@ -26,6 +26,8 @@ mod client_flow;
 mod dashboard;
 #[path = "../api/hardening.rs"]
 mod hardening;
+#[path = "../api/mail.rs"]
+mod mail;
 #[path = "../api/openapi.rs"]
 mod openapi;
 #[path = "../api/orgs.rs"]

@@ -1022,3 +1022,139 @@ fn help_has_examples_and_completions_generate() {
         assert!(out.stdout.contains("gantry") && out.stdout.len() > 1000);
     }
 }
+
+#[test]
+fn alerts_commands_manage_rules_print_the_secret_once_and_show_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            ("GANTRY_ADMIN_EMAIL", ADMIN),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+            ("GANTRY_ALERTS_ALLOW_NETWORKS", "127.0.0.0/8"),
+        ],
+    );
+    let env = setup(&server);
+    let receiver = crate::harness::Receiver::start(crate::harness::Answer::Ok);
+    let url = receiver.url.clone();
+
+    // The secret alone on stdout, the notice on stderr.
+    let out = env.ok(
+        &[
+            "alerts",
+            "create",
+            "-o",
+            "acme",
+            "--name",
+            "hooks",
+            "--events",
+            "ping,release.created",
+            "--target",
+            &url,
+        ],
+        &[],
+    );
+    let secret = out.stdout.trim().to_owned();
+    assert!(
+        secret.starts_with("whsec_") && !secret.contains(' '),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("only time"), "{}", out.stderr);
+    let rules = env
+        .ok(&["alerts", "list", "-o", "acme", "--json"], &[])
+        .json();
+    let id = rules[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        rules[0]["events"],
+        serde_json::json!(["ping", "release.created"])
+    );
+    let listed = env.ok(&["alerts", "list", "-o", "acme"], &[]);
+    assert!(!listed.stdout.contains(&secret[6..]) && listed.stdout.contains("hooks"));
+
+    // A test ping reaches the receiver, and the deliveries say so.
+    let test = env
+        .ok(&["alerts", "test", &id, "-o", "acme", "--json"], &[])
+        .json();
+    let event = test[0]["event_id"].as_str().unwrap().to_owned();
+    let mut delivered = false;
+    for _ in 0..100 {
+        let list = env
+            .ok(&["alerts", "deliveries", &id, "-o", "acme", "--json"], &[])
+            .json();
+        if list[0]["state"] == "delivered" {
+            delivered = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(delivered, "the ping was not delivered");
+    let seen = receiver.seen();
+    assert!(
+        seen.iter()
+            .any(|r| r.webhook_id == event && r.head.contains("webhook-signature: v1,")),
+        "{seen:?}"
+    );
+    let table = env.ok(&["alerts", "deliveries", &id, "-o", "acme"], &[]);
+    assert!(
+        table.stdout.contains("delivered") && table.stdout.contains("ping"),
+        "{}",
+        table.stdout
+    );
+
+    // A new secret, once; off and on; gone.
+    let rotated = env.ok(&["alerts", "rotate-secret", &id, "-o", "acme", "-q"], &[]);
+    let new_secret = rotated.stdout.trim();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    assert!(rotated.stderr.is_empty(), "{}", rotated.stderr);
+    let off = env
+        .ok(&["alerts", "disable", &id, "-o", "acme", "--json"], &[])
+        .json();
+    assert_eq!(off[0]["enabled"], false);
+    let on = env
+        .ok(&["alerts", "enable", &id, "-o", "acme", "--json"], &[])
+        .json();
+    assert_eq!(on[0]["enabled"], true);
+    // A mail rule has no secret.
+    let mail = env.ok(
+        &[
+            "alerts",
+            "create",
+            "-o",
+            "acme",
+            "--name",
+            "mail",
+            "--events",
+            "token.expiring",
+            "--target",
+            "mailto:ops@example.com",
+        ],
+        &[],
+    );
+    assert!(
+        mail.stdout.is_empty() && mail.stderr.contains("no signing secret"),
+        "{}{}",
+        mail.stdout,
+        mail.stderr
+    );
+    env.ok(&["alerts", "delete", &id, "-o", "acme"], &[]);
+    let bad = env.run(
+        &[
+            "alerts",
+            "create",
+            "-o",
+            "acme",
+            "--name",
+            "x",
+            "--events",
+            "ping",
+            "--target",
+            "https://10.0.0.1/h",
+        ],
+        &[],
+        None,
+    );
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("target"), "{}", bad.stderr);
+    let _ = server;
+}

@@ -317,3 +317,109 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// How a [`Receiver`] answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Answer {
+    /// 204 No Content.
+    Ok,
+    /// Reads the request and never answers, until the mode changes.
+    Hang,
+}
+
+/// One request a [`Receiver`] saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub webhook_id: String,
+    pub head: String,
+    pub body: String,
+    /// Whether it was answered (204), rather than held.
+    pub answered: bool,
+}
+
+/// A webhook receiver on loopback (threads, no runtime): records every request's `webhook-id`,
+/// head and body, and answers as [`Answer`] says.
+pub struct Receiver {
+    pub url: String,
+    mode: std::sync::Arc<std::sync::Mutex<Answer>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl Receiver {
+    pub fn start(mode: Answer) -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let mode = Arc::new(Mutex::new(mode));
+        let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
+        let (m, s) = (mode.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (mode, seen) = (m.clone(), s.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    let mut head = String::new();
+                    let mut length = 0usize;
+                    let mut webhook_id = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if lower.starts_with("webhook-id:") {
+                            webhook_id = line["webhook-id:".len()..].trim().to_owned();
+                        }
+                        head.push_str(&line);
+                    }
+                    let mut body = vec![0u8; length];
+                    let _ = reader.read_exact(&mut body);
+                    let answer = *mode.lock().unwrap();
+                    let mut record = Seen {
+                        webhook_id,
+                        head,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        answered: answer == Answer::Ok,
+                    };
+                    if answer == Answer::Hang {
+                        seen.lock().unwrap().push(record);
+                        while *mode.lock().unwrap() == Answer::Hang {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        return; // dropped without an answer
+                    }
+                    let _ = reader.get_mut().write_all(
+                        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    record.answered = true;
+                    seen.lock().unwrap().push(record);
+                });
+            }
+        });
+        Receiver { url, mode, seen }
+    }
+
+    pub fn set(&self, answer: Answer) {
+        *self.mode.lock().unwrap() = answer;
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits up to `limit` for `done(seen)` to hold; the requests seen by then.
+    pub async fn wait_for(&self, limit: Duration, done: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let seen = self.seen();
+            if done(&seen) || Instant::now() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

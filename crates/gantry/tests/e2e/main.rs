@@ -2,6 +2,7 @@
 
 //! End-to-end tests of the one `gantry` binary: one test binary (it links once).
 //!
+//! - `alerts`: webhook deliveries across a SIGKILL and across three PostgreSQL nodes.
 //! - `serve`: `gantry serve` itself — bootstrap, offline admin, shutdown, no leaked secrets.
 //! - `dashboard`: the web dashboard in a real headless Chromium; writes docs/screenshots.
 //! - `fuzz`: a bounded libFuzzer run of every `cargo fuzz` target.
@@ -12,6 +13,7 @@
 //! - `transfer`: `gantry export` from SQLite, `gantry import` into PostgreSQL.
 //! - `ops`: layered configuration, `/metrics`, request logs, backup and restore.
 
+mod alerts;
 mod cli;
 mod crash;
 mod dashboard;
