@@ -91,6 +91,15 @@ pub struct DeliveryRecord {
     pub created_at: Timestamp,
 }
 
+/// A webhook rule's signing secret as stored (sealed), for re-sealing with a new key.
+#[derive(Debug, Clone)]
+pub struct SealedAlertSecret {
+    pub alert_id: crate::ids::AlertId,
+    /// The previous secret (still signing beside the current one), rather than the current.
+    pub previous: bool,
+    pub value: String,
+}
+
 /// A delivery one node has claimed, with what it takes to send it.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {

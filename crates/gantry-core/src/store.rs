@@ -443,6 +443,14 @@ pub trait AlertStore: Send + Sync {
     async fn finish_delivery(&self, finished: &crate::events::FinishedTry) -> CoreResult<bool>;
     /// How many deliveries are pending, and since when.
     async fn delivery_queue(&self) -> CoreResult<crate::events::QueueStats>;
+    /// Every sealed webhook signing secret (current and previous), for re-sealing.
+    async fn sealed_alert_secrets(&self) -> CoreResult<Vec<crate::events::SealedAlertSecret>>;
+    /// Replaces one sealed secret if it still holds `old.value`; false when it changed since.
+    async fn reseal_alert_secret(
+        &self,
+        old: &crate::events::SealedAlertSecret,
+        new: &str,
+    ) -> CoreResult<bool>;
     /// Live tokens expiring in `(since, until]`, each with the smallest expiry threshold (in
     /// seconds; 0: expired) already fired for its current expiry, if any.
     async fn expiry_candidates(

@@ -159,6 +159,8 @@ impl Channels {
                 .collect();
             let why = if status.is_redirection() {
                 format!("HTTP {} (redirects are not followed)", status.as_u16())
+            } else if text.trim().is_empty() {
+                format!("HTTP {}", status.as_u16())
             } else {
                 format!("HTTP {}: {}", status.as_u16(), text.trim())
             };
@@ -252,6 +254,9 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+        // A finished try makes room (in this node and in its rule's share): look again at once
+        // rather than at the next tick, so a rule's queue drains at the receiver's pace.
+        let finished = Arc::new(tokio::sync::Notify::new());
         let mut poll = tokio::time::interval(config.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut scan = tokio::time::interval(config.expiry_scan);
@@ -259,6 +264,7 @@ pub fn spawn(
         loop {
             tokio::select! {
                 _ = poll.tick() => {}
+                _ = finished.notified() => {}
                 _ = scan.tick() => {
                     if let Err(e) = gantry.fire_expiry_events().await {
                         tracing::warn!(error = %e, "could not look for expiring tokens; will retry");
@@ -288,6 +294,7 @@ pub fn spawn(
                 };
                 let gantry = gantry.clone();
                 let channels = channels.clone();
+                let finished = finished.clone();
                 tokio::spawn(async move {
                     let result = channels.try_delivery(&gantry, &d).await;
                     match gantry.finish_try(&d, &result).await {
@@ -300,6 +307,7 @@ pub fn spawn(
                         }
                     }
                     drop(permit);
+                    finished.notify_one();
                 });
             }
         }

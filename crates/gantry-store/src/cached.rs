@@ -734,6 +734,25 @@ impl AlertStore for CachedStore {
         self.timed("delivery_queue", self.inner.delivery_queue())
             .await
     }
+
+    async fn sealed_alert_secrets(
+        &self,
+    ) -> CoreResult<Vec<gantry_core::events::SealedAlertSecret>> {
+        self.timed("sealed_alert_secrets", self.inner.sealed_alert_secrets())
+            .await
+    }
+
+    async fn reseal_alert_secret(
+        &self,
+        old: &gantry_core::events::SealedAlertSecret,
+        new: &str,
+    ) -> CoreResult<bool> {
+        self.timed(
+            "reseal_alert_secret",
+            self.inner.reseal_alert_secret(old, new),
+        )
+        .await
+    }
 }
 
 #[async_trait]

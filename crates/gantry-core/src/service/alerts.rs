@@ -18,7 +18,7 @@ use gantry_api::CreateAlertRequest;
 pub const MAX_DELIVERY_PAGE: i64 = 1000;
 
 /// What the sealed secret's associated data names (with the rule's id).
-const SECRET_NAME: &str = "webhook-secret";
+pub(crate) const SECRET_NAME: &str = "webhook-secret";
 
 impl Gantry {
     /// `GET /v1/orgs/{org}/alerts`. Callers who may not change rules see each target as

@@ -294,8 +294,9 @@ impl Gantry {
         Ok(shown)
     }
 
-    /// Seals every secret env var with the current key: values stored in plain text by an
-    /// earlier version, and values sealed with a previous key (a rotation). Returns (sealed
+    /// Seals every secret env var and webhook signing secret with the current key: env values
+    /// stored in plain text by an earlier version, and values sealed with a previous key (a
+    /// rotation). Returns (sealed
     /// now, already current, sealed with a key this node does not have). Safe to run on
     /// several nodes at once: each replacement is conditional on the value it read.
     pub async fn reseal_secrets(&self) -> CoreResult<(usize, usize, usize)> {
@@ -325,6 +326,22 @@ impl Gantry {
                 .reseal_env(&var.app_id, &var.key, &var.value, &new)
                 .await?
             {
+                sealed += 1;
+            }
+        }
+        // Webhook signing secrets were sealed from the start: only a rotation moves them.
+        for held in self.store.sealed_alert_secrets().await? {
+            if sealer.sealed_with_current(&held.value) {
+                current += 1;
+                continue;
+            }
+            let name = super::alerts::SECRET_NAME;
+            let Ok(plain) = sealer.open(held.alert_id.as_str(), name, &held.value) else {
+                unknown += 1;
+                continue;
+            };
+            let new = sealer.seal(held.alert_id.as_str(), name, &plain)?;
+            if self.store.reseal_alert_secret(&held, &new).await? {
                 sealed += 1;
             }
         }

@@ -50,6 +50,23 @@ pub fn router(request_timeout: std::time::Duration) -> Router<AppState> {
         .route("/orgs/{org}", get(pages::org_page))
         .route("/orgs/{org}/apps", post(pages::create_app))
         .route("/orgs/{org}/tokens", post(pages::create_org_token))
+        .route("/orgs/{org}/alerts", post(pages::create_alert))
+        .route("/orgs/{org}/alerts/{id}", get(pages::alert_page))
+        .route("/orgs/{org}/alerts/{id}/test", post(pages::test_alert))
+        .route("/orgs/{org}/alerts/{id}/enable", post(pages::enable_alert))
+        .route(
+            "/orgs/{org}/alerts/{id}/disable",
+            post(pages::disable_alert),
+        )
+        .route(
+            "/orgs/{org}/alerts/{id}/rotate-secret",
+            post(pages::rotate_alert_secret),
+        )
+        .route("/orgs/{org}/alerts/{id}/delete", post(pages::delete_alert))
+        .route(
+            "/orgs/{org}/alerts/{id}/deliveries/{delivery}/retry",
+            post(pages::retry_delivery),
+        )
         .route("/apps/{app}", get(pages::app_page))
         .route("/apps/{app}/tokens", post(pages::create_deploy_token))
         .route(

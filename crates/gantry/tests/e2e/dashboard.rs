@@ -442,3 +442,209 @@ async fn dashboard_in_chromium_manages_a_deploy_token_end_to_end() {
         assert!(!log.contains(secret.as_str()), "the log holds a secret");
     }
 }
+
+/// Checks a Standard Webhooks v1 signature with our own HMAC, not gantry's code.
+fn signed_by(seen: &Seen, secret: &str) -> bool {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64.decode(secret.trim_start_matches("whsec_")).unwrap();
+    let header = |name: &str| {
+        seen.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    };
+    let (Some(timestamp), Some(signatures)) =
+        (header("webhook-timestamp"), header("webhook-signature"))
+    else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{}", seen.webhook_id, timestamp, seen.body).as_bytes());
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    signatures.split(' ').any(|s| s == expected)
+}
+
+/// Reloads `url` until `selector`'s text contains `text` (the dispatcher works in the
+/// background): that text.
+async fn reload_until(c: &Client, url: &str, selector: &str, text: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        c.goto(url).await.unwrap();
+        last = css(c, selector).await.text().await.unwrap();
+        if last.contains(text) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{selector} on {url} never said {text:?}: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_alerts_create_a_rule_show_its_secret_once_test_and_retry() {
+    if !chromium("dashboard_alerts_create_a_rule_show_its_secret_once_test_and_retry") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_admin(
+        &dir.path().join("data"),
+        &[("GANTRY_ALERTS_ALLOW_NETWORKS", "127.0.0.0/8")],
+    );
+    let base = server.base.clone();
+    let _log = LogOnPanic(server.log.clone());
+    let admin = admin_with_app(&base, "ops@example.com").await;
+    let receiver = Receiver::start(Answer::Ok);
+
+    let driver = Driver::start(dir.path());
+    let c = driver.browser().await;
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&format!("{base}/orgs/acme")).await.unwrap();
+    css(&c, "#email")
+        .await
+        .send_keys("ops@example.com")
+        .await
+        .unwrap();
+    css(&c, "#password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    css(&c, "main form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&c, "#alerts").await;
+
+    // A rule for pings and new tokens of app web, to the receiver.
+    css(&c, "#alerts summary").await.click().await.unwrap();
+    css(&c, "#alert-name")
+        .await
+        .send_keys("deploy hooks")
+        .await
+        .unwrap();
+    for event in ["token.created", "ping"] {
+        css(&c, &format!("form.create-alert input[value='{event}']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    css(&c, "#alert-app")
+        .await
+        .select_by_value("web")
+        .await
+        .unwrap();
+    css(&c, "#alert-target")
+        .await
+        .send_keys(&receiver.url)
+        .await
+        .unwrap();
+    css(&c, "form.create-alert button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let secret = css(&c, "#secret-value")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let warning = css(&c, "[role=alert]").await.text().await.unwrap();
+    assert!(
+        warning.contains("won't be able to see it again"),
+        "{warning}"
+    );
+    shot(&c, "alert-created").await;
+    css(&c, "main a.button").await.click().await.unwrap();
+
+    // The org page lists it, and never shows the secret again.
+    c.goto(&format!("{base}/orgs/acme")).await.unwrap();
+    let row = css(&c, "#alerts tr[data-alert-name='deploy hooks']")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("token.created") && row.contains("Enabled"),
+        "{row}"
+    );
+    assert!(!c.source().await.unwrap().contains(&secret[6..]));
+
+    // Send test: the ping arrives signed with the secret the page showed, and the log says so.
+    css(&c, "#alerts tr[data-alert-name='deploy hooks'] form button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&c, "#deliveries").await;
+    let rule_url = c.current_url().await.unwrap().to_string();
+    let state = reload_until(&c, &rule_url, "#deliveries tbody tr", "delivered").await;
+    assert!(state.contains("ping"), "{state}");
+    let pings = receiver.seen();
+    assert_eq!(pings.len(), 1, "{pings:?}");
+    assert!(
+        signed_by(&pings[0], &secret),
+        "the ping's signature does not check: {pings:?}"
+    );
+
+    // A receiver that fails: the try is logged pending with its answer; retried from the page
+    // once the receiver is back, it is delivered with the same webhook-id.
+    receiver.set(Answer::Fail);
+    let (s, body) = call(
+        "POST",
+        &format!("{base}/v1/apps/web/tokens"),
+        Some(&admin),
+        Some(json!({"name": "ci"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let failing = reload_until(&c, &rule_url, "#deliveries tbody tr", "HTTP 500").await;
+    assert!(
+        failing.contains("pending") && failing.contains("token.created"),
+        "{failing}"
+    );
+    shot(&c, "alert-deliveries").await;
+    receiver.set(Answer::Ok);
+    css(&c, "#deliveries tbody tr form button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let done = reload_until(&c, &rule_url, "#deliveries tbody tr", "delivered").await;
+    assert!(done.contains("token.created"), "{done}");
+    let seen = receiver.seen();
+    let tries: Vec<&Seen> = seen
+        .iter()
+        .filter(|r| r.body.contains("token.created"))
+        .collect();
+    assert!(tries.len() >= 2, "{tries:?}");
+    assert!(tries.iter().all(|r| r.webhook_id == tries[0].webhook_id));
+    assert!(tries.iter().all(|r| signed_by(r, &secret)));
+
+    // Off, then gone.
+    css(&c, "#alert-rule form[action$='/disable'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let heading = css(&c, "h1").await.text().await.unwrap();
+    assert!(heading.contains("Disabled"), "{heading}");
+    css(&c, "#alert-rule form[action$='/delete'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let section = css(&c, "#alerts").await.text().await.unwrap();
+    assert!(section.contains("No alert rules"), "{section}");
+    c.close().await.unwrap();
+
+    let log = server.stop();
+    assert!(
+        !log.contains(&secret[6..]),
+        "the log holds the webhook secret"
+    );
+}

@@ -325,6 +325,8 @@ pub enum Answer {
     Ok,
     /// Reads the request and never answers, until the mode changes.
     Hang,
+    /// 500 Internal Server Error.
+    Fail,
 }
 
 /// One request a [`Receiver`] saw.
@@ -333,7 +335,7 @@ pub struct Seen {
     pub webhook_id: String,
     pub head: String,
     pub body: String,
-    /// Whether it was answered (204), rather than held.
+    /// Whether it was answered 204, rather than held or failed.
     pub answered: bool,
 }
 
@@ -379,7 +381,7 @@ impl Receiver {
                     let mut body = vec![0u8; length];
                     let _ = reader.read_exact(&mut body);
                     let answer = *mode.lock().unwrap();
-                    let mut record = Seen {
+                    let record = Seen {
                         webhook_id,
                         head,
                         body: String::from_utf8_lossy(&body).into_owned(),
@@ -392,10 +394,19 @@ impl Receiver {
                         }
                         return; // dropped without an answer
                     }
+                    let status: &[u8] = if answer == Answer::Fail {
+                        b"500 Internal Server Error"
+                    } else {
+                        b"204 No Content"
+                    };
                     let _ = reader.get_mut().write_all(
-                        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        &[
+                            b"HTTP/1.1 ",
+                            status,
+                            b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        ]
+                        .concat(),
                     );
-                    record.answered = true;
                     seen.lock().unwrap().push(record);
                 });
             }

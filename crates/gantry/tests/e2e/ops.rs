@@ -1,7 +1,7 @@
 //! Day-two operations of the real binary: layered configuration, `/metrics`, request logs
 //! with request ids, and `gantry backup` / `gantry restore` under write load.
 
-use crate::harness::{call, free_port, Server, PASSWORD};
+use crate::harness::{call, free_port, login, Server, PASSWORD};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -747,9 +747,21 @@ async fn rotating_the_secret_key_reseals_every_secret_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (old, new) = (SecretKey::generate(), SecretKey::generate());
-    let server = Server::start_with_admin(&data, &[("GANTRY_SECRET_KEY", &old.to_hex())]);
+    let loopback = ("GANTRY_ALERTS_ALLOW_NETWORKS", "127.0.0.0/8");
+    let server = Server::start_with_admin(&data, &[("GANTRY_SECRET_KEY", &old.to_hex()), loopback]);
     let b = server.base.clone();
     let admin = crate::harness::admin_with_app(&b, "ops@example.com").await;
+    // A webhook rule: its signing secret is sealed too.
+    let receiver = crate::harness::Receiver::start(crate::harness::Answer::Ok);
+    let (s, rule) = call(
+        "POST",
+        &format!("{b}/v1/orgs/acme/alerts"),
+        Some(&admin),
+        Some(json!({"name": "hook", "events": ["ping"], "target": receiver.url})),
+    )
+    .await;
+    assert_eq!(s, 201, "{rule}");
+    let rule = rule["id"].as_str().unwrap().to_owned();
     for key in ["DATABASE_URL", "API_KEY"] {
         let (s, _) = call(
             "PUT",
@@ -769,12 +781,15 @@ async fn rotating_the_secret_key_reseals_every_secret_at_start() {
     let sealed_with = || async {
         let db = gantry_store::Database::open(None, &data).await.unwrap();
         let vars = db.store().secret_env_vars().await.unwrap();
+        let hooks = db.store().sealed_alert_secrets().await.unwrap();
         db.store().close().await;
         vars.into_iter()
-            .map(|v| v.value.split(':').nth(2).unwrap_or_default().to_owned())
+            .map(|v| v.value)
+            .chain(hooks.into_iter().map(|h| h.value))
+            .map(|v| v.split(':').nth(2).unwrap_or_default().to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(sealed_with().await, vec![old.id(), old.id()]);
+    assert_eq!(sealed_with().await, vec![old.id(), old.id(), old.id()]);
 
     // The new key, with the old one still able to open: every secret is re-sealed at start.
     let server = Server::start(
@@ -790,5 +805,26 @@ async fn rotating_the_secret_key_reseals_every_secret_at_start() {
         !log.contains(&new.to_hex()) && !log.contains(&old.to_hex()),
         "a key was logged"
     );
-    assert_eq!(sealed_with().await, vec![new.id(), new.id()]);
+    assert_eq!(sealed_with().await, vec![new.id(), new.id(), new.id()]);
+
+    // The old key dropped: the rule still signs its deliveries.
+    let server = Server::start(&data, &[("GANTRY_SECRET_KEY", &new.to_hex()), loopback]);
+    let (_, body) = login(&server.base, "ops@example.com", PASSWORD).await;
+    let admin = body["token"].as_str().unwrap().to_owned();
+    let (s, body) = call(
+        "POST",
+        &format!("{}/v1/orgs/acme/alerts/{rule}/test", server.base),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{body}");
+    let seen = receiver
+        .wait_for(Duration::from_secs(20), |s| s.iter().any(|r| r.answered))
+        .await;
+    assert!(
+        seen.iter()
+            .any(|r| r.answered && r.head.contains("webhook-signature: v1,")),
+        "the ping was not sent signed after the key rotation: {seen:?}"
+    );
 }

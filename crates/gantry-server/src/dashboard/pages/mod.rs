@@ -1,16 +1,19 @@
 //! The dashboard's pages and form handlers, a file per area as `routes/` is split: `session`
-//! (sign in and out), `orgs` (the overview, orgs and apps), `tokens` (creating, listing and
+//! (sign in and out), `orgs` (the overview, orgs and apps), `alerts`
+//! (the org's alert rules and their deliveries), `tokens` (creating, listing and
 //! changing tokens), `admin` (every token, users) and `audit`. Each handler parses its form,
 //! calls one domain method with the session's caller, and renders or redirects; permissions,
 //! validation and audit are the domain's. This file holds what they share.
 
 mod admin;
+mod alerts;
 mod audit;
 mod orgs;
 mod session;
 mod tokens;
 
 pub use admin::*;
+pub use alerts::*;
 pub use audit::*;
 pub use orgs::*;
 pub use session::*;

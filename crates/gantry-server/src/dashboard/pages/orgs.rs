@@ -1,4 +1,5 @@
-//! The overview, org and app pages, and creating orgs and apps.
+//! The overview, org and app pages, and creating orgs and apps (the org page's Alerts section
+//! is `alerts.rs`).
 
 use super::*;
 
@@ -119,6 +120,8 @@ pub async fn org_page(
     let listed = g.list_org_tokens(&me.caller, &slug, &q.token_query()).await;
     let can_manage = listed.is_ok();
     let tokens = token_section(listed, |t| token_table(&t, now, true, &here))?;
+    let alerts = g.list_alerts(&me.caller, &slug).await?;
+    let alerts = alerts_section(&me, &org, &alerts, &apps, may_write_alerts(&me, &org, role));
     let body = html! {
         p.crumbs { a href="/" { "Orgs" } " / " (org.slug) }
         h1 { (org.name) " " span.badge.muted { (role.map(Role::as_str).unwrap_or("instance admin")) } }
@@ -154,6 +157,7 @@ pub async fn org_page(
                 (layout::create_token_form(&me, &format!("/orgs/{slug}/tokens"), TokenKind::Org, &choices(&state)))
             }
         }
+        (alerts)
     };
     Ok(page(&me, Nav::Overview, &org.name, body))
 }

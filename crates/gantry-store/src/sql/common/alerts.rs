@@ -2,7 +2,7 @@
 //! in `mod.rs`), claimed by the nodes' dispatchers, finished after each try.
 
 use super::*;
-use gantry_core::events::{ClaimedDelivery, FinishedTry, QueueStats};
+use gantry_core::events::{ClaimedDelivery, FinishedTry, QueueStats, SealedAlertSecret};
 
 /// Deliveries with their event's type, as listed.
 const DELIVERY_SELECT: &str =
@@ -429,6 +429,51 @@ impl AlertStore for SqlStore {
             pending: row.try_get("n").map_err(db)?,
             oldest: opt_ts(&row, "oldest")?,
         })
+    }
+
+    async fn sealed_alert_secrets(&self) -> CoreResult<Vec<SealedAlertSecret>> {
+        let rows = sqlx::query(
+            "SELECT id, secret, previous_secret FROM alerts \
+             WHERE secret IS NOT NULL OR previous_secret IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(self.pools.reader())
+        .await
+        .map_err(db)?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let alert_id = AlertId::from(s(row, "id")?);
+            for (column, previous) in [("secret", false), ("previous_secret", true)] {
+                if let Some(value) = opt_s(row, column)? {
+                    out.push(SealedAlertSecret {
+                        alert_id: alert_id.clone(),
+                        previous,
+                        value,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reseal_alert_secret(&self, old: &SealedAlertSecret, new: &str) -> CoreResult<bool> {
+        let column = if old.previous {
+            "previous_secret"
+        } else {
+            "secret"
+        };
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query(&format!(
+            "UPDATE alerts SET {column} = $1 WHERE id = $2 AND {column} = $3"
+        ))
+        .bind(new)
+        .bind(old.alert_id.as_str())
+        .bind(&old.value)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        self.commit(tx).await?;
+        Ok(n == 1)
     }
 }
 
