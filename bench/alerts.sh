@@ -12,7 +12,9 @@
 # sending each one while creations go on); then the round waits until the receiver has every
 # delivery. Printed: creations/s without and with the rule and their ratio; deliveries/s while
 # draining the backlog the creations left, against the receiver's own rate under wrk at the
-# dispatcher's concurrency for one rule (4), measured in the same round. Needs wrk and curl.
+# dispatcher's concurrency for one rule (4), measured in the same round. wrk, gantry, its
+# dispatcher and the receiver share the machine's cores, as they would on a small node.
+# Needs wrk and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +39,9 @@ RPORT=$(port)
 $RECEIVER "127.0.0.1:$RPORT" >"$WORK/receiver.log" 2>&1 &
 HOOK="http://127.0.0.1:$RPORT/hook"
 until curl -sf -o /dev/null "http://127.0.0.1:$RPORT/count"; do sleep 0.01; done
-count() { curl -sf "http://127.0.0.1:$RPORT/count"; }
+# count: deliveries received so far; distinct: distinct webhook-ids among them
+count() { curl -sf "http://127.0.0.1:$RPORT/count" | cut -d' ' -f1; }
+distinct() { curl -sf "http://127.0.0.1:$RPORT/count" | cut -d' ' -f2; }
 
 GPORT=$(port)
 URL="http://127.0.0.1:$GPORT"
@@ -96,14 +100,17 @@ for ROUND in $(seq "$ROUNDS"); do
   echo "$ROUND $floor $without $with $made $c0 $(( (t1 - t0) / 1000 ))" >>"$WORK/results"
   EXPECTED=$(( EXPECTED + made ))
 done
-# Nothing more than asked: every event delivered once.
+# Nothing more than asked: every event delivered once. (wrk counts only the creations it saw
+# answered: one it gave up on after its 2 s timeout may still have committed, and been
+# delivered, so the check is on webhook-ids, not on wrk's count.)
 sleep 2
 DELIVERED=$(count)
+DISTINCT=$(distinct)
 PENDING=$(api GET "/v1/orgs/acme/alerts/$RULE/deliveries?limit=100" | python3 -c 'import sys,json; print(sum(1 for d in json.load(sys.stdin)["items"] if d["state"]!="delivered"))')
 
-python3 - "$WORK/results" "$DURATION" "$ROUNDS" "$CONNS" "$PENDING" "$DELIVERED" "$EXPECTED" <<'PY'
+python3 - "$WORK/results" "$DURATION" "$ROUNDS" "$CONNS" "$PENDING" "$DELIVERED" "$EXPECTED" "$DISTINCT" <<'PY'
 import statistics, sys
-path, duration, rounds, conns, pending, delivered, expected = sys.argv[1:]
+path, duration, rounds, conns, pending, delivered, expected, distinct = sys.argv[1:]
 rows = [list(map(float, l.split())) for l in open(path)]
 med = statistics.median
 floor = [r[1] for r in rows]; without = [r[2] for r in rows]; withr = [r[3] for r in rows]
@@ -130,8 +137,9 @@ print()
 checks = [
     ("creation with a rule ≥ 0.80 × without", med(ratio), 0.80),
     ("deliveries/s ≥ 500", med(drain) if drain else 0, 500),
-    (f"each of {expected} events delivered exactly once ({delivered} received, {pending} of the newest 100 not delivered)",
-     1.0 if delivered == expected and pending == "0" else 0.0, 1.0),
+    (f"each event delivered exactly once ({delivered} received, {distinct} distinct webhook-ids, "
+     f"{expected} creations answered, {pending} of the newest 100 not delivered)",
+     1.0 if delivered == distinct and int(distinct) >= int(expected) and pending == "0" else 0.0, 1.0),
 ]
 for name, value, target in checks:
     print(f"{'PASS' if value >= target else 'MISS'}  {name}: {value:.2f}")
