@@ -268,21 +268,36 @@ impl AlertStore for SqlStore {
             return Ok(Vec::new());
         }
         let mut tx = self.pools.begin_dispatch().await?;
-        // Per rule, the deliveries in flight (claimed, on any node) rank first, so a rule never
-        // has more than `per_rule` at once; owner notifications are each their own group.
-        let ids: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT d.id FROM deliveries d WHERE {DUE} AND d.id IN ( \
-               SELECT id FROM ( \
-                 SELECT q.id, q.claimed_until, row_number() OVER ( \
-                   PARTITION BY COALESCE(q.alert_id, q.id) \
-                   ORDER BY CASE WHEN q.claimed_until >= $1 THEN 0 ELSE 1 END, q.next_attempt_at, q.id \
-                 ) AS rank \
-                 FROM deliveries q JOIN events e ON e.id = q.event_id LEFT JOIN alerts al ON al.id = q.alert_id \
-                 WHERE q.state = 'pending' AND q.next_attempt_at <= $1 \
-                   AND (q.alert_id IS NULL OR al.enabled = $2 OR e.type = 'ping') \
-               ) ranked WHERE rank <= $3 \
-             ) ORDER BY d.next_attempt_at, d.id LIMIT $4 {SKIP_LOCKED}"
-        ))
+        // A rule never has more than `per_rule` tries in flight, on all nodes together: what it
+        // has in flight now (few rows, by index) is taken from its share.
+        let busy: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT alert_id, COUNT(*) FROM deliveries \
+             WHERE state = 'pending' AND claimed_until >= $1 AND alert_id IS NOT NULL GROUP BY alert_id",
+        )
+        .bind(now.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut room: std::collections::HashMap<String, i64> = busy
+            .into_iter()
+            .map(|(rule, n)| (rule, per_rule - n))
+            .collect();
+        // Each rule's earliest due deliveries (at most `per_rule`, through the index, however
+        // long its backlog), and the earliest owner notices (each its own group): the claim
+        // costs the same with ten or ten thousand deliveries waiting.
+        let candidates: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT d.id, d.alert_id, d.next_attempt_at FROM alerts al JOIN deliveries d ON d.id IN ( \
+               SELECT y.id FROM deliveries y WHERE y.alert_id = al.id AND y.state = 'pending' \
+                 AND y.next_attempt_at <= $1 AND (y.claimed_until IS NULL OR y.claimed_until < $1) \
+                 AND (al.enabled = $2 OR EXISTS (SELECT 1 FROM events e WHERE e.id = y.event_id AND e.type = 'ping')) \
+               ORDER BY y.next_attempt_at, y.id LIMIT $3) \
+             UNION ALL \
+             SELECT id, alert_id, next_attempt_at FROM ( \
+               SELECT d.id, d.alert_id, d.next_attempt_at FROM deliveries d \
+               WHERE d.alert_id IS NULL AND d.state = 'pending' AND d.next_attempt_at <= $1 \
+                 AND (d.claimed_until IS NULL OR d.claimed_until < $1) \
+               ORDER BY d.next_attempt_at, d.id LIMIT $4) notices",
+        )
         .bind(now.0)
         .bind(true)
         .bind(per_rule)
@@ -290,6 +305,38 @@ impl AlertStore for SqlStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
+        let mut candidates = candidates;
+        candidates.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+        let mut chosen = Vec::new();
+        for (id, rule, _) in candidates {
+            if i64::try_from(chosen.len()).unwrap_or(i64::MAX) >= limit {
+                break;
+            }
+            if let Some(rule) = rule {
+                let left = room.entry(rule).or_insert(per_rule);
+                if *left <= 0 {
+                    continue;
+                }
+                *left -= 1;
+            }
+            chosen.push(id);
+        }
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Still due, and (PostgreSQL) not being claimed by another node this instant.
+        let mut lock = QueryBuilder::<Db>::new("SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until < ");
+        lock.push_bind(now.0).push(") AND d.id IN (");
+        let mut list = lock.separated(", ");
+        for id in &chosen {
+            list.push_bind(id);
+        }
+        lock.push(format!(") {SKIP_LOCKED}"));
+        let ids: Vec<String> = lock
+            .build_query_scalar()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
