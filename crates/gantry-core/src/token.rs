@@ -266,6 +266,25 @@ mod tests {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// SHA-256 of DESIGN §2's `shared/token-vectors.json` when it was copied: the suite reads
+    /// nothing outside the repository, so the copy is held to the design's file by its hash.
+    const DESIGN_VECTORS_SHA256: &str =
+        "9fe75da29f4baa8fffd9463aa1b3eeb4d2cad637f85832a713f8aeb9bd93bf8f";
+
+    #[test]
+    fn the_vectors_are_the_designs_byte_for_byte() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/token-vectors.json");
+        let bytes = std::fs::read(path).expect("docs/token-vectors.json");
+        let hex: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex, DESIGN_VECTORS_SHA256,
+            "docs/token-vectors.json differs from the design's vectors: copy shared/token-vectors.json again"
+        );
+    }
+
     #[test]
     fn valid_vectors_parse_with_their_kind_prefix_and_checksum() {
         for v in vectors()["valid"].as_array().unwrap() {
