@@ -4,6 +4,7 @@
 //! type (and for its app, when the rule names one). A change that is refused or rolled back
 //! leaves no event; an event never exists without its change.
 
+use crate::model::TokenRecord;
 use crate::time::Timestamp;
 
 /// Every event type, as Standard Webhooks names them.
@@ -48,6 +49,35 @@ pub struct NewEvent {
     pub only_to: Option<crate::ids::AlertId>,
     /// Also mailed to these owners, without any rule (expiry notices, when SMTP is set).
     pub notify: Vec<String>,
+}
+
+/// A token as its events show it: what identifies it and where it acts, never its value.
+pub fn token_data(t: &TokenRecord) -> serde_json::Value {
+    serde_json::json!({
+        "token": {
+            "id": t.id.as_str(),
+            "name": t.name,
+            "kind": t.kind().as_str(),
+            "prefix": t.prefix,
+            "role": t.scope.role().map(|r| r.as_str()),
+            "user": t.scope.user_email(),
+            "expires_at": t.expires_at.map(|e| e.to_rfc3339()),
+            "created_at": t.created_at.to_rfc3339(),
+        }
+    })
+}
+
+/// `token.revoked` for a token revoked with its app (`DELETE /v1/apps/{app}`): the same event
+/// as a revoke of the token itself, with the reason.
+pub fn revoked_with_app(t: &TokenRecord) -> NewEvent {
+    let mut data = token_data(t);
+    data["reason"] = "app_deleted".into();
+    NewEvent {
+        kind: "token.revoked",
+        data,
+        only_to: None,
+        notify: Vec::new(),
+    }
 }
 
 /// Where a delivery stands.

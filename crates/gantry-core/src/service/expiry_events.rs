@@ -9,9 +9,9 @@
 //! With SMTP set, the owners are told too: a personal token's user; an org or deploy token's
 //! creator (while still a member of its org) and the org's admins and owners.
 
-use super::tokens::token_event_data;
 use super::{AuditExt, Gantry};
 use crate::error::CoreResult;
+use crate::events::token_data;
 use crate::expiry::format_duration;
 use crate::model::*;
 use crate::time::Timestamp;
@@ -82,7 +82,7 @@ impl Gantry {
                 continue;
             };
             let nearest = thresholds[0];
-            let mut data = token_event_data(&token);
+            let mut data = token_data(&token);
             let kind = if nearest == 0 {
                 "token.expired"
             } else {

@@ -128,7 +128,7 @@ impl Gantry {
         .detail("via", "oauth_revoke")
         .detail("kind", t.kind().as_str())
         .detail("prefix", t.prefix.clone())
-        .event("token.revoked", super::tokens::token_event_data(t));
+        .event("token.revoked", crate::events::token_data(t));
         if found.via_previous {
             audit = audit.detail("presented", "previous_value");
         }

@@ -127,7 +127,7 @@ impl Gantry {
             .detail("kind", t.kind().as_str())
             .detail("prefix", t.prefix.clone());
         match token_event(action) {
-            Some(kind) => audit.event(kind, token_event_data(t)),
+            Some(kind) => audit.event(kind, crate::events::token_data(t)),
             None => audit,
         }
     }
@@ -481,20 +481,4 @@ fn token_event(action: &str) -> Option<&'static str> {
         "token.revoke" => Some("token.revoked"),
         _ => None,
     }
-}
-
-/// A token as its events show it: what identifies it and where it acts, never its value.
-pub(crate) fn token_event_data(t: &TokenRecord) -> serde_json::Value {
-    serde_json::json!({
-        "token": {
-            "id": t.id.as_str(),
-            "name": t.name,
-            "kind": t.kind().as_str(),
-            "prefix": t.prefix,
-            "role": t.scope.role().map(|r| r.as_str()),
-            "user": t.scope.user_email(),
-            "expires_at": t.expires_at.map(|e| e.to_rfc3339()),
-            "created_at": t.created_at.to_rfc3339(),
-        }
-    })
 }

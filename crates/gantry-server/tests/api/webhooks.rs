@@ -198,6 +198,47 @@ async fn every_event_type_arrives_signed_and_without_any_secret() {
 }
 
 #[tokio::test]
+async fn deleting_an_app_fires_token_revoked_for_each_of_its_live_tokens() {
+    let Acme { app, owner, .. } = acme_reaching_loopback().await;
+    let receiver = Receiver::start(app.clock.clone()).await;
+    let (_, secret) = webhook(&app, &owner, &["token.revoked"], &receiver.url("/r")).await;
+    receiver.trust(&secret);
+    let (ci, ci_value) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
+    let (preview, _) = app
+        .deploy_token(&owner, "web", json!({"name": "preview"}))
+        .await;
+    let (gone, _) = app
+        .deploy_token(&owner, "web", json!({"name": "old"}))
+        .await;
+    app.revoke(&owner, &gone).await;
+    assert_eq!(receiver.wait_for("/r", 1).await.len(), 1);
+
+    let r = app.delete("/v1/apps/web", &owner).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let got = receiver.wait_for("/r", 3).await;
+    let mut by_app: Vec<&str> = got
+        .iter()
+        .filter(|r| r.body["data"]["reason"] == "app_deleted")
+        .map(|r| {
+            assert!(r.authentic(), "not verified: {r:?}");
+            assert_eq!(r.kind(), "token.revoked");
+            assert_eq!(r.body["data"]["app"], "web", "{}", r.raw);
+            assert!(!r.raw.contains(&ci_value), "a token value in {}", r.raw);
+            r.body["data"]["token"]["id"].as_str().unwrap()
+        })
+        .collect();
+    by_app.sort_unstable();
+    let mut live = vec![ci.as_str(), preview.as_str()];
+    live.sort_unstable();
+    assert_eq!(
+        by_app, live,
+        "one event per token still live, none for the revoked one"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 3);
+}
+
+#[tokio::test]
 async fn a_failing_receiver_is_retried_on_the_schedule_with_the_same_id() {
     let Acme { app, owner, .. } = acme_reaching_loopback().await;
     let receiver = Receiver::start(app.clock.clone()).await;

@@ -117,13 +117,30 @@ impl AppStore for SqlStore {
         // Many token rows at once: queue with last-used flushes instead of interleaving row
         // locks with one (which could deadlock).
         self.pools.exclude_usage_flush(&mut tx).await?;
-        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
-            .bind(at.0)
-            .bind(app_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let revoked: Vec<String> = sqlx::query_scalar(
+            "UPDATE tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(at.0)
+        .bind(app_id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
+        // Each token that died with the app says so, as its own revoke would.
+        for id in &revoked {
+            let row = sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            let token = token_row(&row)?;
+            insert_event(
+                &mut tx,
+                audit,
+                &gantry_core::events::revoked_with_app(&token),
+            )
+            .await?;
+        }
         // Its deploy tokens were revoked with it, including one created a moment ago: every
         // cache drops every token lookup.
         let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM apps WHERE id = $1")
