@@ -443,6 +443,15 @@ pub trait AlertStore: Send + Sync {
     async fn finish_delivery(&self, finished: &crate::events::FinishedTry) -> CoreResult<bool>;
     /// How many deliveries are pending, and since when.
     async fn delivery_queue(&self) -> CoreResult<crate::events::QueueStats>;
+    /// Forgets what is done with, at most `batch` rows of each kind: deliveries delivered or
+    /// failed before `before`, events from before it with no delivery left, and expiry notices
+    /// for expiries before `notices_before` (no longer looked at). How many rows went.
+    async fn prune_events(
+        &self,
+        before: Timestamp,
+        notices_before: Timestamp,
+        batch: i64,
+    ) -> CoreResult<u64>;
     /// Every sealed webhook signing secret (current and previous), for re-sealing.
     async fn sealed_alert_secrets(&self) -> CoreResult<Vec<crate::events::SealedAlertSecret>>;
     /// Replaces one sealed secret if it still holds `old.value`; false when it changed since.

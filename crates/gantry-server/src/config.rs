@@ -475,6 +475,15 @@ pub static SETTINGS: &[Setting] = &[
         "1 to 10 durations between 1m and 365d, such as 30d,7d,1d",
         "token.expiring fires (and owners are mailed) when a token comes this close to its expiry; each once per token and expiry.",
     ),
+    setting(
+        "alerts.retention",
+        "GANTRY_ALERTS_RETENTION",
+        "alerts-retention",
+        Some("30d"),
+        Kind::Text,
+        "a duration between 1d and 3650d",
+        "How long delivered and failed deliveries (and their events) are kept for the delivery log; pending ones are kept until they finish.",
+    ),
     secret(
         setting(
             "smtp.url",
@@ -864,6 +873,10 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
             list.sort_unstable_by(|a, b| b.cmp(a));
             list.dedup();
             config.settings.expiring_before = list;
+        }
+        "alerts.retention" => {
+            config.settings.event_retention =
+                duration_within(v, 86_400, 3650 * 86_400).ok_or(accepts)?
         }
         "smtp.url" => config.smtp.url = Some(crate::mail::SmtpUrl::parse(v).map_err(|_| accepts)?),
         "smtp.from" => {

@@ -32,6 +32,8 @@ pub struct DispatchConfig {
     pub poll: Duration,
     /// How often tokens are looked at for expiry thresholds.
     pub expiry_scan: Duration,
+    /// How often what `alerts.retention` no longer keeps is deleted.
+    pub prune: Duration,
     /// Tries in flight on this node.
     pub max_in_flight: usize,
     /// Tries in flight for one rule, across every node: a slow receiver holds at most these.
@@ -47,6 +49,7 @@ impl Default for DispatchConfig {
         DispatchConfig {
             poll: Duration::from_secs(1),
             expiry_scan: Duration::from_secs(30),
+            prune: Duration::from_secs(3600),
             max_in_flight: 64,
             per_rule: 4,
             lease: 3 * WEBHOOK_TIMEOUT,
@@ -245,7 +248,8 @@ impl reqwest::dns::Resolve for CheckedResolver {
     }
 }
 
-/// Runs the dispatcher until `stopped`: polls the outbox, and looks for expiry thresholds.
+/// Runs the dispatcher until `stopped`: polls the outbox, looks for expiry thresholds, and
+/// forgets what `alerts.retention` no longer keeps.
 pub fn spawn(
     gantry: Arc<Gantry>,
     channels: Arc<Channels>,
@@ -261,6 +265,8 @@ pub fn spawn(
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut scan = tokio::time::interval(config.expiry_scan);
         scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut prune = tokio::time::interval(config.prune);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = poll.tick() => {}
@@ -268,6 +274,14 @@ pub fn spawn(
                 _ = scan.tick() => {
                     if let Err(e) = gantry.fire_expiry_events().await {
                         tracing::warn!(error = %e, "could not look for expiring tokens; will retry");
+                    }
+                    continue;
+                }
+                _ = prune.tick() => {
+                    match gantry.prune_events().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(rows = n, "forgot deliveries and events past alerts.retention"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune old deliveries; will retry"),
                     }
                     continue;
                 }

@@ -735,6 +735,19 @@ impl AlertStore for CachedStore {
             .await
     }
 
+    async fn prune_events(
+        &self,
+        before: Timestamp,
+        notices_before: Timestamp,
+        batch: i64,
+    ) -> CoreResult<u64> {
+        self.timed(
+            "prune_events",
+            self.inner.prune_events(before, notices_before, batch),
+        )
+        .await
+    }
+
     async fn sealed_alert_secrets(
         &self,
     ) -> CoreResult<Vec<gantry_core::events::SealedAlertSecret>> {

@@ -4,6 +4,7 @@
 //! tries them ([`Gantry::claim_deliveries`], [`Gantry::finish_try`]) and retries them on the
 //! schedule of [`crate::webhooks::retry_after`].
 
+use super::expiry_events::EXPIRED_LOOKBACK;
 use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
 use crate::events::{ClaimedDelivery, DeliveryRecord, DeliveryState, FinishedTry, TryResult};
@@ -382,4 +383,32 @@ fn no_sealer() -> CoreError {
 
 fn not_found(id: &str) -> CoreError {
     CoreError::NotFound(format!("alert '{}'", super::printable(id)))
+}
+
+/// Rows of each kind one pruning transaction deletes at most: the writer is held briefly.
+const PRUNE_BATCH: i64 = 1_000;
+
+impl Gantry {
+    /// Forgets deliveries finished (delivered or failed) longer than `alerts.retention` ago, the
+    /// events left without deliveries, and the expiry notices of expiries the scheduler no
+    /// longer looks at; in batches, until nothing is left to go. How many rows went.
+    pub async fn prune_events(&self) -> CoreResult<u64> {
+        let now = self.now();
+        let before = now.minus(self.settings.event_retention);
+        // The scheduler reads notices only of expiries since `now - EXPIRED_LOOKBACK`; a day
+        // more leaves room for a scan under way.
+        let notices_before = now.minus(EXPIRED_LOOKBACK + std::time::Duration::from_secs(86_400));
+        let mut gone = 0;
+        loop {
+            let n = self
+                .store
+                .prune_events(before, notices_before, PRUNE_BATCH)
+                .await?;
+            gone += n;
+            if n < PRUNE_BATCH as u64 {
+                return Ok(gone);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
 }

@@ -58,6 +58,8 @@ pub struct Settings {
     pub expiring_before: Vec<std::time::Duration>,
     /// Mail owners at expiry thresholds (SMTP is set).
     pub notify_owners: bool,
+    /// How long finished deliveries and their events are kept (`alerts.retention`).
+    pub event_retention: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
                 .map(|d| std::time::Duration::from_secs(d * 86_400))
                 .to_vec(),
             notify_owners: false,
+            event_retention: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 }

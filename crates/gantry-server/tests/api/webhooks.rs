@@ -571,3 +571,63 @@ async fn viewers_see_a_target_as_scheme_and_host_only() {
     let r = app.get("/v1/orgs/acme/alerts", &operator).await;
     assert_eq!(r.body["items"][0]["target"], target);
 }
+
+#[tokio::test]
+async fn finished_deliveries_are_forgotten_after_the_retention_and_pending_ones_kept() {
+    let Acme { app, owner, .. } = acme_with(|c| {
+        c.settings.allow_networks = AllowNetworks(vec!["127.0.0.0/8".parse().unwrap()]);
+        c.dispatch.poll = Duration::from_millis(50);
+        c.dispatch.prune = Duration::from_millis(100);
+    })
+    .await;
+    let receiver = Receiver::start(app.clock.clone()).await;
+    let (done, done_secret) = webhook(
+        &app,
+        &owner,
+        &["token.created", "token.revoked"],
+        &receiver.url("/done"),
+    )
+    .await;
+    let (slow, slow_secret) =
+        webhook(&app, &owner, &["token.created"], &receiver.url("/slow")).await;
+    receiver.trust(&done_secret);
+    receiver.trust(&slow_secret);
+    receiver.script("/slow", &[Reply::Hang; 8]);
+    let (id, _) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
+    app.revoke(&owner, &id).await;
+    receiver.wait_for("/done", 2).await;
+    newest_delivery(&app, &owner, &done, |d| d["state"] == "delivered").await;
+    let kept = deliveries(&app, &owner, &done).await;
+    assert_eq!(kept.len(), 2, "{kept:?}");
+
+    // Within the retention (30 d by default) the log keeps them.
+    app.advance(29 * DAY);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(deliveries(&app, &owner, &done).await.len(), 2);
+
+    // Past it, finished deliveries go; the one still being tried stays, with its event.
+    app.advance(2 * DAY);
+    let mut left = deliveries(&app, &owner, &done).await;
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = deliveries(&app, &owner, &done).await;
+    }
+    assert!(left.is_empty(), "kept past the retention: {left:?}");
+    let pending = deliveries(&app, &owner, &slow).await;
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["state"], "pending");
+    let r = app
+        .post(
+            &format!(
+                "/v1/orgs/acme/alerts/{done}/deliveries/{}/retry",
+                kept[0]["id"].as_str().unwrap()
+            ),
+            &owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+}

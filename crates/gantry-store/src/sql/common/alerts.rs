@@ -478,6 +478,43 @@ impl AlertStore for SqlStore {
         })
     }
 
+    async fn prune_events(
+        &self,
+        before: Timestamp,
+        notices_before: Timestamp,
+        batch: i64,
+    ) -> CoreResult<u64> {
+        let mut tx = self.pools.begin_write().await?;
+        let mut gone = 0;
+        for (sql, at) in [
+            (
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+                 WHERE state <> 'pending' AND created_at < $1 LIMIT $2)",
+                before,
+            ),
+            (
+                "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)",
+                before,
+            ),
+            (
+                "DELETE FROM expiry_notices WHERE (token_id, expires_at, threshold) IN ( \
+                 SELECT token_id, expires_at, threshold FROM expiry_notices WHERE expires_at < $1 LIMIT $2)",
+                notices_before,
+            ),
+        ] {
+            gone += sqlx::query(sql)
+                .bind(at.0)
+                .bind(batch)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        }
+        self.commit(tx).await?;
+        Ok(gone)
+    }
+
     async fn sealed_alert_secrets(&self) -> CoreResult<Vec<SealedAlertSecret>> {
         let rows = sqlx::query(
             "SELECT id, secret, previous_secret FROM alerts \
