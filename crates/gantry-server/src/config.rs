@@ -497,6 +497,15 @@ pub static SETTINGS: &[Setting] = &[
         Secrecy::UrlPassword,
     ),
     setting(
+        "smtp.ca_file",
+        "GANTRY_SMTP_CA_FILE",
+        "smtp-ca-file",
+        None,
+        Kind::Text,
+        "a PEM file of one or more certificates",
+        "Certificates to trust for the mail server's TLS, besides the public web roots: a company CA, or the server's own self-signed certificate.",
+    ),
+    setting(
         "smtp.from",
         "GANTRY_SMTP_FROM",
         "smtp-from",
@@ -879,6 +888,9 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
                 duration_within(v, 86_400, 3650 * 86_400).ok_or(accepts)?
         }
         "smtp.url" => config.smtp.url = Some(crate::mail::SmtpUrl::parse(v).map_err(|_| accepts)?),
+        "smtp.ca_file" => {
+            config.smtp.ca_file = (!v.is_empty()).then(|| std::path::PathBuf::from(v))
+        }
         "smtp.from" => {
             if !crate::mail::valid_from(v) {
                 return Err(accepts);

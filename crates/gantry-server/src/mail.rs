@@ -4,6 +4,7 @@
 
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
@@ -40,12 +41,15 @@ impl std::fmt::Debug for SmtpUrl {
     }
 }
 
-/// `smtp.url` and `smtp.from`.
+/// `smtp.url`, `smtp.from` and `smtp.ca_file`.
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
     pub url: Option<SmtpUrl>,
     /// A mailbox, `Name <address>` or `address` (checked when set).
     pub from: String,
+    /// PEM certificates trusted for the mail server's TLS besides the usual web roots (a
+    /// company CA, or a self-signed server).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SmtpConfig {
@@ -53,8 +57,42 @@ impl Default for SmtpConfig {
         SmtpConfig {
             url: None,
             from: "gantry@localhost".to_owned(),
+            ca_file: None,
         }
     }
+}
+
+/// How `smtp.url` asks for TLS (as lettre reads it): none, STARTTLS (`?tls=required` or
+/// `?tls=opportunistic`) or implicit TLS (`smtps://`).
+fn tls_with(url: &url::Url, params: TlsParameters) -> Option<Tls> {
+    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v);
+    match (url.scheme(), tls.as_deref()) {
+        ("smtps", _) => Some(Tls::Wrapper(params)),
+        ("smtp", Some("required")) => Some(Tls::Required(params)),
+        ("smtp", Some("opportunistic")) => Some(Tls::Opportunistic(params)),
+        _ => None,
+    }
+}
+
+/// TLS parameters for `host` trusting the web roots and the certificates in `ca_file`.
+fn tls_parameters(host: &str, ca_file: &std::path::Path) -> anyhow::Result<TlsParameters> {
+    let pem = std::fs::read(ca_file)
+        .map_err(|e| anyhow::anyhow!("smtp.ca_file {}: {e}", ca_file.display()))?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        anyhow::bail!(
+            "smtp.ca_file {}: no PEM certificate in it",
+            ca_file.display()
+        );
+    }
+    let cert = Certificate::from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("smtp.ca_file {}: {e}", ca_file.display()))?;
+    TlsParameters::builder(host.to_owned())
+        .add_root_certificate(cert)
+        .build_rustls()
+        .map_err(|e| anyhow::anyhow!("smtp.ca_file {}: {e}", ca_file.display()))
 }
 
 /// Whether `v` is a sender `smtp.from` accepts.
@@ -81,10 +119,20 @@ impl Mailer {
         let Some(url) = &config.url else {
             return Ok(None);
         };
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0)
             .map_err(|e| anyhow::anyhow!("smtp.url: {e}"))?
-            .timeout(Some(SEND_TIMEOUT))
-            .build();
+            .timeout(Some(SEND_TIMEOUT));
+        if let Some(ca_file) = &config.ca_file {
+            let parsed = url::Url::parse(&url.0).map_err(|e| anyhow::anyhow!("smtp.url: {e}"))?;
+            let host = parsed.host_str().unwrap_or_default();
+            let tls = tls_with(&parsed, tls_parameters(host, ca_file)?).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "smtp.ca_file is set but smtp.url asks for no TLS (use ?tls=required or smtps://)"
+                )
+            })?;
+            builder = builder.tls(tls);
+        }
+        let transport = builder.build();
         let from = config
             .from
             .parse()

@@ -1,5 +1,7 @@
-//! Mail (DESIGN §7) through a real SMTP server process: Python's aiosmtpd (PyPI), started per
-//! test on a free loopback port, storing what it receives in a maildir the test reads.
+//! Mail (DESIGN §7) through a real SMTP server process: Python's aiosmtpd (PyPI) run by
+//! `smtp_server.py`, started per test on a free loopback port (plain, STARTTLS or implicit TLS
+//! with a certificate made by the test, AUTH when asked), storing what it receives in a maildir
+//! the test reads.
 //! `.ci/run` installs it and sets `GANTRY_AIOSMTPD` (its Python); without it the tests say so
 //! loudly and pass, unless `GANTRY_REQUIRE_SMTP` is set.
 
@@ -33,8 +35,40 @@ struct Mail {
     raw: String,
 }
 
+/// How the server speaks: plain SMTP, STARTTLS required, or TLS from the first byte.
+#[derive(Clone, Copy, PartialEq)]
+enum Security {
+    Plain,
+    StartTls,
+    Implicit,
+}
+
+/// A CA made for one test, and a certificate for 127.0.0.1 it signed: (CA PEM, cert PEM, key
+/// PEM).
+fn test_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
 impl SmtpServer {
     fn start() -> Option<SmtpServer> {
+        Self::start_with(Security::Plain, None).map(|(s, _)| s)
+    }
+
+    /// Starts the server; with TLS, also the path of the CA file that trusts it.
+    fn start_with(
+        security: Security,
+        auth: Option<(&str, &str)>,
+    ) -> Option<(SmtpServer, Option<PathBuf>)> {
         let python = match std::env::var("GANTRY_AIOSMTPD") {
             Ok(p) if Path::new(&p).exists() => p,
             _ => {
@@ -52,12 +86,36 @@ impl SmtpServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        let mut command = Command::new(python);
+        command
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/api/smtp_server.py"
+            ))
+            .arg(port.to_string())
             // A path that does not exist yet: the handler makes the maildir's folders.
-            .arg(maildir.path().join("box"))
+            .arg(maildir.path().join("box"));
+        let mut ca_file = None;
+        if security != Security::Plain {
+            let (ca, cert, key) = test_certificates();
+            let path = |name: &str| maildir.path().join(name);
+            std::fs::write(path("ca.pem"), ca).unwrap();
+            std::fs::write(path("cert.pem"), cert).unwrap();
+            std::fs::write(path("key.pem"), key).unwrap();
+            command
+                .arg(if security == Security::StartTls {
+                    "--starttls"
+                } else {
+                    "--smtps"
+                })
+                .arg(path("cert.pem"))
+                .arg(path("key.pem"));
+            ca_file = Some(path("ca.pem"));
+        }
+        if let Some((user, password)) = auth {
+            command.args(["--auth", user, password]);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -65,11 +123,14 @@ impl SmtpServer {
             .unwrap();
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(SmtpServer {
-                    child,
-                    port,
-                    maildir,
-                });
+                return Some((
+                    SmtpServer {
+                        child,
+                        port,
+                        maildir,
+                    },
+                    ca_file,
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -129,15 +190,101 @@ impl SmtpServer {
 }
 
 async fn acme_mailing(smtp: &SmtpServer) -> Acme {
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    acme_mailing_to(&format!("smtp://127.0.0.1:{}", smtp.port), None).await
+}
+
+async fn acme_mailing_to(url: &str, ca_file: Option<PathBuf>) -> Acme {
+    let url = url.to_owned();
     acme_with(move |c| {
         c.smtp.url = Some(gantry_server::mail::SmtpUrl::parse(&url).unwrap());
         c.smtp.from = "Gantry <gantry@acme.test>".into();
+        c.smtp.ca_file = ca_file;
         c.public_url = Some("https://gantry.acme.test".into());
         c.dispatch.poll = Duration::from_millis(50);
         c.dispatch.expiry_scan = Duration::from_millis(100);
     })
     .await
+}
+
+/// A `mailto:` rule for `token.created`: its id.
+async fn mail_rule(app: &TestApp, owner: &str) -> String {
+    let r = app
+        .post(
+            "/v1/orgs/acme/alerts",
+            owner,
+            json!({"name": "ops", "events": ["token.created"], "target": "mailto:ops@acme.test"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    id_of(&r)
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_and_implicit_tls_with_auth_to_a_server_trusted_by_smtp_ca_file() {
+    for security in [Security::StartTls, Security::Implicit] {
+        let Some((smtp, ca_file)) =
+            SmtpServer::start_with(security, Some(("gantry", "s3cret pass")))
+        else {
+            return;
+        };
+        let url = match security {
+            Security::StartTls => format!(
+                "smtp://gantry:s3cret%20pass@127.0.0.1:{}?tls=required",
+                smtp.port
+            ),
+            _ => format!("smtps://gantry:s3cret%20pass@127.0.0.1:{}", smtp.port),
+        };
+        let Acme { app, owner, .. } = acme_mailing_to(&url, ca_file).await;
+        let rule = mail_rule(&app, &owner).await;
+        app.deploy_token(&owner, "web", json!({"name": "over-tls"}))
+            .await;
+        let path = format!("/v1/orgs/acme/alerts/{rule}/deliveries");
+        let mut log = items(&app.get(&path, &owner).await);
+        for _ in 0..200 {
+            if log.first().is_some_and(|d| d["state"] == "delivered") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            log = items(&app.get(&path, &owner).await);
+        }
+        assert_eq!(log[0]["state"], "delivered", "{log:?}");
+        let got = smtp.wait_for("over-tls", 1).await;
+        assert_eq!(got[0].to, "ops@acme.test");
+    }
+}
+
+#[tokio::test]
+async fn a_server_whose_certificate_is_not_trusted_or_a_wrong_password_gets_no_mail() {
+    for (trusted, password) in [(false, "s3cret"), (true, "wrong")] {
+        let Some((smtp, ca_file)) =
+            SmtpServer::start_with(Security::StartTls, Some(("gantry", "s3cret")))
+        else {
+            return;
+        };
+        let url = format!(
+            "smtp://gantry:{password}@127.0.0.1:{}?tls=required",
+            smtp.port
+        );
+        let Acme { app, owner, .. } =
+            acme_mailing_to(&url, if trusted { ca_file } else { None }).await;
+        let rule = mail_rule(&app, &owner).await;
+        app.deploy_token(&owner, "web", json!({"name": "refused"}))
+            .await;
+        let path = format!("/v1/orgs/acme/alerts/{rule}/deliveries");
+        let mut log = items(&app.get(&path, &owner).await);
+        for _ in 0..200 {
+            if log.first().is_some_and(|d| !d["last_error"].is_null()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            log = items(&app.get(&path, &owner).await);
+        }
+        let error = log[0]["last_error"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(log[0]["state"], "pending", "retried later: {log:?}");
+        assert!(!error.is_empty(), "{log:?}");
+        assert!(!error.contains(password), "the password in {error}");
+        assert!(smtp.mails().is_empty());
+    }
 }
 
 #[tokio::test]
