@@ -363,6 +363,11 @@ pub trait EnvConfigStore: Send + Sync {
     /// Replaces a secret's stored value if it is still `old` (a concurrent write wins).
     async fn reseal_env(&self, app_id: &AppId, key: &str, old: &str, new: &str)
         -> CoreResult<bool>;
+    /// The key check: a known text sealed with the instance key (`None` before any node wrote it).
+    async fn key_check(&self) -> CoreResult<Option<String>>;
+    /// Writes the key check if it still is `old` (`None`: not written yet); false when another
+    /// node wrote it first.
+    async fn put_key_check(&self, old: Option<&str>, new: &str) -> CoreResult<bool>;
     /// The latest config, or the given version.
     async fn get_config(
         &self,

@@ -103,6 +103,10 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Gantry::with_metrics(store, clock, config.settings.clone(), metrics)
             .with_artifacts(artifacts.clone()),
     );
+    gantry
+        .check_secret_key()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     bootstrap_admin(&gantry, &config).await?;
     match gantry.reseal_secrets().await {
         Ok((0, _, 0)) => {}

@@ -548,6 +548,15 @@ impl EnvConfigStore for CachedStore {
             .await
     }
 
+    async fn key_check(&self) -> CoreResult<Option<String>> {
+        self.timed("key_check", self.inner.key_check()).await
+    }
+
+    async fn put_key_check(&self, old: Option<&str>, new: &str) -> CoreResult<bool> {
+        self.timed("put_key_check", self.inner.put_key_check(old, new))
+            .await
+    }
+
     async fn get_config(
         &self,
         app_id: &AppId,

@@ -294,6 +294,46 @@ impl Gantry {
         Ok(shown)
     }
 
+    /// Checks that this node's instance key is the one the database's secrets are sealed with:
+    /// the first node to start writes a known text sealed with its key; a node that can open
+    /// it with a previous key (`secrets.previous_keys`, a rotation) seals it anew with the
+    /// current one; a node that cannot open it is refused, before it seals a secret no other
+    /// node could read (or fails to open theirs).
+    pub async fn check_secret_key(&self) -> CoreResult<()> {
+        let Some(sealer) = self.settings.sealer.as_ref() else {
+            return Ok(());
+        };
+        let (scope, name, text) = KEY_CHECK;
+        for _ in 0..3 {
+            let held = self.store.key_check().await?;
+            let current = sealer.seal(scope, name, text)?;
+            match held {
+                None => {
+                    if self.store.put_key_check(None, &current).await? {
+                        return Ok(());
+                    }
+                }
+                Some(held) if sealer.sealed_with_current(&held) => {
+                    return match sealer.open(scope, name, &held) {
+                        Ok(t) if t == text => Ok(()),
+                        _ => Err(key_mismatch(sealer)),
+                    };
+                }
+                Some(held) => match sealer.open(scope, name, &held) {
+                    Ok(t) if t == text => {
+                        if self.store.put_key_check(Some(&held), &current).await? {
+                            return Ok(());
+                        }
+                    }
+                    _ => return Err(key_mismatch(sealer)),
+                },
+            }
+        }
+        Err(CoreError::internal(
+            "the key check kept changing while this node read it",
+        ))
+    }
+
     /// Seals every secret env var and webhook signing secret with the current key: env values
     /// stored in plain text by an earlier version, and values sealed with a previous key (a
     /// rotation). Returns (sealed
@@ -413,4 +453,16 @@ impl Gantry {
             .put_config(&app.id, document, &caller.actor(), self.now(), &audit)
             .await
     }
+}
+
+/// The known text of the key check, and the names it is sealed under.
+const KEY_CHECK: (&str, &str, &str) = ("gantry", "key-check", "gantry instance key check");
+
+fn key_mismatch(sealer: &Sealer) -> CoreError {
+    CoreError::internal(format!(
+        "this node's instance key ({}) is not the one this database's secrets are sealed with: \
+         give every node the same GANTRY_SECRET_KEY (or secrets.key file); after a key \
+         rotation, keep the old key in secrets.previous_keys",
+        sealer.current_id()
+    ))
 }

@@ -92,6 +92,19 @@ impl Server {
     }
 
     /// SIGTERM and wait: the graceful path.
+    /// Waits (up to 20 s) for a server that should not start to exit: its status and log.
+    pub fn refused(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, std::fs::read_to_string(&self.log).unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("the server started although it should have refused");
+    }
+
     pub fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -80,8 +80,12 @@ async fn three_nodes_on_one_postgres_behind_nginx_agree_at_once() {
         return;
     };
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // One instance key for all (README: give every node the same key); a node with its own
+    // would refuse to start.
+    let key = gantry_core::sealing::SecretKey::generate().to_hex();
     let envs = [
         ("GANTRY_DATABASE_URL", db.url.as_str()),
+        ("GANTRY_SECRET_KEY", key.as_str()),
         ("GANTRY_ADMIN_EMAIL", ADMIN),
         ("GANTRY_ADMIN_PASSWORD", PASSWORD),
         // The README's setup: nodes believe the balancer's X-Forwarded-* headers.

@@ -741,6 +741,39 @@ fn the_systemd_unit_example_verifies() {
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
 }
 
+#[test]
+fn a_node_with_another_secret_key_refuses_to_start() {
+    use gantry_core::sealing::SecretKey;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (first, other) = (SecretKey::generate(), SecretKey::generate());
+    let refused_with = |key: &SecretKey| {
+        let (status, log) = Server::spawn(&data, &[("GANTRY_SECRET_KEY", &key.to_hex())]).refused();
+        assert!(!status.success(), "{log}");
+        assert!(
+            log.contains("is not the one this database's secrets are sealed with")
+                && log.contains("GANTRY_SECRET_KEY"),
+            "{log}"
+        );
+        assert!(!log.contains(&key.to_hex()), "a key was logged: {log}");
+    };
+    Server::start(&data, &[("GANTRY_SECRET_KEY", &first.to_hex())]).stop();
+    // Another key, as on a second node given its own: refused before it seals anything.
+    refused_with(&other);
+    // A rotation: the new key with the old one among the previous keys starts, and from then
+    // on the new key is the instance's.
+    Server::start(
+        &data,
+        &[
+            ("GANTRY_SECRET_KEY", &other.to_hex()),
+            ("GANTRY_SECRET_KEY_PREVIOUS", &first.to_hex()),
+        ],
+    )
+    .stop();
+    Server::start(&data, &[("GANTRY_SECRET_KEY", &other.to_hex())]).stop();
+    refused_with(&first);
+}
+
 #[tokio::test]
 async fn rotating_the_secret_key_reseals_every_secret_at_start() {
     use gantry_core::sealing::SecretKey;

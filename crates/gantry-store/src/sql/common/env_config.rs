@@ -84,6 +84,38 @@ impl EnvConfigStore for SqlStore {
         Ok(n == 1)
     }
 
+    async fn key_check(&self) -> CoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT sealed FROM key_check WHERE id = 1")
+            .fetch_optional(self.pools.writer())
+            .await
+            .map_err(db)
+    }
+
+    async fn put_key_check(&self, old: Option<&str>, new: &str) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = match old {
+            None => {
+                sqlx::query(
+                    "INSERT INTO key_check (id, sealed) VALUES (1, $1) ON CONFLICT DO NOTHING",
+                )
+                .bind(new)
+                .execute(&mut *tx)
+                .await
+            }
+            Some(old) => {
+                sqlx::query("UPDATE key_check SET sealed = $1 WHERE id = 1 AND sealed = $2")
+                    .bind(new)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await
+            }
+        }
+        .map_err(db)?
+        .rows_affected();
+        self.commit(tx).await?;
+        Ok(n == 1)
+    }
+
     async fn delete_env(&self, app_id: &AppId, key: &str, audit: &AuditRecord) -> CoreResult<bool> {
         self.delete_audited(
             sqlx::query("DELETE FROM env_vars WHERE app_id = $1 AND key = $2")
