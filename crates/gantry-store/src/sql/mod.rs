@@ -42,7 +42,7 @@ use Col::{Bool, Bytes, Int, Text};
 /// Every table `gantry export` carries, in an order that satisfies foreign keys, with its
 /// columns. The coherence and artifact tables are not data: they are rebuilt by the target.
 /// Dashboard sessions are left out too: they are short-lived, and a moved instance signs
-/// everyone in again.
+/// everyone in again; so is the key check: the first node on the target writes its own.
 pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
     (
         "users",
