@@ -6,6 +6,7 @@
 //! loudly and pass, unless `GANTRY_REQUIRE_SMTP` is set.
 
 use crate::helpers::*;
+use crate::webhooks::newest_delivery;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -238,16 +239,7 @@ async fn mail_goes_over_starttls_and_implicit_tls_with_auth_to_a_server_trusted_
         let rule = mail_rule(&app, &owner).await;
         app.deploy_token(&owner, "web", json!({"name": "over-tls"}))
             .await;
-        let path = format!("/v1/orgs/acme/alerts/{rule}/deliveries");
-        let mut log = items(&app.get(&path, &owner).await);
-        for _ in 0..200 {
-            if log.first().is_some_and(|d| d["state"] == "delivered") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            log = items(&app.get(&path, &owner).await);
-        }
-        assert_eq!(log[0]["state"], "delivered", "{log:?}");
+        newest_delivery(&app, &owner, &rule, |d| d["state"] == "delivered").await;
         let got = smtp.wait_for("over-tls", 1).await;
         assert_eq!(got[0].to, "ops@acme.test");
     }
@@ -270,18 +262,10 @@ async fn a_server_whose_certificate_is_not_trusted_or_a_wrong_password_gets_no_m
         let rule = mail_rule(&app, &owner).await;
         app.deploy_token(&owner, "web", json!({"name": "refused"}))
             .await;
-        let path = format!("/v1/orgs/acme/alerts/{rule}/deliveries");
-        let mut log = items(&app.get(&path, &owner).await);
-        for _ in 0..200 {
-            if log.first().is_some_and(|d| !d["last_error"].is_null()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            log = items(&app.get(&path, &owner).await);
-        }
-        let error = log[0]["last_error"].as_str().unwrap_or_default().to_owned();
-        assert_eq!(log[0]["state"], "pending", "retried later: {log:?}");
-        assert!(!error.is_empty(), "{log:?}");
+        let tried = newest_delivery(&app, &owner, &rule, |d| !d["last_error"].is_null()).await;
+        let error = tried["last_error"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(tried["state"], "pending", "retried later: {tried:?}");
+        assert!(!error.is_empty(), "{tried:?}");
         assert!(!error.contains(password), "the password in {error}");
         assert!(smtp.mails().is_empty());
     }

@@ -38,7 +38,7 @@ async fn webhook(app: &TestApp, owner: &str, events: &[&str], url: &str) -> (Str
     (id_of(&r), secret)
 }
 
-async fn deliveries(app: &TestApp, owner: &str, rule: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp, owner: &str, rule: &str) -> Vec<Value> {
     items(
         &app.get(&format!("/v1/orgs/acme/alerts/{rule}/deliveries"), owner)
             .await,
@@ -46,7 +46,7 @@ async fn deliveries(app: &TestApp, owner: &str, rule: &str) -> Vec<Value> {
 }
 
 /// Waits (up to 20 s) until `check` holds for the rule's newest delivery.
-async fn newest_delivery(
+pub(crate) async fn newest_delivery(
     app: &TestApp,
     owner: &str,
     rule: &str,

@@ -545,19 +545,15 @@ impl AlertStore for SqlStore {
         } else {
             "secret"
         };
-        let mut tx = self.pools.begin_write().await?;
-        let n = sqlx::query(&format!(
-            "UPDATE alerts SET {column} = $1 WHERE id = $2 AND {column} = $3"
-        ))
-        .bind(new)
-        .bind(old.alert_id.as_str())
-        .bind(&old.value)
-        .execute(&mut *tx)
+        self.write_if(
+            sqlx::query(&format!(
+                "UPDATE alerts SET {column} = $1 WHERE id = $2 AND {column} = $3"
+            ))
+            .bind(new)
+            .bind(old.alert_id.as_str())
+            .bind(&old.value),
+        )
         .await
-        .map_err(db)?
-        .rows_affected();
-        self.commit(tx).await?;
-        Ok(n == 1)
     }
 }
 

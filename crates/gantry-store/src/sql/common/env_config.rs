@@ -67,21 +67,17 @@ impl EnvConfigStore for SqlStore {
         old: &str,
         new: &str,
     ) -> CoreResult<bool> {
-        let mut tx = self.pools.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE env_vars SET value = $1 WHERE app_id = $2 AND key = $3 AND value = $4 AND secret = $5",
+        self.write_if(
+            sqlx::query(
+                "UPDATE env_vars SET value = $1 WHERE app_id = $2 AND key = $3 AND value = $4 AND secret = $5",
+            )
+            .bind(new)
+            .bind(app_id.as_str())
+            .bind(key)
+            .bind(old)
+            .bind(true),
         )
-        .bind(new)
-        .bind(app_id.as_str())
-        .bind(key)
-        .bind(old)
-        .bind(true)
-        .execute(&mut *tx)
         .await
-        .map_err(db)?
-        .rows_affected();
-        self.commit(tx).await?;
-        Ok(n == 1)
     }
 
     async fn key_check(&self) -> CoreResult<Option<String>> {
@@ -92,28 +88,18 @@ impl EnvConfigStore for SqlStore {
     }
 
     async fn put_key_check(&self, old: Option<&str>, new: &str) -> CoreResult<bool> {
-        let mut tx = self.pools.begin_write().await?;
-        let n = match old {
-            None => {
-                sqlx::query(
-                    "INSERT INTO key_check (id, sealed) VALUES (1, $1) ON CONFLICT DO NOTHING",
-                )
-                .bind(new)
-                .execute(&mut *tx)
-                .await
-            }
+        self.write_if(match old {
+            None => sqlx::query(
+                "INSERT INTO key_check (id, sealed) VALUES (1, $1) ON CONFLICT DO NOTHING",
+            )
+            .bind(new),
             Some(old) => {
                 sqlx::query("UPDATE key_check SET sealed = $1 WHERE id = 1 AND sealed = $2")
                     .bind(new)
                     .bind(old)
-                    .execute(&mut *tx)
-                    .await
             }
-        }
-        .map_err(db)?
-        .rows_affected();
-        self.commit(tx).await?;
-        Ok(n == 1)
+        })
+        .await
     }
 
     async fn delete_env(&self, app_id: &AppId, key: &str, audit: &AuditRecord) -> CoreResult<bool> {

@@ -75,6 +75,15 @@ impl SqlStore {
         self.commit(tx).await?;
         Ok(true)
     }
+
+    /// Runs one conditional write (`… WHERE … = $old`) in its own transaction: whether it
+    /// changed a row (false: a concurrent write got there first).
+    async fn write_if(&self, write: Query<'_>) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = write.execute(&mut *tx).await.map_err(db)?.rows_affected();
+        self.commit(tx).await?;
+        Ok(n == 1)
+    }
 }
 
 /// Maps a unique violation to a Conflict with `code`/`message`, anything else to Internal.
