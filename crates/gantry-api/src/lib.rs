@@ -120,7 +120,8 @@ pub struct ErrorDetail {
 /// Who did something: a user, a token, or the system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ActorView {
-    /// `user`, `token` or `system`.
+    /// `user`, `token`, `trust_policy` (tokens issued by token exchange), `system` or
+    /// `anonymous`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: Option<String>,
@@ -439,6 +440,125 @@ pub struct DeliveryView {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Trust policies (keyless CI)
+
+/// `POST /v1/apps/{app}/trust-policies`: which CI jobs may exchange their OIDC ID token for a
+/// short-lived deploy token of the app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTrustPolicyRequest {
+    /// 1–100 characters.
+    pub name: String,
+    /// `github` or `gitlab`: selects the issuer and requires that CI system's immutable id
+    /// claims as exact conditions.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The issuer URL (`iss`), exact. Required without a preset; with one it overrides the
+    /// preset's (GitHub Enterprise Server, self-managed GitLab).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The `aud` the ID token must carry. Default: the instance's `public_url`.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Claim → exact value, or a glob where `*` is any run of characters. At least one; at
+    /// most 32. Not `iss`, `aud`, `exp`, `nbf`, `iat` or `jti`.
+    #[serde(default)]
+    pub conditions: std::collections::BTreeMap<String, String>,
+    /// What issued tokens may do: `read`, `deploy`, `env`, `config`. Default: all four.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// How long an issued token lives: a duration, default `15m`, at most `1h`.
+    #[serde(default)]
+    pub token_lifetime: Option<String>,
+    /// `false` waives the preset's immutable-id claims; then `reason` is required.
+    #[serde(default)]
+    pub require_immutable_ids: Option<bool>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `github` preset: accept jobs run by `pull_request_target` (refused by default).
+    #[serde(default)]
+    pub allow_pull_request_target: Option<bool>,
+}
+
+/// A trust policy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrustPolicyView {
+    pub id: String,
+    pub org: String,
+    pub app: String,
+    pub name: String,
+    pub preset: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub conditions: std::collections::BTreeMap<String, String>,
+    pub capabilities: Vec<String>,
+    /// e.g. `15m`.
+    pub token_lifetime: String,
+    pub require_immutable_ids: bool,
+    /// Why the immutable ids were waived.
+    pub reason: Option<String>,
+    pub allow_pull_request_target: bool,
+    pub created_by: ActorView,
+    pub created_at: String,
+}
+
+/// `POST /v1/apps/{app}/trust-policies/{id}/test`: a JWT to check against the policy.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustTestRequest {
+    pub token: String,
+}
+
+impl std::fmt::Debug for TrustTestRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrustTestRequest { token: <redacted> }")
+    }
+}
+
+/// One line of a policy's verdict on a JWT.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrustCheckView {
+    /// The claim (or `signature`, `header`).
+    pub claim: String,
+    /// What the policy asks.
+    pub expected: String,
+    /// What the token says (null: missing).
+    pub actual: Option<String>,
+    pub ok: bool,
+}
+
+/// Whether a JWT would be exchanged under the policy, and why, check by check. The signature
+/// is checked when the issuer's keys can be fetched; `jti` reuse is not (testing spends no
+/// token).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrustTestResult {
+    pub matches: bool,
+    pub checks: Vec<TrustCheckView>,
+}
+
+/// RFC 8693 answer of `POST /v1/oauth/token`.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenExchangeResponse {
+    /// A deploy token (`gtd_…`), shown once.
+    pub access_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for TokenExchangeResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenExchangeResponse")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tokens
 
 /// Token creation, for all three kinds. At most one of `expires_in`, `expires_at` and
@@ -513,6 +633,21 @@ pub struct TokenView {
     pub last_used_ip: Option<String>,
     pub rotated_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Set on a deploy token issued by token exchange (keyless CI): where it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated: Option<FederatedView>,
+}
+
+/// The origin of a federated deploy token: the trust policy that accepted a CI job's ID
+/// token, and who that job was.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FederatedView {
+    /// The trust policy's id (`trp_…`).
+    pub policy: String,
+    pub issuer: String,
+    pub subject: String,
+    /// The run's claims (`repository`, `ref`, `run_id`…).
+    pub claims: std::collections::BTreeMap<String, String>,
 }
 
 /// The answer to create and rotate: the only place the raw token ever appears.
@@ -692,6 +827,7 @@ mod tests {
             last_used_ip: None,
             rotated_at: None,
             revoked_at: None,
+            federated: None,
         };
         let with = TokenWithSecret {
             view,

@@ -63,6 +63,11 @@ pub fn token_data(t: &TokenRecord) -> serde_json::Value {
             "user": t.scope.user_email(),
             "expires_at": t.expires_at.map(|e| e.to_rfc3339()),
             "created_at": t.created_at.to_rfc3339(),
+            "federated": t.federated.as_ref().map(|f| serde_json::json!({
+                "policy": f.policy_id.as_str(),
+                "issuer": f.issuer,
+                "subject": f.subject,
+            })),
         }
     })
 }
@@ -70,8 +75,14 @@ pub fn token_data(t: &TokenRecord) -> serde_json::Value {
 /// `token.revoked` for a token revoked with its app (`DELETE /v1/apps/{app}`): the same event
 /// as a revoke of the token itself, with the reason.
 pub fn revoked_with_app(t: &TokenRecord) -> NewEvent {
+    revoked_because(t, "app_deleted")
+}
+
+/// `token.revoked` for a token revoked by a change to something else (its app deleted:
+/// `app_deleted`; the trust policy that issued it deleted: `trust_policy_deleted`).
+pub fn revoked_because(t: &TokenRecord, reason: &'static str) -> NewEvent {
     let mut data = token_data(t);
-    data["reason"] = "app_deleted".into();
+    data["reason"] = reason.into();
     NewEvent {
         kind: "token.revoked",
         data,

@@ -187,3 +187,9 @@ impl Slug {
         Slug(s.into())
     }
 }
+
+id_type!(
+    /// A trust policy's id (`trp_…`).
+    TrustPolicyId,
+    "trp"
+);

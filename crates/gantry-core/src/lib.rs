@@ -11,6 +11,7 @@ pub mod failures;
 pub mod ids;
 pub mod metrics;
 pub mod model;
+pub mod oidc;
 pub mod outbound;
 pub mod password;
 pub mod policy;

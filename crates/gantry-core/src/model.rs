@@ -1,6 +1,6 @@
 //! The records the domain works with and the store persists.
 
-pub use crate::ids::{AlertId, AppId, OrgId, Slug, TokenId, UserId};
+pub use crate::ids::{AlertId, AppId, OrgId, Slug, TokenId, TrustPolicyId, UserId};
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 use gantry_api::{Role, TokenKind, TokenStatus};
@@ -13,6 +13,8 @@ pub enum ActorRef {
     User { id: String, name: String },
     /// An org or deploy token.
     Token { id: String, name: String },
+    /// A trust policy, for the tokens token exchange issues under it (keyless CI).
+    TrustPolicy { id: String, name: String },
     /// gantry itself (first-run admin, offline commands).
     System,
     /// Someone who did not authenticate (failed logins and token checks).
@@ -25,6 +27,7 @@ impl ActorRef {
         match self {
             ActorRef::User { .. } => "user",
             ActorRef::Token { .. } => "token",
+            ActorRef::TrustPolicy { .. } => "trust_policy",
             ActorRef::System => "system",
             ActorRef::Anonymous => "anonymous",
         }
@@ -33,7 +36,9 @@ impl ActorRef {
     /// The id, for users and tokens.
     pub fn id(&self) -> Option<&str> {
         match self {
-            ActorRef::User { id, .. } | ActorRef::Token { id, .. } => Some(id),
+            ActorRef::User { id, .. }
+            | ActorRef::Token { id, .. }
+            | ActorRef::TrustPolicy { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -41,7 +46,9 @@ impl ActorRef {
     /// The display name, for users and tokens.
     pub fn name(&self) -> Option<&str> {
         match self {
-            ActorRef::User { name, .. } | ActorRef::Token { name, .. } => Some(name),
+            ActorRef::User { name, .. }
+            | ActorRef::Token { name, .. }
+            | ActorRef::TrustPolicy { name, .. } => Some(name),
             _ => None,
         }
     }
@@ -54,6 +61,10 @@ impl ActorRef {
                 name: name.unwrap_or_default(),
             },
             ("token", Some(id)) => ActorRef::Token {
+                id,
+                name: name.unwrap_or_default(),
+            },
+            ("trust_policy", Some(id)) => ActorRef::TrustPolicy {
                 id,
                 name: name.unwrap_or_default(),
             },
@@ -351,6 +362,8 @@ pub struct TokenRecord {
     pub last_used_at: Option<Timestamp>,
     pub last_used_ip: Option<String>,
     pub rotated_at: Option<Timestamp>,
+    /// Issued by token exchange: its trust policy and CI identity (deploy tokens only).
+    pub federated: Option<Box<Federation>>,
 }
 
 impl TokenRecord {
@@ -382,6 +395,7 @@ impl TokenRecord {
             last_used_at: None,
             last_used_ip: None,
             rotated_at: None,
+            federated: None,
         }
     }
 
@@ -453,4 +467,33 @@ impl AuditRecord {
             event: None,
         }
     }
+}
+
+/// Where a federated deploy token came from: the trust policy, and the CI identity that
+/// exchanged its ID token for it (DESIGN §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Federation {
+    pub policy_id: TrustPolicyId,
+    pub issuer: String,
+    pub subject: String,
+    /// The run's claims (`repository`, `ref`, `run_id`…), as text.
+    pub claims: std::collections::BTreeMap<String, String>,
+}
+
+/// An app's trust in a CI identity: which ID tokens may be exchanged for a deploy token of it.
+#[derive(Debug, Clone)]
+pub struct TrustPolicyRecord {
+    pub id: TrustPolicyId,
+    pub org_id: OrgId,
+    pub org_slug: Slug,
+    pub app_id: AppId,
+    pub app_slug: Slug,
+    pub name: String,
+    pub rules: crate::oidc::Rules,
+    /// Set when the policy waived the preset's immutable ids, with the reason given.
+    pub waived_immutable_ids: Option<String>,
+    /// How long an issued token lives.
+    pub token_lifetime: Duration,
+    pub created_by: ActorRef,
+    pub created_at: Timestamp,
 }

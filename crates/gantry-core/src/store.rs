@@ -226,6 +226,7 @@ pub trait Store:
     + ReleaseStore
     + EnvConfigStore
     + AlertStore
+    + TrustStore
     + TokenStore
     + SessionStore
     + AuditStore
@@ -545,6 +546,45 @@ pub trait TokenStore: Send + Sync {
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()>;
     /// Tokens by kind and status at `now`, and the active ones expiring within 7 days.
     async fn token_counts(&self, now: Timestamp) -> CoreResult<crate::metrics::TokenCounts>;
+}
+
+/// Apps' trust policies and the ID tokens exchanged under them (DESIGN §8). Part of [`Store`].
+#[async_trait]
+pub trait TrustStore: Send + Sync {
+    /// A new policy; Conflict when the app has one of that name.
+    async fn insert_trust_policy(
+        &self,
+        policy: &TrustPolicyRecord,
+        audit: &AuditRecord,
+    ) -> CoreResult<()>;
+    /// The app's policies, oldest first.
+    async fn list_trust_policies(&self, app_id: &AppId) -> CoreResult<Vec<TrustPolicyRecord>>;
+    async fn get_trust_policy(
+        &self,
+        app_id: &AppId,
+        id: &TrustPolicyId,
+    ) -> CoreResult<Option<TrustPolicyRecord>>;
+    /// Deletes a policy and revokes the live tokens it issued (each firing `token.revoked`),
+    /// in one transaction; false when there was no such policy.
+    async fn delete_trust_policy(
+        &self,
+        app_id: &AppId,
+        id: &TrustPolicyId,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>>;
+    /// Stores a token issued by exchange, spending the ID token's `jti` (remembered until
+    /// `jti_expires`) in the same transaction: false, and nothing written, when that `jti` of
+    /// that issuer was spent already (on any node).
+    async fn insert_exchanged_token(
+        &self,
+        token: &TokenRecord,
+        jti: &str,
+        jti_expires: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool>;
+    /// Forgets spent `jti`s that can no longer be presented; how many went.
+    async fn prune_jtis(&self, now: Timestamp) -> CoreResult<u64>;
 }
 
 /// Dashboard sessions (never cached: a logout holds on every node at once). Part of [`Store`].

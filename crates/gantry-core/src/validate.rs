@@ -5,6 +5,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::ids::Slug;
+use std::time::Duration;
 
 /// Longest token, org, app or alert name.
 pub const MAX_NAME: usize = 100;
@@ -402,4 +403,230 @@ mod tests {
             assert!(email("email", bad).is_err(), "{bad}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trust policies (DESIGN §8)
+
+/// Most conditions one trust policy holds.
+pub const MAX_CONDITIONS: usize = 32;
+/// Longest condition value (exact or glob).
+pub const MAX_CONDITION_VALUE: usize = 256;
+/// Longest issuer or audience.
+pub const MAX_ISSUER_LEN: usize = 500;
+/// Issued tokens' lifetime when the policy names none, and the most it may name.
+pub const DEFAULT_FEDERATED_LIFETIME: Duration = Duration::from_secs(15 * 60);
+pub const MAX_FEDERATED_LIFETIME: Duration = Duration::from_secs(3600);
+/// What a trust policy's tokens may do: all of it, until tokens carry capabilities.
+pub const FEDERATED_CAPABILITIES: &[&str] = &["read", "deploy", "env", "config"];
+
+/// A trust policy as asked for, checked.
+#[derive(Debug, Clone)]
+pub struct TrustPolicyInput {
+    pub name: String,
+    pub rules: crate::oidc::Rules,
+    pub waived_immutable_ids: Option<String>,
+    pub token_lifetime: Duration,
+}
+
+/// Checks a trust policy: an issuer (`https://`, or listed in `insecure_issuers`), at least
+/// one condition, each a claim name and a bounded value, and — under a preset — the preset's
+/// immutable-id claims as exact values unless waived with a reason.
+pub fn trust_policy(
+    req: &gantry_api::CreateTrustPolicyRequest,
+    default_audience: &str,
+    insecure_issuers: &[String],
+) -> CoreResult<TrustPolicyInput> {
+    use crate::oidc::{Preset, RESERVED_CLAIMS};
+    let name = name("name", &req.name)?;
+    let preset = match req.preset.as_deref() {
+        None => None,
+        Some(p) => Some(
+            Preset::parse(p)
+                .ok_or_else(|| CoreError::invalid("preset", "must be github or gitlab"))?,
+        ),
+    };
+    let issuer = match (req.issuer.as_deref(), preset) {
+        (Some(i), _) => i.trim().to_owned(),
+        (None, Some(p)) => p.issuer().to_owned(),
+        (None, None) => {
+            return Err(CoreError::invalid(
+                "issuer",
+                "is required without a preset (the issuer's URL, as its tokens' iss says)",
+            ))
+        }
+    };
+    issuer_url("issuer", &issuer, insecure_issuers)?;
+    let audience = req
+        .audience
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(default_audience)
+        .to_owned();
+    if audience.is_empty() || audience.len() > MAX_ISSUER_LEN {
+        return Err(CoreError::invalid(
+            "audience",
+            format!("must be 1–{MAX_ISSUER_LEN} characters"),
+        ));
+    }
+    no_control_chars("audience", &audience)?;
+    if req.conditions.is_empty() {
+        return Err(CoreError::invalid(
+            "conditions",
+            "needs at least one condition besides iss and aud: a policy without one trusts every job of the issuer",
+        ));
+    }
+    if req.conditions.len() > MAX_CONDITIONS {
+        return Err(CoreError::invalid(
+            "conditions",
+            format!("at most {MAX_CONDITIONS}"),
+        ));
+    }
+    for (claim, value) in &req.conditions {
+        let field = format!("conditions.{}", printable(claim));
+        let well_formed = !claim.is_empty()
+            && claim.len() <= 64
+            && claim
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+        if !well_formed {
+            return Err(CoreError::invalid(
+                &field,
+                "a claim name is 1–64 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        if RESERVED_CLAIMS.contains(&claim.as_str()) {
+            return Err(CoreError::invalid(
+                &field,
+                "iss, aud, exp, nbf, iat and jti are checked by the exchange itself, not by conditions",
+            ));
+        }
+        if value.is_empty() || value.chars().count() > MAX_CONDITION_VALUE {
+            return Err(CoreError::invalid(
+                &field,
+                format!("must be 1–{MAX_CONDITION_VALUE} characters"),
+            ));
+        }
+        no_control_chars(&field, value)?;
+        if value.chars().all(|c| c == '*') {
+            return Err(CoreError::invalid(
+                &field,
+                "a condition that matches anything is no condition",
+            ));
+        }
+    }
+    let waived = match (req.require_immutable_ids, req.reason.as_deref()) {
+        (Some(false), Some(r)) if !r.trim().is_empty() => Some(description("reason", Some(r))?.unwrap_or_default()),
+        (Some(false), _) => {
+            return Err(CoreError::invalid(
+                "reason",
+                "is required when require_immutable_ids is false (say why names are trusted instead of ids)",
+            ))
+        }
+        _ => None,
+    };
+    if let (Some(p), None) = (preset, &waived) {
+        for any_of in p.required() {
+            let named = any_of.iter().find(|c| req.conditions.contains_key(**c));
+            let Some(claim) = named else {
+                return Err(CoreError::invalid(
+                    "conditions",
+                    format!(
+                        "the {} preset requires {} as a condition (names can be reused after a rename; ids cannot)",
+                        p.as_str(),
+                        any_of.join(" or ")
+                    ),
+                ));
+            };
+            if claim.ends_with("_id") && req.conditions[*claim].contains('*') {
+                return Err(CoreError::invalid(
+                    &format!("conditions.{claim}"),
+                    "an id must be matched exactly, not by a glob",
+                ));
+            }
+        }
+    }
+    if req.allow_pull_request_target == Some(true) && preset != Some(Preset::Github) {
+        return Err(CoreError::invalid(
+            "allow_pull_request_target",
+            "applies to the github preset only",
+        ));
+    }
+    if let Some(caps) = &req.capabilities {
+        for c in caps {
+            if !FEDERATED_CAPABILITIES.contains(&c.as_str()) {
+                return Err(CoreError::invalid(
+                    "capabilities",
+                    "must name read, deploy, env or config",
+                ));
+            }
+        }
+        if FEDERATED_CAPABILITIES
+            .iter()
+            .any(|c| !caps.iter().any(|x| x == c))
+        {
+            return Err(CoreError::invalid(
+                "capabilities",
+                "issued tokens carry all of read, deploy, env and config: narrower capabilities are not supported yet",
+            ));
+        }
+    }
+    let token_lifetime = match req.token_lifetime.as_deref() {
+        None => DEFAULT_FEDERATED_LIFETIME,
+        Some(s) => crate::expiry::parse_duration(s)
+            .filter(|d| !d.is_zero() && *d <= MAX_FEDERATED_LIFETIME)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "token_lifetime",
+                    "must be a duration from 1s to 1h, such as 15m",
+                )
+            })?,
+    };
+    Ok(TrustPolicyInput {
+        name,
+        rules: crate::oidc::Rules {
+            issuer,
+            audience,
+            conditions: req.conditions.clone(),
+            preset,
+            allow_pull_request_target: req.allow_pull_request_target == Some(true),
+        },
+        waived_immutable_ids: waived,
+        token_lifetime,
+    })
+}
+
+/// An issuer URL: `https://` with a host and no user info, query or fragment; `http://` only
+/// when listed in `oidc.allow_insecure_issuers`.
+pub fn issuer_url(field: &str, issuer: &str, insecure_issuers: &[String]) -> CoreResult<()> {
+    if issuer.len() > MAX_ISSUER_LEN {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at most {MAX_ISSUER_LEN} characters"),
+        ));
+    }
+    let url = url::Url::parse(issuer)
+        .map_err(|_| CoreError::invalid(field, "must be an https:// URL"))?;
+    if url.host_str().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(CoreError::invalid(
+            field,
+            "must be an https:// URL with a host and no user info, query or fragment",
+        ));
+    }
+    if url.scheme() != "https" && !insecure_issuers.iter().any(|i| i == issuer) {
+        return Err(CoreError::invalid(
+            field,
+            "must be https:// (plain-http issuers only when listed in oidc.allow_insecure_issuers)",
+        ));
+    }
+    Ok(())
+}
+
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
 }

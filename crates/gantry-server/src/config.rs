@@ -467,6 +467,15 @@ pub static SETTINGS: &[Setting] = &[
         "Webhook receivers gantry may reach although they are internal (loopback, private, link-local, CGNAT, unique-local…); http:// targets only inside these. Empty: public addresses over https only.",
     ),
     setting(
+        "oidc.allow_insecure_issuers",
+        "GANTRY_OIDC_ALLOW_INSECURE_ISSUERS",
+        "oidc-allow-insecure-issuers",
+        Some(""),
+        Kind::List,
+        "issuer URLs, exactly as their tokens' iss says",
+        "OIDC issuers that trust policies may name over plain http://, and whose discovery and keys gantry fetches from any address (a lab or test issuer on loopback). Empty: https:// issuers on public addresses only.",
+    ),
+    setting(
         "alerts.expiring_before",
         "GANTRY_ALERTS_EXPIRING_BEFORE",
         "alerts-expiring-before",
@@ -869,6 +878,20 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         "alerts.allow_networks" => {
             config.settings.allow_networks =
                 gantry_core::outbound::AllowNetworks(networks(v).ok_or(accepts)?)
+        }
+        "oidc.allow_insecure_issuers" => {
+            config.settings.insecure_issuers = v
+                .split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(|i| {
+                    url::Url::parse(i)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                        .map(|_| i.to_owned())
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or(accepts)?
         }
         "alerts.expiring_before" => {
             let mut list = v

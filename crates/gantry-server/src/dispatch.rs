@@ -221,9 +221,9 @@ fn describe(e: reqwest::Error) -> String {
 /// Resolves a webhook's host and lets the connection go only to addresses that pass
 /// [`outbound::refusal`], every one of them (a name with one internal address among public
 /// ones is refused whole: which one a connection would use is not ours to guess).
-struct CheckedResolver {
-    allow: AllowNetworks,
-    plain_http: bool,
+pub(crate) struct CheckedResolver {
+    pub(crate) allow: AllowNetworks,
+    pub(crate) plain_http: bool,
 }
 
 impl reqwest::dns::Resolve for CheckedResolver {

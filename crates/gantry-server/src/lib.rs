@@ -10,6 +10,7 @@ pub mod extract;
 pub mod listen;
 pub mod mail;
 pub mod observe;
+pub mod oidc_keys;
 pub mod panics;
 pub mod routes;
 pub mod state;
@@ -97,6 +98,23 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     ));
     let mailer = mail::Mailer::new(&config.smtp)?;
     config.settings.notify_owners = mailer.is_some();
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    // Trust policies' default audience is the public URL (or the address listened on).
+    config.settings.public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local_addr}"));
     let metrics = Arc::new(gantry_core::metrics::Metrics::new());
     let (store, coherence) = database.serve(&config.cache, metrics.clone(), coherence_stopped);
     let gantry = Arc::new(
@@ -119,32 +137,26 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Err(e) => tracing::warn!(error = %e, "could not re-seal secrets"),
     }
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let local_addr = listener.local_addr()?;
-    let metrics_listener = match config.metrics_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening for metrics on {addr}"))?,
-        ),
-        None => None,
-    };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
-    let config_public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local_addr}"));
+    let config_public_url = config.settings.public_url.clone();
     let allow_networks = config.settings.allow_networks.clone();
     let dispatch_config = config.dispatch.clone();
+    let issuer_keys = Arc::new(
+        oidc_keys::IssuerKeyCache::new(
+            allow_networks.clone(),
+            config.settings.insecure_issuers.clone(),
+            gantry.clock(),
+        )
+        .context("building the OIDC key client")?,
+    );
     let conn_limits = config.conn_limits;
     let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
         artifacts: artifacts.clone(),
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
+        issuer_keys,
     });
     let app = routes::router(state.clone());
     let metrics_server = metrics_listener.map(|listener| {

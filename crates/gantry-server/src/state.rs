@@ -31,4 +31,6 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<serde_json::Value>,
+    /// OIDC issuers' keys, for token exchange and the trust-policy test.
+    pub issuer_keys: Arc<crate::oidc_keys::IssuerKeyCache>,
 }

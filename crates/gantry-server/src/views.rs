@@ -149,6 +149,52 @@ pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
         last_used_ip: tok.last_used_ip.clone(),
         rotated_at: ot(tok.rotated_at),
         revoked_at: ot(tok.revoked_at),
+        federated: tok.federated.as_deref().map(|f| FederatedView {
+            policy: f.policy_id.to_string(),
+            issuer: f.issuer.clone(),
+            subject: f.subject.clone(),
+            claims: f.claims.clone(),
+        }),
+    }
+}
+
+/// A trust policy.
+pub fn trust_policy(p: &TrustPolicyRecord) -> TrustPolicyView {
+    TrustPolicyView {
+        id: p.id.to_string(),
+        org: p.org_slug.to_string(),
+        app: p.app_slug.to_string(),
+        name: p.name.clone(),
+        preset: p.rules.preset.map(|x| x.as_str().to_owned()),
+        issuer: p.rules.issuer.clone(),
+        audience: p.rules.audience.clone(),
+        conditions: p.rules.conditions.clone(),
+        capabilities: gantry_core::validate::FEDERATED_CAPABILITIES
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+        token_lifetime: gantry_core::expiry::format_duration(p.token_lifetime),
+        require_immutable_ids: p.waived_immutable_ids.is_none(),
+        reason: p.waived_immutable_ids.clone(),
+        allow_pull_request_target: p.rules.allow_pull_request_target,
+        created_by: actor(&p.created_by),
+        created_at: t(p.created_at),
+    }
+}
+
+/// A policy's verdict on a JWT, check by check.
+pub fn trust_test(checks: &[gantry_core::oidc::ConditionCheck]) -> TrustTestResult {
+    TrustTestResult {
+        matches: !checks.is_empty() && checks.iter().all(|c| c.ok),
+        checks: checks
+            .iter()
+            .map(|c| TrustCheckView {
+                claim: c.claim.clone(),
+                expected: c.expected.clone(),
+                actual: c.actual.clone(),
+                ok: c.ok,
+            })
+            .collect(),
     }
 }
 

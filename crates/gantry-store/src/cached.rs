@@ -894,6 +894,73 @@ impl TokenStore for CachedStore {
 }
 
 #[async_trait]
+impl TrustStore for CachedStore {
+    async fn insert_trust_policy(
+        &self,
+        policy: &TrustPolicyRecord,
+        audit: &AuditRecord,
+    ) -> CoreResult<()> {
+        self.timed(
+            "insert_trust_policy",
+            self.inner.insert_trust_policy(policy, audit),
+        )
+        .await
+    }
+
+    async fn list_trust_policies(&self, app_id: &AppId) -> CoreResult<Vec<TrustPolicyRecord>> {
+        self.timed(
+            "list_trust_policies",
+            self.inner.list_trust_policies(app_id),
+        )
+        .await
+    }
+
+    async fn get_trust_policy(
+        &self,
+        app_id: &AppId,
+        id: &TrustPolicyId,
+    ) -> CoreResult<Option<TrustPolicyRecord>> {
+        self.timed("get_trust_policy", self.inner.get_trust_policy(app_id, id))
+            .await
+    }
+
+    async fn delete_trust_policy(
+        &self,
+        app_id: &AppId,
+        id: &TrustPolicyId,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>> {
+        // The tokens it issued are revoked with it: the write's keys drop them here too.
+        self.write(
+            "delete_trust_policy",
+            self.inner.delete_trust_policy(app_id, id, at, audit),
+        )
+        .await
+    }
+
+    async fn insert_exchanged_token(
+        &self,
+        token: &TokenRecord,
+        jti: &str,
+        jti_expires: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        // A fresh random hash: nothing cached can name it.
+        self.timed(
+            "insert_exchanged_token",
+            self.inner
+                .insert_exchanged_token(token, jti, jti_expires, audit),
+        )
+        .await
+    }
+
+    async fn prune_jtis(&self, now: Timestamp) -> CoreResult<u64> {
+        self.timed("prune_jtis", self.inner.prune_jtis(now)).await
+    }
+}
+
+#[async_trait]
 impl SessionStore for CachedStore {
     async fn insert_session(&self, session: &SessionRecord, audit: &AuditRecord) -> CoreResult<()> {
         self.timed("insert_session", self.inner.insert_session(session, audit))

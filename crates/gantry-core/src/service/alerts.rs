@@ -398,7 +398,8 @@ impl Gantry {
         // The scheduler reads notices only of expiries since `now - EXPIRED_LOOKBACK`; a day
         // more leaves room for a scan under way.
         let notices_before = now.minus(EXPIRED_LOOKBACK + std::time::Duration::from_secs(86_400));
-        let mut gone = 0;
+        // Spent ID-token ids that could no longer be presented anyway (keyless CI).
+        let mut gone = self.store.prune_jtis(now).await?;
         loop {
             let n = self
                 .store

@@ -11,6 +11,7 @@ mod oauth;
 mod orgs;
 mod sessions;
 mod tokens;
+mod trust;
 mod users;
 
 pub use apps::DeployMeta;
@@ -18,6 +19,10 @@ pub use audit::AuditQuery;
 pub use oauth::{check_capability, Introspection};
 pub use sessions::{csrf_token, same_secret, SessionSecret};
 pub use tokens::TokenQuery;
+pub use trust::{
+    ExchangeRefused, ExchangeRequest, Exchanged, IssuerKeys, SUBJECT_TOKEN_TYPES,
+    TOKEN_EXCHANGE_GRANT,
+};
 
 use crate::error::{CoreError, CoreResult};
 use crate::expiry::TokenPolicy;
@@ -60,6 +65,12 @@ pub struct Settings {
     pub notify_owners: bool,
     /// How long finished deliveries and their events are kept (`alerts.retention`).
     pub event_retention: std::time::Duration,
+    /// The instance's URL (`public_url`): trust policies' default audience.
+    pub public_url: String,
+    /// Issuers trusted over plain http (`oidc.allow_insecure_issuers`; tests, labs).
+    pub insecure_issuers: Vec<String>,
+    /// Token exchanges allowed per client address (every attempt counts).
+    pub exchange_limit: Limit,
 }
 
 impl Default for Settings {
@@ -86,6 +97,12 @@ impl Default for Settings {
                 .to_vec(),
             notify_owners: false,
             event_retention: std::time::Duration::from_secs(30 * 86_400),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            insecure_issuers: Vec::new(),
+            exchange_limit: Limit {
+                max: 60,
+                window: std::time::Duration::from_secs(60),
+            },
         }
     }
 }
@@ -97,6 +114,8 @@ pub(crate) struct Limiters {
     pub(crate) auth_prefix: FailureLimiter,
     pub(crate) login_ip: FailureLimiter,
     pub(crate) login_email: FailureLimiter,
+    /// Token exchanges per client address.
+    pub(crate) exchange_ip: FailureLimiter,
 }
 
 /// The authenticated caller of one request and where it came from.
@@ -158,6 +177,7 @@ impl Gantry {
             auth_prefix: FailureLimiter::new(settings.failed_auth_limit),
             login_ip: FailureLimiter::new(settings.failed_login_limit),
             login_email: FailureLimiter::new(settings.failed_login_limit),
+            exchange_ip: FailureLimiter::new(settings.exchange_limit),
         };
         let uploads = crate::uploads::UploadSlots::new(
             settings.max_concurrent_uploads,
@@ -199,6 +219,11 @@ impl Gantry {
     /// The store (for readiness checks and background flushing).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The clock itself.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     /// The clock.

@@ -6,6 +6,7 @@ pub mod oauth;
 pub mod orgs;
 pub mod system;
 pub mod tokens;
+pub mod trust;
 pub mod users;
 
 use crate::error::ApiError;
@@ -37,7 +38,7 @@ use utoipa_axum::routes;
     security(("bearer" = [])),
     tags(
         (name = "system"), (name = "users"), (name = "orgs"), (name = "apps"), (name = "deploys"),
-        (name = "env"), (name = "config"), (name = "alerts"), (name = "tokens"), (name = "audit"), (name = "oauth"),
+        (name = "env"), (name = "config"), (name = "alerts"), (name = "tokens"), (name = "audit"), (name = "oauth"), (name = "trust"),
     )
 )]
 struct ApiDoc;
@@ -57,7 +58,8 @@ impl Modify for Conventions {
             let public = !path.starts_with("/v1")
                 || path == "/v1/auth/login"
                 || path == "/v1/openapi.json"
-                || path == "/v1/oauth/revoke";
+                || path == "/v1/oauth/revoke"
+                || path == "/v1/oauth/token";
             let ops: [&mut Option<Operation>; 5] = [
                 &mut item.get,
                 &mut item.post,
@@ -157,6 +159,13 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::check))
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::token))
+        .routes(routes!(
+            trust::create_trust_policy,
+            trust::list_trust_policies
+        ))
+        .routes(routes!(trust::get_trust_policy, trust::delete_trust_policy))
+        .routes(routes!(trust::test_trust_policy))
         .layer(DefaultBodyLimit::max(max_json))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
-use gantry_api::{IntrospectionResponse, OAuthError};
+use gantry_api::{IntrospectionResponse, OAuthError, TokenExchangeResponse};
 use gantry_core::model::TokenScope;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -208,4 +208,117 @@ pub async fn revoke(
     };
     state.gantry.revoke_presented(&raw, ip.as_deref()).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// The form of an RFC 8693 token exchange.
+#[derive(Deserialize, ToSchema)]
+pub struct ExchangeForm {
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
+    pub grant_type: Option<String>,
+    /// The CI job's OIDC ID token (a JWT).
+    pub subject_token: Option<String>,
+    /// `urn:ietf:params:oauth:token-type:id_token` or `urn:ietf:params:oauth:token-type:jwt`.
+    pub subject_token_type: Option<String>,
+    /// The app (slug or id) the deploy token is for.
+    pub resource: Option<String>,
+    /// Ignored (RFC 8693 optional parameters).
+    pub audience: Option<String>,
+    pub scope: Option<String>,
+    pub requested_token_type: Option<String>,
+}
+
+impl std::fmt::Debug for ExchangeForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeForm")
+            .field("grant_type", &self.grant_type)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 8693 token exchange (keyless CI): a CI job's OIDC ID token for a short-lived deploy
+/// token of the app named by `resource`, under one of its trust policies. Unauthenticated
+/// (the ID token is the credential). Every refusal of the ID token is the same
+/// `invalid_grant`; the audit log says which rule failed. Rate limited per client address.
+#[utoipa::path(post, path = "/v1/oauth/token", tag = "oauth", security(()),
+    request_body(content = ExchangeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "A deploy token, shown once", body = TokenExchangeResponse),
+              (status = 400, description = "invalid_request, unsupported_grant_type or invalid_grant", body = OAuthError),
+              (status = 429, description = "Too many exchanges from this address", body = OAuthError)))]
+pub async fn token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    form: Result<Form<ExchangeForm>, FormRejection>,
+) -> ApiResult<Response> {
+    use gantry_core::service::{ExchangeRefused, ExchangeRequest};
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(e) => {
+            return Ok(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("send application/x-www-form-urlencoded: {}", e.body_text()),
+            ))
+        }
+    };
+    let req = ExchangeRequest {
+        grant_type: form.grant_type,
+        subject_token: form.subject_token,
+        subject_token_type: form.subject_token_type,
+        resource: form.resource,
+    };
+    let outcome = state
+        .gantry
+        .exchange(&req, ip.as_deref(), state.issuer_keys.as_ref())
+        .await?;
+    let mut resp = match outcome {
+        Ok(issued) => {
+            let now = state.gantry.now();
+            let expires_in = issued
+                .token
+                .expires_at
+                .map(|e| (e.0 - now.0).div_euclid(1000))
+                .unwrap_or_default();
+            Json(TokenExchangeResponse {
+                access_token: issued.plain.expose_secret().to_owned(),
+                issued_token_type: "urn:ietf:params:oauth:token-type:access_token".into(),
+                token_type: "Bearer".into(),
+                expires_in,
+            })
+            .into_response()
+        }
+        Err(ExchangeRefused::InvalidRequest(why)) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why)
+        }
+        Err(ExchangeRefused::UnsupportedGrantType) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only urn:ietf:params:oauth:grant-type:token-exchange is supported",
+        ),
+        Err(ExchangeRefused::InvalidGrant) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "the subject token is not accepted for this resource",
+        ),
+        Err(ExchangeRefused::RateLimited(wait)) => {
+            let mut r = oauth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                &format!(
+                    "too many token exchanges from this address; try again in {} s",
+                    wait.as_secs()
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            r
+        }
+    };
+    // RFC 6749 §5.1: token answers are not cached.
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
 }

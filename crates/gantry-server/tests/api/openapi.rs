@@ -60,6 +60,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/auth/check"),
     ("post", "/v1/oauth/introspect"),
     ("post", "/v1/oauth/revoke"),
+    ("post", "/v1/oauth/token"),
+    ("post", "/v1/apps/{app}/trust-policies"),
+    ("get", "/v1/apps/{app}/trust-policies"),
+    ("get", "/v1/apps/{app}/trust-policies/{id}"),
+    ("delete", "/v1/apps/{app}/trust-policies/{id}"),
+    ("post", "/v1/apps/{app}/trust-policies/{id}/test"),
 ];
 
 #[tokio::test]
@@ -81,7 +87,8 @@ async fn openapi_describes_every_route_with_its_errors() {
         let public = !path.starts_with("/v1")
             || *path == "/v1/auth/login"
             || *path == "/v1/openapi.json"
-            || *path == "/v1/oauth/revoke";
+            || *path == "/v1/oauth/revoke"
+            || *path == "/v1/oauth/token";
         if !public {
             for code in ["401", "403", "404"] {
                 assert!(

@@ -26,6 +26,8 @@ mod client_flow;
 mod dashboard;
 #[path = "../api/hardening.rs"]
 mod hardening;
+#[path = "../api/issuer.rs"]
+mod issuer;
 #[path = "../api/mail.rs"]
 mod mail;
 #[path = "../api/openapi.rs"]
@@ -44,5 +46,7 @@ mod seed_fdeploy;
 mod seed_flyio;
 #[path = "../api/tokens/mod.rs"]
 mod tokens;
+#[path = "../api/trust.rs"]
+mod trust;
 #[path = "../api/webhooks.rs"]
 mod webhooks;

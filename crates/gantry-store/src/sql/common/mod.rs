@@ -148,6 +148,7 @@ mod rows;
 mod sessions;
 mod tokens;
 mod transfer;
+mod trust;
 mod users;
 
 use rows::*;

@@ -205,6 +205,46 @@ pub(super) fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         rotated_at: opt_ts(row, "rotated_at")?,
         revoked_at: opt_ts(row, "revoked_at")?,
         noted: Default::default(),
+        federated: federation(row)?,
+    })
+}
+
+fn federation(row: &DbRow) -> CoreResult<Option<Box<Federation>>> {
+    let Some(policy) = opt_cs(row, "federated_policy_id")? else {
+        return Ok(None);
+    };
+    let claims = opt_s(row, "federated_claims")?.unwrap_or_default();
+    Ok(Some(Box::new(Federation {
+        policy_id: TrustPolicyId::from(policy),
+        issuer: opt_s(row, "federated_issuer")?.unwrap_or_default(),
+        subject: opt_s(row, "federated_subject")?.unwrap_or_default(),
+        claims: serde_json::from_str(&claims).unwrap_or_default(),
+    })))
+}
+
+pub(super) fn trust_policy_row(row: &DbRow) -> CoreResult<TrustPolicyRecord> {
+    let conditions: String = s(row, "conditions")?;
+    let lifetime: i64 = row.try_get("token_lifetime_secs").map_err(db)?;
+    let preset = opt_s(row, "preset")?;
+    Ok(TrustPolicyRecord {
+        id: cs(row, "id")?.into(),
+        org_id: cs(row, "org_id")?.into(),
+        org_slug: slug(row, "org_slug")?,
+        app_id: cs(row, "app_id")?.into(),
+        app_slug: slug(row, "app_slug")?,
+        name: s(row, "name")?,
+        rules: gantry_core::oidc::Rules {
+            issuer: s(row, "issuer")?,
+            audience: s(row, "audience")?,
+            conditions: serde_json::from_str(&conditions)
+                .map_err(|_| CoreError::internal("a trust policy's conditions do not parse"))?,
+            preset: preset.as_deref().and_then(gantry_core::oidc::Preset::parse),
+            allow_pull_request_target: row.try_get("allow_pull_request_target").map_err(db)?,
+        },
+        waived_immutable_ids: opt_s(row, "waived_reason")?,
+        token_lifetime: Duration::from_secs(u64::try_from(lifetime).unwrap_or(0)),
+        created_by: actor(row, "created_by")?,
+        created_at: ts(row, "created_at")?,
     })
 }
 
@@ -232,6 +272,10 @@ pub(super) const TOKEN_SELECT: &str =
     "SELECT t.*, o.slug AS org_slug, a.slug AS app_slug, u.email AS user_email \
      FROM tokens t LEFT JOIN orgs o ON o.id = t.org_id LEFT JOIN apps a ON a.id = t.app_id \
      LEFT JOIN users u ON u.id = t.user_id";
+
+pub(super) const TRUST_SELECT: &str =
+    "SELECT p.*, o.slug AS org_slug, a.slug AS app_slug FROM trust_policies p \
+     JOIN orgs o ON o.id = p.org_id JOIN apps a ON a.id = p.app_id";
 
 pub(super) const ALERT_SELECT: &str =
     "SELECT al.*, o.slug AS org_slug, ap.slug AS app_slug FROM alerts al \

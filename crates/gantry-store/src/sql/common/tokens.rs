@@ -6,30 +6,7 @@ use super::*;
 impl TokenStore for SqlStore {
     async fn insert_token(&self, t: &TokenRecord, audit: &AuditRecord) -> CoreResult<Written> {
         let mut tx = self.pools.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO tokens (id, kind, name, description, prefix, hash, user_id, org_id, app_id, role, \
-             created_by_type, created_by_id, created_by_name, created_at, expires_at, lifetime_secs) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
-        )
-        .bind(t.id.as_str())
-        .bind(t.kind().as_str())
-        .bind(&t.name)
-        .bind(&t.description)
-        .bind(&t.prefix)
-        .bind(&t.hash.0[..])
-        .bind(t.scope.user_id().map(|v| v.as_str()))
-        .bind(t.scope.org_id().map(|v| v.as_str()))
-        .bind(t.scope.app_id().map(|v| v.as_str()))
-        .bind(t.scope.role().map(Role::as_str))
-        .bind(t.created_by.kind())
-        .bind(t.created_by.id())
-        .bind(t.created_by.name())
-        .bind(t.created_at.0)
-        .bind(t.expires_at.map(|e| e.0))
-        .bind(t.lifetime.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        self.insert_token_in(&mut tx, t).await?;
         insert_audit(&mut tx, audit).await?;
         // A fresh random hash (178 bits): no node can have looked it up before, so nothing
         // to invalidate, and no log entry to wait for.
@@ -287,5 +264,45 @@ impl TokenStore for SqlStore {
             counts.expiring_within_7d += row.try_get::<i64, _>("expiring").map_err(db)?;
         }
         Ok(counts)
+    }
+}
+
+impl SqlStore {
+    /// Inserts a token row inside `conn`'s transaction (creation and exchange).
+    pub(super) async fn insert_token_in(&self, conn: &mut Conn, t: &TokenRecord) -> CoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tokens (id, kind, name, description, prefix, hash, user_id, org_id, app_id, role, \
+             created_by_type, created_by_id, created_by_name, created_at, expires_at, lifetime_secs, \
+             federated_policy_id, federated_issuer, federated_subject, federated_claims) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
+        )
+        .bind(t.id.as_str())
+        .bind(t.kind().as_str())
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.prefix)
+        .bind(&t.hash.0[..])
+        .bind(t.scope.user_id().map(|v| v.as_str()))
+        .bind(t.scope.org_id().map(|v| v.as_str()))
+        .bind(t.scope.app_id().map(|v| v.as_str()))
+        .bind(t.scope.role().map(Role::as_str))
+        .bind(t.created_by.kind())
+        .bind(t.created_by.id())
+        .bind(t.created_by.name())
+        .bind(t.created_at.0)
+        .bind(t.expires_at.map(|e| e.0))
+        .bind(t.lifetime.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
+        .bind(t.federated.as_ref().map(|f| f.policy_id.as_str()))
+        .bind(t.federated.as_ref().map(|f| f.issuer.as_str()))
+        .bind(t.federated.as_ref().map(|f| f.subject.as_str()))
+        .bind(
+            t.federated
+                .as_ref()
+                .map(|f| serde_json::to_string(&f.claims).unwrap_or_default()),
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 }
