@@ -17,6 +17,7 @@ macro_rules! say {
 }
 
 mod commands;
+pub mod oidc;
 pub mod output;
 pub mod safe;
 pub mod settings;
@@ -127,6 +128,38 @@ impl Ctx {
             ));
         }
         Ok(&self.client)
+    }
+
+    /// The client for a command on `app` (else `$GANTRY_APP`): the given credential; without
+    /// one, in a CI job that can prove who it is, a deploy token exchanged for the job's OIDC
+    /// ID token (DESIGN §8). The exchanged token lives in memory only.
+    pub async fn client_for(&self, app: Option<&str>) -> Result<Client, CliError> {
+        if self.token.value.is_some() {
+            return Ok(self.client.clone());
+        }
+        let Some(jwt) = oidc::ci_id_token(self.base()).await? else {
+            return self.client().cloned();
+        };
+        let app = commands::app_of(app.map(str::to_owned))?;
+        let issued = self
+            .anonymous()
+            .exchange_id_token(&jwt, &app)
+            .await
+            .map_err(|e| self.exchange_error(e))?;
+        Ok(self.client.with_token(&issued.access_token))
+    }
+
+    /// An exchange refused: what it means for a CI job.
+    pub fn exchange_error(&self, e: ClientError) -> CliError {
+        match e.code() {
+            Some("invalid_grant") => CliError::auth(
+                "the CI job's ID token was refused: no trust policy of the app accepts it \
+                 (wrong audience, issuer or conditions, or a token already used); \
+                 `gantry trust test` shows why",
+            ),
+            Some(_) => CliError::auth(format!("token exchange refused: {e}")),
+            None => self.error(e),
+        }
     }
 
     /// A client without a credential (login).

@@ -245,6 +245,94 @@ impl Client {
             .items)
     }
 
+    /// `GET /v1/apps/{app}/trust-policies`.
+    pub async fn list_trust_policies(&self, app: &str) -> Result<Vec<TrustPolicyView>> {
+        Ok(self
+            .get::<ListResponse<TrustPolicyView>>(&format!("/v1/apps/{app}/trust-policies"))
+            .await?
+            .items)
+    }
+
+    /// `POST /v1/apps/{app}/trust-policies`.
+    pub async fn create_trust_policy(
+        &self,
+        app: &str,
+        req: &CreateTrustPolicyRequest,
+    ) -> Result<TrustPolicyView> {
+        self.json(Method::POST, &format!("/v1/apps/{app}/trust-policies"), req)
+            .await
+    }
+
+    /// `DELETE /v1/apps/{app}/trust-policies/{id}` (revokes the tokens it issued).
+    pub async fn delete_trust_policy(&self, app: &str, id: &str) -> Result<()> {
+        Self::send_empty(self.request(
+            Method::DELETE,
+            &format!("/v1/apps/{app}/trust-policies/{id}"),
+        ))
+        .await
+    }
+
+    /// `POST /v1/apps/{app}/trust-policies/{id}/test`.
+    pub async fn test_trust_policy(
+        &self,
+        app: &str,
+        id: &str,
+        jwt: &str,
+    ) -> Result<TrustTestResult> {
+        self.json(
+            Method::POST,
+            &format!("/v1/apps/{app}/trust-policies/{id}/test"),
+            &TrustTestRequest {
+                token: jwt.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `POST /v1/oauth/token` (RFC 8693): a CI job's ID token for a deploy token of `app`. An
+    /// OAuth error (`invalid_grant`…) comes back as [`ClientError::Api`] with its `error` as
+    /// the code.
+    pub async fn exchange_id_token(&self, jwt: &str, app: &str) -> Result<TokenExchangeResponse> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/oauth/token", self.base))
+            .form(&[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", jwt),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+                ("resource", app),
+            ])
+            .send()
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if status.is_success() {
+            return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected {
+                status,
+                text: String::new(),
+            });
+        }
+        match serde_json::from_str::<OAuthError>(&text) {
+            Ok(e) => Err(ClientError::Api {
+                status,
+                body: ErrorBody {
+                    error: ErrorDetail {
+                        code: e.error,
+                        message: e.error_description,
+                        field: None,
+                    },
+                },
+            }),
+            Err(_) => Err(ClientError::Unexpected { status, text }),
+        }
+    }
+
     /// `POST /v1/orgs/{org}/alerts`: the rule and (webhooks) its once-shown secret.
     pub async fn create_alert(
         &self,

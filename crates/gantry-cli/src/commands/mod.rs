@@ -5,6 +5,7 @@ mod alerts;
 mod release;
 mod scan;
 mod tokens;
+mod trust;
 
 use crate::{CliError, Ctx};
 use clap::Subcommand;
@@ -14,6 +15,7 @@ pub use alerts::AlertsCmd;
 pub use release::{ConfigCmd, DeployArgs, EnvCmd, ReleasesCmd};
 pub use scan::ScanArgs;
 pub use tokens::TokensCmd;
+pub use trust::TrustCmd;
 
 /// Client commands (they talk to a gantry server over HTTP).
 #[derive(Debug, Subcommand)]
@@ -61,6 +63,10 @@ pub enum Command {
     /// Alert rules: signed webhooks and mail on token, release, env and config events.
     #[command(subcommand)]
     Alerts(AlertsCmd),
+    /// Trust policies for keyless CI: which CI jobs may exchange their OIDC ID token for a
+    /// short-lived deploy token (no stored secret).
+    #[command(subcommand)]
+    Trust(TrustCmd),
     /// Find gantry tokens in files and directories (exit 1 if any); works offline.
     #[command(
         after_help = "Examples:\n  gantry scan .\n  git diff --cached --name-only -z | xargs -0 gantry scan   # pre-commit hook"
@@ -84,6 +90,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8, CliError> {
         Command::Config(c) => release::config(ctx, c).await,
         Command::Audit(c) => account::audit(ctx, c).await,
         Command::Alerts(c) => alerts::run(ctx, c).await,
+        Command::Trust(c) => trust::run(ctx, c).await,
         Command::Scan(a) => scan::run(ctx, a),
     }
 }

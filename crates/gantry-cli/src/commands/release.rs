@@ -44,8 +44,8 @@ fn pack_dir(dir: &Path) -> Result<tempfile::NamedTempFile, CliError> {
 }
 
 pub async fn deploy(ctx: &Ctx, a: DeployArgs) -> Result<u8, CliError> {
-    let client = ctx.client()?;
     let app = app_of(a.app)?;
+    let client = &ctx.client_for(Some(&app)).await?;
     let meta = std::fs::metadata(&a.path)
         .map_err(|e| CliError::failure(format!("cannot read {}: {e}", a.path.display())))?;
     let mut _packed = None;
@@ -206,7 +206,10 @@ pub enum EnvCmd {
 }
 
 pub async fn env(ctx: &Ctx, cmd: EnvCmd) -> Result<u8, CliError> {
-    let client = ctx.client()?;
+    let app = match &cmd {
+        EnvCmd::List { app } | EnvCmd::Set { app, .. } | EnvCmd::Unset { app, .. } => app.clone(),
+    };
+    let client = &ctx.client_for(app.as_deref()).await?;
     match cmd {
         EnvCmd::List { app } => {
             let vars = client
@@ -305,7 +308,11 @@ pub async fn config(ctx: &Ctx, cmd: ConfigCmd) -> Result<u8, CliError> {
             "`gantry config example` is served by the gantry binary",
         ));
     }
-    let client = ctx.client()?;
+    let app = match &cmd {
+        ConfigCmd::Get { app, .. } | ConfigCmd::Set { app, .. } => app.clone(),
+        ConfigCmd::Example => None,
+    };
+    let client = &ctx.client_for(app.as_deref()).await?;
     match cmd {
         ConfigCmd::Example => {}
         ConfigCmd::Get { app, version } => {

@@ -511,8 +511,17 @@ async fn revoke(ctx: &Ctx, ids: Vec<String>) -> Result<u8, CliError> {
 }
 
 async fn whoami(ctx: &Ctx) -> Result<u8, CliError> {
-    let me = ctx.client()?.whoami().await.map_err(|e| ctx.error(e))?;
-    let source = source_name(ctx.token.source);
+    let me = ctx
+        .client_for(None)
+        .await?
+        .whoami()
+        .await
+        .map_err(|e| ctx.error(e))?;
+    let source = if ctx.token.value.is_none() {
+        "OIDC token exchange"
+    } else {
+        source_name(ctx.token.source)
+    };
     let url_source = ctx.url.source.describe("GANTRY_URL");
     if ctx.json {
         output::json(&json!({

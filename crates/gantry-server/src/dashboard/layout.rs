@@ -180,6 +180,11 @@ pub fn token_table(tokens: &[TokenRecord], now: Timestamp, show_scope: bool, bac
                                 td data-label="Name" {
                                     strong { (t.name) }
                                     @if let Some(d) = &t.description { span.sub { (d) } }
+                                    @if let Some(f) = &t.federated {
+                                        span.sub.origin title=(format!("Issued by token exchange under trust policy {} to {}", f.policy_id, f.issuer)) {
+                                            span.badge.muted { "keyless CI" } " " (f.subject)
+                                        }
+                                    }
                                 }
                                 td data-label="Token prefix" { code { (t.prefix) "…" } }
                                 @if show_scope { td data-label="Scope" { (scope(t)) } }

@@ -69,6 +69,15 @@ pub fn router(request_timeout: std::time::Duration) -> Router<AppState> {
         )
         .route("/apps/{app}", get(pages::app_page))
         .route("/apps/{app}/tokens", post(pages::create_deploy_token))
+        .route("/apps/{app}/trust", post(pages::create_trust_policy))
+        .route(
+            "/apps/{app}/trust/{id}/delete",
+            post(pages::delete_trust_policy),
+        )
+        .route(
+            "/apps/{app}/trust/{id}/test",
+            post(pages::test_trust_policy),
+        )
         .route(
             "/tokens",
             get(pages::personal_tokens).post(pages::create_personal_token),

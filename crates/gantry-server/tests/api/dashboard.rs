@@ -748,3 +748,99 @@ async fn a_lifetime_cap_alone_rules_out_never_expiring_tokens_in_the_form() {
         .await;
     assert_eq!(r.status, 200, "{}", r.html);
 }
+
+#[tokio::test]
+async fn the_app_page_lists_trust_policies_creates_one_from_a_preset_and_tests_a_jwt() {
+    use gantry_core::time::Clock;
+    let issuer = crate::issuer::Issuer::start().await;
+    let url = issuer.url.clone();
+    let app = spawn_app_with(move |c| c.settings.insecure_issuers = vec![url]).await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let b = Browser::sign_in(&app, ADMIN_EMAIL).await;
+    let page = b.get("/apps/web").await;
+    assert!(page.html.contains("Keyless CI"), "{}", page.html);
+    assert!(page.html.contains("No trust policies."));
+    // The preset's rules are the domain's: without the ids it is refused, with them made.
+    let refused = b
+        .post(
+            "/apps/web/trust",
+            &[
+                ("name", "main"),
+                ("preset", "github"),
+                ("issuer", &issuer.url),
+                ("conditions", "repository=octo/web\nref=refs/heads/main"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.html.contains("repository_id"), "{}", refused.html);
+    let made = b
+        .post(
+            "/apps/web/trust",
+            &[
+                ("name", "main"),
+                ("preset", "github"),
+                ("issuer", &issuer.url),
+                (
+                    "conditions",
+                    "repository_id=1001\r\nrepository_owner_id=2002\r\nref=refs/heads/main",
+                ),
+                ("token_lifetime", "10m"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.html);
+    let page = b.get("/apps/web").await;
+    assert!(page.html.contains("repository_id=1001"), "{}", page.html);
+    let id = app
+        .get("/v1/apps/web/trust-policies", &app.admin_token)
+        .await
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Test a JWT: claim by claim.
+    let now = app.clock.now().0 / 1000;
+    let mut claims = issuer.github_claims(now, &app.base);
+    claims["repository_id"] = serde_json::json!("666");
+    let jwt = issuer.sign("rsa-1", &claims);
+    let verdict = b
+        .post(&format!("/apps/web/trust/{id}/test"), &[("token", &jwt)])
+        .await;
+    assert_eq!(verdict.status, 200, "{}", verdict.html);
+    assert!(
+        verdict.html.contains("This token would be refused"),
+        "{}",
+        verdict.html
+    );
+    assert!(verdict.html.contains("666"));
+    // An exchanged token shows where it came from.
+    let good = issuer.sign("rsa-1", &issuer.github_claims(now, &app.base));
+    let r = app
+        .http
+        .post(format!("{}/v1/oauth/token", app.base))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", good.as_str()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            ("resource", "web"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = b.get("/apps/web").await;
+    assert!(page.html.contains("keyless CI"), "{}", page.html);
+    assert!(page.html.contains("repo:octo/web:ref:refs/heads/main"));
+    // Deleting it revokes what it issued.
+    let gone = b.post(&format!("/apps/web/trust/{id}/delete"), &[]).await;
+    assert_eq!(gone.status, 303, "{}", gone.html);
+    let page = b.get("/apps/web").await;
+    assert!(page.html.contains("No trust policies."));
+}

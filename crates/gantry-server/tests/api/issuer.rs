@@ -57,7 +57,38 @@ impl Issuer {
         });
         let served = keys.clone();
         let counted = fetches.clone();
+        let signer = Signer {
+            url: url.clone(),
+            keys: keys.clone(),
+        };
         let app = axum::Router::new()
+            .route(
+                "/actions-token",
+                axum::routing::get(
+                    move |headers: axum::http::HeaderMap,
+                          axum::extract::Query(q): axum::extract::Query<
+                        std::collections::HashMap<String, String>,
+                    >| {
+                        let signer = signer.clone();
+                        async move {
+                            let auth = headers
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
+                            if auth != format!("Bearer {ACTIONS_REQUEST_TOKEN}") {
+                                return Err(axum::http::StatusCode::UNAUTHORIZED);
+                            }
+                            let aud = q.get("audience").cloned().unwrap_or_default();
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .unwrap()
+                                .as_secs() as i64;
+                            let claims = github_claims(&signer.url, now, &aud);
+                            Ok(axum::Json(json!({"value": signer.sign("rsa-1", &claims)})))
+                        }
+                    },
+                ),
+            )
             .route(
                 "/.well-known/openid-configuration",
                 axum::routing::get(move || {
@@ -167,6 +198,38 @@ impl Issuer {
 
     /// An ID token signed by `kid`.
     pub fn sign(&self, kid: &str, claims: &Value) -> String {
+        Signer {
+            url: self.url.clone(),
+            keys: self.keys.clone(),
+        }
+        .sign(kid, claims)
+    }
+
+    /// GitHub Actions' token service of this issuer: the `ACTIONS_ID_TOKEN_REQUEST_URL` a job
+    /// sees (its bearer is [`ACTIONS_REQUEST_TOKEN`]); it signs [`Issuer::github_claims`] for
+    /// the audience asked for, at the real time.
+    pub fn actions_request_url(&self) -> String {
+        format!("{}/actions-token?api-version=2.0", self.url)
+    }
+
+    /// The claims of a GitHub Actions job of `octo/web` (ids 1001 and 2002) on `main`, issued
+    /// `now_s` (Unix seconds) for `aud`, living 5 minutes, with a fresh `jti`.
+    pub fn github_claims(&self, now_s: i64, aud: &str) -> Value {
+        github_claims(&self.url, now_s, aud)
+    }
+}
+
+/// What a job presents to its token service.
+pub const ACTIONS_REQUEST_TOKEN: &str = "actions-request-token";
+
+#[derive(Clone)]
+struct Signer {
+    url: String,
+    keys: Arc<Mutex<Vec<Key>>>,
+}
+
+impl Signer {
+    fn sign(&self, kid: &str, claims: &Value) -> String {
         let keys = self.keys.lock().unwrap();
         let key = keys
             .iter()
@@ -180,23 +243,21 @@ impl Issuer {
         };
         jsonwebtoken::encode(&header, claims, &encoding).unwrap()
     }
+}
 
-    /// The claims of a GitHub Actions job of `octo/web` (ids 1001 and 2002) on `main`, issued
-    /// `now_s` (Unix seconds) for `aud`, living 5 minutes, with a fresh `jti`.
-    pub fn github_claims(&self, now_s: i64, aud: &str) -> Value {
-        json!({
-            "iss": self.url, "aud": aud,
-            "iat": now_s, "nbf": now_s, "exp": now_s + 300,
-            "jti": gantry_core::ids::new_id("jti"),
-            "sub": "repo:octo/web:ref:refs/heads/main",
-            "repository": "octo/web", "repository_id": "1001",
-            "repository_owner": "octo", "repository_owner_id": "2002",
-            "ref": "refs/heads/main", "ref_type": "branch",
-            "event_name": "push", "workflow_ref": "octo/web/.github/workflows/deploy.yml@refs/heads/main",
-            "job_workflow_ref": "octo/web/.github/workflows/deploy.yml@refs/heads/main",
-            "run_id": "777", "run_attempt": "1", "actor": "mona",
-        })
-    }
+fn github_claims(url: &str, now_s: i64, aud: &str) -> Value {
+    json!({
+        "iss": url, "aud": aud,
+        "iat": now_s, "nbf": now_s, "exp": now_s + 300,
+        "jti": gantry_core::ids::new_id("jti"),
+        "sub": "repo:octo/web:ref:refs/heads/main",
+        "repository": "octo/web", "repository_id": "1001",
+        "repository_owner": "octo", "repository_owner_id": "2002",
+        "ref": "refs/heads/main", "ref_type": "branch",
+        "event_name": "push", "workflow_ref": "octo/web/.github/workflows/deploy.yml@refs/heads/main",
+        "job_workflow_ref": "octo/web/.github/workflows/deploy.yml@refs/heads/main",
+        "run_id": "777", "run_attempt": "1", "actor": "mona",
+    })
 }
 
 /// A JWT with an arbitrary header and an arbitrary signature part (attacks).

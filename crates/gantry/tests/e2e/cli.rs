@@ -1158,3 +1158,156 @@ fn alerts_commands_manage_rules_print_the_secret_once_and_show_deliveries() {
     assert!(bad.stderr.contains("target"), "{}", bad.stderr);
     let _ = server;
 }
+
+#[test]
+fn a_ci_job_deploys_with_no_stored_secret_by_oidc_token_exchange() {
+    use crate::issuer::{Issuer, ACTIONS_REQUEST_TOKEN};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let issuer = rt.block_on(Issuer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            ("GANTRY_ADMIN_EMAIL", ADMIN),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+            ("GANTRY_OIDC_ALLOW_INSECURE_ISSUERS", issuer.url.as_str()),
+        ],
+    );
+    let admin = setup(&s);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    // The operator reads the ids from a sample token of the job (nothing is looked up).
+    let sample = admin.home.path().join("sample.jwt");
+    std::fs::write(
+        &sample,
+        issuer.sign("rsa-1", &issuer.github_claims(now(), "sample")),
+    )
+    .unwrap();
+    let p = admin
+        .ok(
+            &[
+                "trust",
+                "create",
+                "-a",
+                "web",
+                "--name",
+                "main",
+                "--preset",
+                "github",
+                "--issuer",
+                &issuer.url,
+                "--from-jwt",
+                sample.to_str().unwrap(),
+                "--ref",
+                "refs/heads/main",
+                "--json",
+            ],
+            &[],
+        )
+        .json();
+    assert_eq!(p["conditions"]["repository_id"], "1001", "{p}");
+    assert_eq!(p["conditions"]["repository_owner_id"], "2002");
+    assert_eq!(p["conditions"]["repository"], "octo/web");
+    let id = p["id"].as_str().unwrap().to_owned();
+    let listed = admin
+        .ok(&["trust", "list", "-a", "web", "--json"], &[])
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    // The sample was made for another audience: `trust test` says so, claim by claim.
+    let t = admin.run(
+        &["trust", "test", &id, sample.to_str().unwrap(), "-a", "web"],
+        &[],
+        None,
+    );
+    assert_eq!(t.code, 1, "{}{}", t.stdout, t.stderr);
+    assert!(t.stdout.contains("aud"), "{}", t.stdout);
+    assert!(t.stdout.contains("refused"), "{}", t.stdout);
+
+    // GitHub Actions: the job's token service, no secret, an empty HOME.
+    let gh = Env::new(&s);
+    let actions_url = issuer.actions_request_url();
+    let vars = [
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", actions_url.as_str()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", ACTIONS_REQUEST_TOKEN),
+        ("GANTRY_APP", "web"),
+    ];
+    let build = gh.home.path().join("build.bin");
+    std::fs::write(&build, b"release one").unwrap();
+    let out = gh.ok(
+        &["deploy", build.to_str().unwrap(), "--label", "gh1"],
+        &vars,
+    );
+    assert!(
+        out.stdout.contains("Released web v1 [gh1]"),
+        "{}",
+        out.stdout
+    );
+    gh.ok(&["env", "set", "LOG_LEVEL=info"], &vars);
+    let who = gh.ok(&["tokens", "whoami", "--json"], &vars).json();
+    assert_eq!(who["token_source"], "OIDC token exchange");
+    assert_eq!(who["whoami"]["kind"], "deploy");
+    assert!(!gh.config_file().exists(), "nothing is kept on disk");
+    // A job without `permissions: id-token: write` is told what is missing.
+    let denied = gh.run(
+        &["deploy", build.to_str().unwrap()],
+        &[
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", actions_url.as_str()),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong"),
+            ("GANTRY_APP", "web"),
+        ],
+        None,
+    );
+    assert_eq!(denied.code, 3, "{}", denied.stderr);
+    assert!(
+        denied.stderr.contains("id-token: write"),
+        "{}",
+        denied.stderr
+    );
+
+    // GitLab's id_tokens (any CI): one JWT, exchanged once for several commands.
+    let gl = Env::new(&s);
+    let jwt = issuer.sign("ec-1", &issuer.github_claims(now(), &s.base));
+    let id_token = [("GANTRY_ID_TOKEN", jwt.as_str())];
+    let exchanged = gl.ok(&["trust", "exchange", "-a", "web", "-q"], &id_token);
+    let token = exchanged.stdout.trim().to_owned();
+    assert!(token.starts_with("gtd_"), "{}", exchanged.stdout);
+    assert!(
+        exchanged.stderr.is_empty(),
+        "-q prints only the token: {}",
+        exchanged.stderr
+    );
+    let with_token = [("GANTRY_TOKEN", token.as_str()), ("GANTRY_APP", "web")];
+    std::fs::write(&build, b"release two").unwrap();
+    let out = gl.ok(
+        &["deploy", build.to_str().unwrap(), "--label", "gl1"],
+        &with_token,
+    );
+    assert!(
+        out.stdout.contains("Released web v2 [gl1]"),
+        "{}",
+        out.stdout
+    );
+    // The same JWT again is refused, with the way to find out why.
+    let again = gl.run(
+        &["deploy", build.to_str().unwrap()],
+        &[("GANTRY_ID_TOKEN", jwt.as_str()), ("GANTRY_APP", "web")],
+        None,
+    );
+    assert_eq!(again.code, 3, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("gantry trust test"),
+        "{}",
+        again.stderr
+    );
+    assert!(!again.stderr.contains(&jwt) && !again.stdout.contains(&jwt));
+    assert!(!gl.config_file().exists());
+
+    // Deleting the policy revokes what it issued.
+    admin.ok(&["trust", "delete", &id, "-a", "web"], &[]);
+    let gone = gl.run(&["tokens", "whoami"], &with_token, None);
+    assert_eq!(gone.code, 3, "{}", gone.stderr);
+}

@@ -19,6 +19,8 @@ mod crash;
 mod dashboard;
 mod fuzz;
 mod harness;
+#[path = "../../../gantry-server/tests/api/issuer.rs"]
+mod issuer;
 mod multinode;
 mod ops;
 mod schemathesis;

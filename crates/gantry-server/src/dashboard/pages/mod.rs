@@ -1,7 +1,7 @@
 //! The dashboard's pages and form handlers, a file per area as `routes/` is split: `session`
 //! (sign in and out), `orgs` (the overview, orgs and apps), `alerts`
 //! (the org's alert rules and their deliveries), `tokens` (creating, listing and
-//! changing tokens), `admin` (every token, users) and `audit`. Each handler parses its form,
+//! changing tokens), `trust` (an app's trust policies for keyless CI), `admin` (every token, users) and `audit`. Each handler parses its form,
 //! calls one domain method with the session's caller, and renders or redirects; permissions,
 //! validation and audit are the domain's. This file holds what they share.
 
@@ -11,6 +11,7 @@ mod audit;
 mod orgs;
 mod session;
 mod tokens;
+mod trust;
 
 pub use admin::*;
 pub use alerts::*;
@@ -18,6 +19,7 @@ pub use audit::*;
 pub use orgs::*;
 pub use session::*;
 pub use tokens::*;
+pub use trust::*;
 
 use super::layout::{self, csrf, page, time, token_table, when, ExpiryChoices, Nav};
 use super::{

@@ -201,6 +201,9 @@ pub async fn app_page(
                 }
             }
         }
+        @if can_manage {
+            (super::trust::trust_section(&me, &slug, &g.list_trust_policies(&me.caller, &slug).await?))
+        }
         section.panel #releases {
             h2 { "Releases" }
             @if releases.is_empty() { p.empty { "No releases yet." } } @else {
