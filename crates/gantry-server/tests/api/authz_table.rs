@@ -125,6 +125,12 @@ fn audit(s: u16) -> Row {
     [401, s, s, s, s, s, s, s, s, s, 403, 403, 403]
 }
 
+/// A github-preset trust policy of `web`, named after `n`.
+fn trust_policy(n: usize) -> Value {
+    json!({"name": format!("ci {n}"), "preset": "github",
+        "conditions": {"repository_id": "1", "repository_owner_id": "2", "ref": "refs/heads/main"}})
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum R {
     Healthz,
@@ -164,6 +170,11 @@ enum R {
     PutConfig,
     CreateAppToken,
     ListAppTokens,
+    CreateTrustPolicy,
+    ListTrustPolicies,
+    GetTrustPolicy,
+    TestTrustPolicy,
+    DeleteTrustPolicy,
     CreateOrgToken,
     ListOrgTokens,
     CreateUserToken,
@@ -219,6 +230,11 @@ fn table() -> Vec<(R, Row)> {
         (R::PutConfig, write_web(200)),
         (R::CreateAppToken, admin_app(201)),
         (R::ListAppTokens, admin_app(200)),
+        (R::CreateTrustPolicy, admin_app(201)),
+        (R::ListTrustPolicies, admin_app(200)),
+        (R::GetTrustPolicy, admin_app(200)),
+        (R::TestTrustPolicy, admin_app(200)),
+        (R::DeleteTrustPolicy, admin_app(204)),
         (R::CreateOrgToken, admin_org(201)),
         (R::ListOrgTokens, admin_org(200)),
         (R::CreateUserToken, users(201)),
@@ -574,6 +590,39 @@ async fn prepare(w: &World, route: R, p: P, n: usize) -> Call {
             Body::Json(json!({"name": format!("t{n}")})),
         ),
         R::ListAppTokens => (Method::GET, "/v1/apps/web/tokens".to_owned(), Body::Empty),
+        R::CreateTrustPolicy => (
+            Method::POST,
+            "/v1/apps/web/trust-policies".to_owned(),
+            Body::Json(trust_policy(n)),
+        ),
+        R::ListTrustPolicies => (
+            Method::GET,
+            "/v1/apps/web/trust-policies".to_owned(),
+            Body::Empty,
+        ),
+        R::GetTrustPolicy | R::TestTrustPolicy | R::DeleteTrustPolicy => {
+            let r = app
+                .post(
+                    "/v1/apps/web/trust-policies",
+                    owner,
+                    trust_policy(n + 10_000),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            let path = format!(
+                "/v1/apps/web/trust-policies/{}",
+                r.body["id"].as_str().unwrap()
+            );
+            match route {
+                R::GetTrustPolicy => (Method::GET, path, Body::Empty),
+                R::TestTrustPolicy => (
+                    Method::POST,
+                    format!("{path}/test"),
+                    Body::Json(json!({"token": "not.a.jwt"})),
+                ),
+                _ => (Method::DELETE, path, Body::Empty),
+            }
+        }
         R::CreateOrgToken => (
             Method::POST,
             "/v1/orgs/acme/tokens".to_owned(),

@@ -1,5 +1,5 @@
-//! A short, bounded libFuzzer run of every `cargo fuzz` target in `fuzz/` (token parser and
-//! checksum, durations and limits, JSON request decoding and validation, multipart deploy
+//! A short, bounded libFuzzer run of every `cargo fuzz` target in `fuzz/` (ID tokens for
+//! keyless CI, token parser and checksum, durations and limits, JSON request decoding and validation, multipart deploy
 //! forms into the real artifact store): any panic fails the suite. Longer runs are documented in the README.
 //!
 //! Needs `cargo-fuzz` (`cargo install cargo-fuzz`; `.ci/run` installs it and sets
@@ -114,7 +114,30 @@ fn fuzz_targets_survive_a_bounded_run() {
         format!("\0{}--X--\r\n", part("unknown", None, "?")),
     ];
 
+    // ID tokens: well-formed JWTs of each accepted and refused algorithm, signed by nobody.
+    let b64 = |v: serde_json::Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let claims = b64(serde_json::json!({
+        "iss": "https://token.actions.githubusercontent.com", "aud": "https://gantry.example.com",
+        "iat": 1_700_000_000, "exp": 1_700_000_300, "jti": "j", "sub": "repo:o/r:ref:refs/heads/main",
+        "repository_id": "1001", "ref": "refs/heads/main", "event_name": "push"
+    }));
+    let jwts: Vec<String> = ["RS256", "ES256", "HS256", "none"]
+        .iter()
+        .zip(["rsa-1", "ec-1", "rsa-1", "ec-1"])
+        .map(|(alg, kid)| {
+            format!(
+                "{}.{claims}.{}",
+                b64(serde_json::json!({"alg": alg, "kid": kid, "typ": "JWT"})),
+                "A".repeat(86)
+            )
+        })
+        .collect();
+
     for (target, items) in [
+        ("jwt", &jwts),
         ("token", &tokens),
         ("duration", &durations),
         ("requests", &requests),

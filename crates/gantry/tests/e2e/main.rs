@@ -11,6 +11,7 @@
 //! - `multinode`: three nodes on one PostgreSQL database behind nginx.
 //! - `schemathesis`: generated requests from the OpenAPI description: no 5xx, documented answers.
 //! - `transfer`: `gantry export` from SQLite, `gantry import` into PostgreSQL.
+//! - `trust`: keyless CI on two PostgreSQL nodes: an ID token is exchanged once.
 //! - `ops`: layered configuration, `/metrics`, request logs, backup and restore.
 
 mod alerts;
@@ -26,3 +27,4 @@ mod ops;
 mod schemathesis;
 mod serve;
 mod transfer;
+mod trust;
