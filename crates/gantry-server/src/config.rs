@@ -440,6 +440,15 @@ pub static SETTINGS: &[Setting] = &[
         "Failed logins allowed per client IP and per email; past that, logins from that IP or for that email are refused with 429 until the window ends.",
     ),
     setting(
+        "rate_limits.token_exchange",
+        "GANTRY_RATE_LIMIT_TOKEN_EXCHANGE",
+        "rate-limit-token-exchange",
+        Some("60/1m"),
+        Kind::Text,
+        "N/DURATION, such as 60/1m (N from 1, a window up to 1d)",
+        "Token exchanges (keyless CI, POST /v1/oauth/token) allowed per client IP, every attempt counted; past that, 429 slow_down with Retry-After until the window ends.",
+    ),
+    setting(
         "dashboard.session_ttl",
         "GANTRY_DASHBOARD_SESSION_TTL",
         "dashboard-session-ttl",
@@ -467,15 +476,6 @@ pub static SETTINGS: &[Setting] = &[
         "Webhook receivers gantry may reach although they are internal (loopback, private, link-local, CGNAT, unique-local…); http:// targets only inside these. Empty: public addresses over https only.",
     ),
     setting(
-        "oidc.allow_insecure_issuers",
-        "GANTRY_OIDC_ALLOW_INSECURE_ISSUERS",
-        "oidc-allow-insecure-issuers",
-        Some(""),
-        Kind::List,
-        "issuer URLs, exactly as their tokens' iss says",
-        "OIDC issuers that trust policies may name over plain http://, and whose discovery and keys gantry fetches from any address (a lab or test issuer on loopback). Empty: https:// issuers on public addresses only.",
-    ),
-    setting(
         "alerts.expiring_before",
         "GANTRY_ALERTS_EXPIRING_BEFORE",
         "alerts-expiring-before",
@@ -492,6 +492,15 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Text,
         "a duration between 1d and 3650d",
         "How long delivered and failed deliveries (and their events) are kept for the delivery log; pending ones are kept until they finish.",
+    ),
+    setting(
+        "oidc.allow_insecure_issuers",
+        "GANTRY_OIDC_ALLOW_INSECURE_ISSUERS",
+        "oidc-allow-insecure-issuers",
+        Some(""),
+        Kind::List,
+        "issuer URLs, exactly as their tokens' iss says",
+        "OIDC issuers that trust policies may name over plain http://, and whose discovery and keys gantry fetches from any address (a lab or test issuer on loopback). Empty: https:// issuers on public addresses only.",
     ),
     secret(
         setting(
@@ -839,6 +848,10 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         }
         "rate_limits.failed_auth" => {
             config.settings.failed_auth_limit =
+                gantry_core::ratelimit::Limit::parse(v).ok_or(accepts)?
+        }
+        "rate_limits.token_exchange" => {
+            config.settings.exchange_limit =
                 gantry_core::ratelimit::Limit::parse(v).ok_or(accepts)?
         }
         "rate_limits.failed_login" => {

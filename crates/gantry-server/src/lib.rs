@@ -98,18 +98,20 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     ));
     let mailer = mail::Mailer::new(&config.smtp)?;
     config.settings.notify_owners = mailer.is_some();
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    // The port is taken now (its address is the default public URL, which the service needs),
+    // but connections are accepted only once migrations and first-run bootstrap are done.
+    let socket = if config.listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .with_context(|| format!("listening on {}", config.listen))?;
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
-    let local_addr = listener.local_addr()?;
-    let metrics_listener = match config.metrics_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening for metrics on {addr}"))?,
-        ),
-        None => None,
-    };
+    let local_addr = socket.local_addr()?;
     // Trust policies' default audience is the public URL (or the address listened on).
     config.settings.public_url = config
         .public_url
@@ -137,6 +139,17 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Err(e) => tracing::warn!(error = %e, "could not re-seal secrets"),
     }
 
+    let listener = socket
+        .listen(1024)
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let flush_every = config.usage_flush_interval;
     let config_public_url = config.settings.public_url.clone();
