@@ -134,6 +134,9 @@ pub enum Refusal {
     Malformed(String),
     /// An algorithm other than RS256 and ES256.
     Algorithm(String),
+    /// The issuer's discovery document or key set could not be had (unreachable, refused by
+    /// the outbound rules, too large, malformed).
+    IssuerKeys(String),
     /// No key of the issuer has the header's `kid` (or none fits the algorithm).
     UnknownKey(Option<String>),
     /// The signature does not verify.
@@ -149,6 +152,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Malformed(why) => write!(f, "malformed token: {why}"),
             Refusal::Algorithm(alg) => write!(f, "algorithm {alg} is not accepted (RS256, ES256)"),
+            Refusal::IssuerKeys(why) => write!(f, "the issuer's keys: {why}"),
             Refusal::UnknownKey(Some(kid)) => write!(f, "the issuer has no key '{kid}'"),
             Refusal::UnknownKey(None) => write!(f, "the token names no key (kid)"),
             Refusal::Signature => f.write_str("the signature does not verify"),
@@ -165,6 +169,7 @@ impl Refusal {
         match self {
             Refusal::Malformed(_) => "malformed",
             Refusal::Algorithm(_) => "algorithm",
+            Refusal::IssuerKeys(_) => "issuer_keys",
             Refusal::UnknownKey(_) => "unknown_key",
             Refusal::Signature => "signature",
             Refusal::Claim { .. } => "claims",

@@ -436,6 +436,7 @@ pub fn trust_policy(
     req: &gantry_api::CreateTrustPolicyRequest,
     default_audience: &str,
     insecure_issuers: &[String],
+    allow: &crate::outbound::AllowNetworks,
 ) -> CoreResult<TrustPolicyInput> {
     use crate::oidc::{Preset, RESERVED_CLAIMS};
     let name = name("name", &req.name)?;
@@ -456,7 +457,7 @@ pub fn trust_policy(
             ))
         }
     };
-    issuer_url("issuer", &issuer, insecure_issuers)?;
+    issuer_url("issuer", &issuer, insecure_issuers, allow)?;
     let audience = req
         .audience
         .as_deref()
@@ -596,9 +597,15 @@ pub fn trust_policy(
     })
 }
 
-/// An issuer URL: `https://` with a host and no user info, query or fragment; `http://` only
-/// when listed in `oidc.allow_insecure_issuers`.
-pub fn issuer_url(field: &str, issuer: &str, insecure_issuers: &[String]) -> CoreResult<()> {
+/// An issuer URL: `https://` with a host and no user info, query or fragment, and not a literal
+/// address the outbound rules refuse (DESIGN §7); `http://`, and any address, only when listed
+/// in `oidc.allow_insecure_issuers`. (A name is checked when it is resolved, at each fetch.)
+pub fn issuer_url(
+    field: &str,
+    issuer: &str,
+    insecure_issuers: &[String],
+    allow: &crate::outbound::AllowNetworks,
+) -> CoreResult<()> {
     if issuer.len() > MAX_ISSUER_LEN {
         return Err(CoreError::invalid(
             field,
@@ -618,11 +625,19 @@ pub fn issuer_url(field: &str, issuer: &str, insecure_issuers: &[String]) -> Cor
             "must be an https:// URL with a host and no user info, query or fragment",
         ));
     }
-    if url.scheme() != "https" && !insecure_issuers.iter().any(|i| i == issuer) {
+    if insecure_issuers.iter().any(|i| i == issuer) {
+        return Ok(());
+    }
+    if url.scheme() != "https" {
         return Err(CoreError::invalid(
             field,
             "must be https:// (plain-http issuers only when listed in oidc.allow_insecure_issuers)",
         ));
+    }
+    if let Some(ip) = crate::outbound::literal_host(&url) {
+        if let Some(why) = crate::outbound::refusal(ip, allow, false) {
+            return Err(CoreError::invalid(field, format!("refused: {why}")));
+        }
     }
     Ok(())
 }

@@ -92,6 +92,7 @@ impl Gantry {
             req,
             self.default_audience(),
             &self.settings.insecure_issuers,
+            &self.settings.allow_networks,
         )?;
         let record = TrustPolicyRecord {
             id: TrustPolicyId::generate(),
@@ -251,7 +252,7 @@ impl Gantry {
         peeked: &oidc::Unverified,
         keys: &dyn IssuerKeys,
     ) -> Result<serde_json::Map<String, serde_json::Value>, Refusal> {
-        let fetch_failed = |e: String| Refusal::Malformed(format!("the issuer's keys: {e}"));
+        let fetch_failed = Refusal::IssuerKeys;
         let set = keys
             .keys(&peeked.issuer, false)
             .await

@@ -592,3 +592,53 @@ async fn exchanges_are_rate_limited_per_address_and_malformed_requests_are_inval
     assert_eq!(r.body["error"], "slow_down");
     assert!(!r.header("retry-after").is_empty());
 }
+
+#[tokio::test]
+async fn issuers_that_reach_inside_are_refused_at_creation_and_at_every_fetch() {
+    let (app, issuer) = setup().await;
+    let conditions = json!({"sub": "repo:octo/web:ref:refs/heads/main"});
+    for literal in [
+        "https://127.0.0.1:9",
+        "https://10.0.0.1",
+        "https://[::1]:9",
+        "https://169.254.169.254",
+    ] {
+        let r = app
+            .post(
+                "/v1/apps/web/trust-policies",
+                &app.admin_token,
+                json!({"name": literal, "issuer": literal, "conditions": conditions}),
+            )
+            .await;
+        assert_invalid_field(&r, "issuer");
+        assert!(r.text.contains("refused"), "{literal}: {}", r.text);
+    }
+    // A name is checked where it resolves: `localhost` is loopback, so its keys are never
+    // fetched, and the exchange is refused like any other.
+    let port = issuer.url.rsplit(':').next().unwrap();
+    let named = format!("https://localhost:{port}");
+    let r = app
+        .post(
+            "/v1/apps/web/trust-policies",
+            &app.admin_token,
+            json!({"name": "named", "issuer": named, "conditions": conditions}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut claims = issuer.github_claims(now_s(&app), &app.base);
+    claims["iss"] = json!(named);
+    let r = exchange(&app, &issuer.sign("rsa-1", &claims), "web").await;
+    assert_eq!(r.body["error"], "invalid_grant", "{}", r.text);
+    assert_eq!(issuer.fetches(), 0, "nothing was fetched from inside");
+    let audits = exchange_audits(&app).await;
+    assert_eq!(
+        audits[0]["detail"]["reason"], "issuer_keys",
+        "{:?}",
+        audits[0]
+    );
+    let why = audits[0]["detail"]["why"].as_str().unwrap();
+    assert!(
+        why.contains("refused") && why.contains("localhost"),
+        "{why}"
+    );
+}
