@@ -648,3 +648,122 @@ async fn dashboard_alerts_create_a_rule_show_its_secret_once_test_and_retry() {
         "the log holds the webhook secret"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_trust_policies_are_created_from_a_preset_and_test_a_jwt_claim_by_claim() {
+    if !chromium("dashboard_trust_policies_are_created_from_a_preset_and_test_a_jwt_claim_by_claim")
+    {
+        return;
+    }
+    let issuer = crate::issuer::Issuer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_admin(
+        &dir.path().join("data"),
+        &[("GANTRY_OIDC_ALLOW_INSECURE_ISSUERS", issuer.url.as_str())],
+    );
+    let base = server.base.clone();
+    let _log = LogOnPanic(server.log.clone());
+    admin_with_app(&base, "ops@example.com").await;
+
+    let driver = Driver::start(dir.path());
+    let c = driver.browser().await;
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&format!("{base}/apps/web")).await.unwrap();
+    css(&c, "#email")
+        .await
+        .send_keys("ops@example.com")
+        .await
+        .unwrap();
+    css(&c, "#password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    css(&c, "main form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let panel = css(&c, "#trust-policies").await.text().await.unwrap();
+    assert!(panel.contains("No trust policies."), "{panel}");
+
+    // A GitHub policy from the preset, with the repository's ids.
+    css(&c, "#trust-policies details.create summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let form = "#trust-policies details.create form";
+    css(&c, &format!("{form} input[name=name]"))
+        .await
+        .send_keys("main branch")
+        .await
+        .unwrap();
+    css(&c, &format!("{form} select[name=preset]"))
+        .await
+        .select_by_value("github")
+        .await
+        .unwrap();
+    css(&c, &format!("{form} input[name=issuer]"))
+        .await
+        .send_keys(&issuer.url)
+        .await
+        .unwrap();
+    css(&c, &format!("{form} textarea[name=conditions]"))
+        .await
+        .send_keys("repository_id=1001\nrepository_owner_id=2002\nref=refs/heads/main")
+        .await
+        .unwrap();
+    css(&c, &format!("{form} button[type=submit]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let row = css(&c, "#trust-policies tr[data-policy-id]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("main branch") && row.contains("repository_id=1001"),
+        "{row}"
+    );
+    shot(&c, "trust-policies").await;
+
+    // Test a JWT of another branch: the verdict names the claim that does not match.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut claims = issuer.github_claims(now, &base);
+    claims["ref"] = serde_json::json!("refs/heads/feature");
+    let jwt = issuer.sign("ec-1", &claims);
+    css(&c, "#trust-policies details.test-jwt summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&c, "#trust-policies details.test-jwt textarea[name=token]")
+        .await
+        .send_keys(&jwt)
+        .await
+        .unwrap();
+    css(&c, "#trust-policies details.test-jwt button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let verdict = css(&c, "#trust-test").await.text().await.unwrap();
+    let title = css(&c, "h1").await.text().await.unwrap();
+    assert_eq!(title, "This token would be refused");
+    assert!(
+        verdict.contains("refs/heads/feature") && verdict.contains("refs/heads/main"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("signature") && verdict.contains("verified"),
+        "{verdict}"
+    );
+    shot(&c, "trust-test").await;
+    c.close().await.unwrap();
+}
