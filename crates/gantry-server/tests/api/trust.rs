@@ -642,3 +642,64 @@ async fn issuers_that_reach_inside_are_refused_at_creation_and_at_every_fetch() 
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn an_issuer_answering_more_than_256_kib_or_redirecting_is_not_trusted() {
+    // Two issuers of our own: one whose key set is 300 KiB, one whose discovery redirects.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let big = format!("{url}/big");
+    let moved = format!("{url}/moved");
+    let b = big.clone();
+    let router = axum::Router::new()
+        .route(
+            "/big/.well-known/openid-configuration",
+            axum::routing::get(move || {
+                let b = b.clone();
+                async move { axum::Json(json!({"issuer": b, "jwks_uri": format!("{b}/jwks")})) }
+            }),
+        )
+        .route(
+            "/big/jwks",
+            axum::routing::get(|| async {
+                let pad = "x".repeat(300 * 1024);
+                axum::Json(json!({"keys": [], "pad": pad}))
+            }),
+        )
+        .route(
+            "/moved/.well-known/openid-configuration",
+            axum::routing::get(|| async {
+                axum::response::Redirect::temporary("/big/.well-known/openid-configuration")
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let issuer = Issuer::start().await;
+    let allowed = vec![big.clone(), moved.clone()];
+    let app = spawn_app_with(move |c| c.settings.insecure_issuers = allowed).await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    for (name, iss, why) in [("big", &big, "256 KiB"), ("moved", &moved, "HTTP 307")] {
+        let r = app
+            .post(
+                "/v1/apps/web/trust-policies",
+                &app.admin_token,
+                json!({"name": name, "issuer": iss, "conditions": {"sub": "x"}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let mut claims = issuer.github_claims(now_s(&app), &app.base);
+        claims["iss"] = json!(iss);
+        claims["sub"] = json!("x");
+        let r = exchange(&app, &issuer.sign("rsa-1", &claims), "web").await;
+        assert_eq!(r.body["error"], "invalid_grant", "{}", r.text);
+        let audits = exchange_audits(&app).await;
+        assert_eq!(
+            audits[0]["detail"]["reason"], "issuer_keys",
+            "{:?}",
+            audits[0]
+        );
+        let said = audits[0]["detail"]["why"].as_str().unwrap();
+        assert!(said.contains(why), "{name}: {said}");
+    }
+}
