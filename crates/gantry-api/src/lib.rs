@@ -583,6 +583,10 @@ pub struct CreateTokenRequest {
     /// The role of an org token (required for org tokens, refused for the others).
     #[serde(default)]
     pub role: Option<Role>,
+    /// Org and deploy tokens: what the token may do on an app, a subset of `read`, `deploy`,
+    /// `env`, `config` (default: all that its creator may give).
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
 }
 
 /// `PATCH /v1/tokens/{id}`: name and description only.
@@ -633,6 +637,10 @@ pub struct TokenView {
     pub last_used_ip: Option<String>,
     pub rotated_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Org and deploy tokens: what the token may do on an app (`read`, `deploy`, `env`,
+    /// `config`; all four unless narrowed). Absent for personal tokens (they act as their user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
     /// Set on a deploy token issued by token exchange (keyless CI): where it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated: Option<FederatedView>,
@@ -750,6 +758,10 @@ pub struct IntrospectionResponse {
     /// gantry extension: the role (org tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// gantry extension: what an org or deploy token may do on an app (`read`, `deploy`,
+    /// `env`, `config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
 }
 
 /// RFC 6749 §5.2 error, used by the OAuth endpoints.
@@ -827,6 +839,7 @@ mod tests {
             last_used_ip: None,
             rotated_at: None,
             revoked_at: None,
+            capabilities: None,
             federated: None,
         };
         let with = TokenWithSecret {

@@ -349,6 +349,8 @@ pub struct TokenRecord {
     pub id: TokenId,
     /// Its kind and what it acts on.
     pub scope: TokenScope,
+    /// What an org or deploy token may do on an app (all, unless narrowed at creation).
+    pub capabilities: crate::policy::Capabilities,
     /// The value before the last rotation, honoured until `prev_expires_at` (grace period).
     pub prev_hash: Option<TokenHash>,
     pub prev_expires_at: Option<Timestamp>,
@@ -384,6 +386,7 @@ impl TokenRecord {
             noted: Default::default(),
             id,
             scope,
+            capabilities: crate::policy::Capabilities::ALL,
             prev_hash: None,
             prev_expires_at: None,
             name,
@@ -492,6 +495,8 @@ pub struct TrustPolicyRecord {
     pub rules: crate::oidc::Rules,
     /// Set when the policy waived the preset's immutable ids, with the reason given.
     pub waived_immutable_ids: Option<String>,
+    /// What the tokens it issues may do on the app.
+    pub capabilities: crate::policy::Capabilities,
     /// How long an issued token lives.
     pub token_lifetime: Duration,
     pub created_by: ActorRef,

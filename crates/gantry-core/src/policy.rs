@@ -61,8 +61,12 @@ pub enum Capability {
     ReadOrgDetails,
     /// Read an app, its releases, config and env (secrets masked).
     ReadApp,
-    /// Push a deploy, write env vars, write config.
+    /// Push a release.
     Deploy,
+    /// Set and remove env vars.
+    WriteEnv,
+    /// Write the config document.
+    WriteConfig,
     /// Create apps.
     CreateApp,
     /// Write alert rules.
@@ -86,6 +90,8 @@ impl Capability {
         match self {
             Capability::ReadOrg | Capability::ReadOrgDetails | Capability::ReadApp => Role::Viewer,
             Capability::Deploy
+            | Capability::WriteEnv
+            | Capability::WriteConfig
             | Capability::CreateApp
             | Capability::WriteAlerts
             | Capability::ReadAlertTargets => Role::Operator,
@@ -100,15 +106,33 @@ impl Capability {
     fn allowed_to_deploy_token(self) -> bool {
         matches!(
             self,
-            Capability::ReadOrg | Capability::ReadApp | Capability::Deploy
+            Capability::ReadOrg
+                | Capability::ReadApp
+                | Capability::Deploy
+                | Capability::WriteEnv
+                | Capability::WriteConfig
         )
+    }
+
+    /// The token capability (DESIGN §10) this needs, for the app-level actions a token's
+    /// `capabilities` can narrow; None for everything else (decided by kind and role).
+    pub fn token_capability(self) -> Option<Capabilities> {
+        match self {
+            Capability::ReadApp => Some(Capabilities::READ),
+            Capability::Deploy => Some(Capabilities::DEPLOY),
+            Capability::WriteEnv => Some(Capabilities::ENV),
+            Capability::WriteConfig => Some(Capabilities::CONFIG),
+            _ => None,
+        }
     }
 
     /// Words for a 403 message.
     pub fn describe(self) -> &'static str {
         match self {
             Capability::ReadOrg | Capability::ReadOrgDetails | Capability::ReadApp => "read this",
-            Capability::Deploy => "deploy, or change env vars or config",
+            Capability::Deploy => "push releases",
+            Capability::WriteEnv => "change env vars",
+            Capability::WriteConfig => "change config",
             Capability::CreateApp => "create apps",
             Capability::WriteAlerts => "change alert rules",
             Capability::ReadAlertTargets => "see alert targets",
@@ -153,25 +177,110 @@ pub fn check(
             }
             by_role(member_role, cap)
         }
-        Principal::Org { org_id, role, .. } => {
+        Principal::Org {
+            org_id,
+            role,
+            token,
+            ..
+        } => {
             if org_id != target.org_id {
                 return Access::Hidden;
             }
-            by_role(Some(*role), cap)
+            narrowed(token, cap, by_role(Some(*role), cap))
         }
-        Principal::Deploy { org_id, app_id, .. } => {
+        Principal::Deploy {
+            org_id,
+            app_id,
+            token,
+        } => {
             if org_id != target.org_id {
                 return Access::Hidden;
             }
-            match target.app_id {
+            let access = match target.app_id {
                 Some(a) if app_id != a => Access::Hidden,
                 // Reading the org its app lives in is fine; org-wide actions are not.
                 None if cap == Capability::ReadOrg => Access::Allow,
                 None => Access::Forbidden,
                 Some(_) if cap.allowed_to_deploy_token() => Access::Allow,
                 Some(_) => Access::Forbidden,
+            };
+            narrowed(token, cap, access)
+        }
+    }
+}
+
+/// What a token's `capabilities` leave of `access`: an app-level action the token was not
+/// given is refused (403: the token sees the app, it may only not do this).
+fn narrowed(token: &TokenRecord, cap: Capability, access: Access) -> Access {
+    match (access, cap.token_capability()) {
+        (Access::Allow, Some(needed)) if !token.capabilities.contains(needed) => Access::Forbidden,
+        _ => access,
+    }
+}
+
+/// What an org or deploy token may do on an app (DESIGN §10): a subset of `read`, `deploy`,
+/// `env` and `config`; [`Capabilities::ALL`] (every token made before they existed, and any
+/// made without naming some) narrows nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    pub const READ: Capabilities = Capabilities(1);
+    pub const DEPLOY: Capabilities = Capabilities(2);
+    pub const ENV: Capabilities = Capabilities(4);
+    pub const CONFIG: Capabilities = Capabilities(8);
+    pub const ALL: Capabilities = Capabilities(15);
+    const NAMES: [(&'static str, Capabilities); 4] = [
+        ("read", Capabilities::READ),
+        ("deploy", Capabilities::DEPLOY),
+        ("env", Capabilities::ENV),
+        ("config", Capabilities::CONFIG),
+    ];
+
+    /// Whether every capability of `other` is in `self`.
+    pub fn contains(self, other: Capabilities) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Names in the order read, deploy, env, config.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .iter()
+            .filter(|(_, c)| self.contains(*c))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// Parses names; None for an unknown one. An empty list is no capability at all.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Option<Capabilities> {
+        names.iter().try_fold(Capabilities(0), |acc, n| {
+            Self::NAMES
+                .iter()
+                .find(|(name, _)| *name == n.as_ref().trim())
+                .map(|(_, c)| Capabilities(acc.0 | c.0))
+        })
+    }
+
+    /// As stored: NULL for all, else the comma-separated names.
+    pub fn to_column(self) -> Option<String> {
+        (self != Capabilities::ALL).then(|| self.names().join(","))
+    }
+
+    /// From the stored column (NULL: all; an unknown name: none of it).
+    pub fn from_column(column: Option<&str>) -> Capabilities {
+        match column {
+            None => Capabilities::ALL,
+            Some(s) => {
+                let names: Vec<&str> = s.split(',').filter(|n| !n.is_empty()).collect();
+                Capabilities::parse(&names).unwrap_or(Capabilities(0))
             }
         }
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities::ALL
     }
 }
 
@@ -406,6 +515,15 @@ pub fn expiry_ceiling(principal: &Principal, kind: TokenKind) -> Option<crate::t
         Principal::User { token: Some(t), .. } if kind == TokenKind::Personal => t.expires_at,
         Principal::User { .. } => None,
         Principal::Org { token, .. } | Principal::Deploy { token, .. } => token.expires_at,
+    }
+}
+
+/// The most capabilities a token `principal` makes may hold: an org or deploy token gives at
+/// most its own; users (sessions, personal tokens) any.
+pub fn capability_ceiling(principal: &Principal) -> Capabilities {
+    match principal {
+        Principal::User { .. } => Capabilities::ALL,
+        Principal::Org { token, .. } | Principal::Deploy { token, .. } => token.capabilities,
     }
 }
 

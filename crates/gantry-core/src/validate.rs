@@ -417,8 +417,24 @@ pub const MAX_ISSUER_LEN: usize = 500;
 /// Issued tokens' lifetime when the policy names none, and the most it may name.
 pub const DEFAULT_FEDERATED_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub const MAX_FEDERATED_LIFETIME: Duration = Duration::from_secs(3600);
-/// What a trust policy's tokens may do: all of it, until tokens carry capabilities.
-pub const FEDERATED_CAPABILITIES: &[&str] = &["read", "deploy", "env", "config"];
+/// A token's or trust policy's `capabilities` as asked for: all when absent; otherwise 1–4 of
+/// `read`, `deploy`, `env`, `config`.
+pub fn capabilities(
+    field: &str,
+    names: Option<&[String]>,
+) -> CoreResult<crate::policy::Capabilities> {
+    let Some(names) = names else {
+        return Ok(crate::policy::Capabilities::ALL);
+    };
+    if names.is_empty() {
+        return Err(CoreError::invalid(
+            field,
+            "needs at least one of read, deploy, env, config (or leave it out for all)",
+        ));
+    }
+    crate::policy::Capabilities::parse(names)
+        .ok_or_else(|| CoreError::invalid(field, "must name read, deploy, env or config"))
+}
 
 /// A trust policy as asked for, checked.
 #[derive(Debug, Clone)]
@@ -426,6 +442,7 @@ pub struct TrustPolicyInput {
     pub name: String,
     pub rules: crate::oidc::Rules,
     pub waived_immutable_ids: Option<String>,
+    pub capabilities: crate::policy::Capabilities,
     pub token_lifetime: Duration,
 }
 
@@ -553,25 +570,7 @@ pub fn trust_policy(
             "applies to the github preset only",
         ));
     }
-    if let Some(caps) = &req.capabilities {
-        for c in caps {
-            if !FEDERATED_CAPABILITIES.contains(&c.as_str()) {
-                return Err(CoreError::invalid(
-                    "capabilities",
-                    "must name read, deploy, env or config",
-                ));
-            }
-        }
-        if FEDERATED_CAPABILITIES
-            .iter()
-            .any(|c| !caps.iter().any(|x| x == c))
-        {
-            return Err(CoreError::invalid(
-                "capabilities",
-                "issued tokens carry all of read, deploy, env and config: narrower capabilities are not supported yet",
-            ));
-        }
-    }
+    let capabilities = capabilities("capabilities", req.capabilities.as_deref())?;
     let token_lifetime = match req.token_lifetime.as_deref() {
         None => DEFAULT_FEDERATED_LIFETIME,
         Some(s) => crate::expiry::parse_duration(s)
@@ -593,6 +592,7 @@ pub fn trust_policy(
             allow_pull_request_target: req.allow_pull_request_target == Some(true),
         },
         waived_immutable_ids: waived,
+        capabilities,
         token_lifetime,
     })
 }

@@ -149,6 +149,7 @@ pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
         last_used_ip: tok.last_used_ip.clone(),
         rotated_at: ot(tok.rotated_at),
         revoked_at: ot(tok.revoked_at),
+        capabilities: capabilities(tok),
         federated: tok.federated.as_deref().map(|f| FederatedView {
             policy: f.policy_id.to_string(),
             issuer: f.issuer.clone(),
@@ -156,6 +157,17 @@ pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
             claims: f.claims.clone(),
         }),
     }
+}
+
+/// An org or deploy token's capabilities (personal tokens act as their user: none shown).
+pub fn capabilities(tok: &TokenRecord) -> Option<Vec<String>> {
+    (tok.kind() != TokenKind::Personal).then(|| {
+        tok.capabilities
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// A trust policy.
@@ -169,9 +181,11 @@ pub fn trust_policy(p: &TrustPolicyRecord) -> TrustPolicyView {
         issuer: p.rules.issuer.clone(),
         audience: p.rules.audience.clone(),
         conditions: p.rules.conditions.clone(),
-        capabilities: gantry_core::validate::FEDERATED_CAPABILITIES
-            .iter()
-            .map(|c| (*c).to_owned())
+        capabilities: p
+            .capabilities
+            .names()
+            .into_iter()
+            .map(str::to_owned)
             .collect(),
         token_lifetime: gantry_core::expiry::format_duration(p.token_lifetime),
         require_immutable_ids: p.waived_immutable_ids.is_none(),

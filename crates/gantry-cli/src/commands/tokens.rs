@@ -68,12 +68,15 @@ pub enum TokensCmd {
 pub enum CreateCmd {
     /// A deploy token: deployment-level operations on one app only.
     #[command(
-        after_help = "Examples:\n  gantry tokens create deploy -a web -n \"github actions\" -x 720h\n  export GANTRY_TOKEN=$(gantry tokens create deploy -a web -q)"
+        after_help = "Examples:\n  gantry tokens create deploy -a web -n \"github actions\" -x 720h\n  gantry tokens create deploy -a web -n releases --capabilities deploy,read\n  export GANTRY_TOKEN=$(gantry tokens create deploy -a web -q)"
     )]
     Deploy {
         /// App [default: $GANTRY_APP]
         #[arg(short, long)]
         app: Option<String>,
+        /// Only these of read, deploy, env, config, comma-separated [default: all you may give]
+        #[arg(long, value_delimiter = ',', value_name = "CAPS")]
+        capabilities: Option<Vec<String>>,
         #[command(flatten)]
         common: CreateArgs,
     },
@@ -85,6 +88,10 @@ pub enum CreateCmd {
         /// Org [default: $GANTRY_ORG]
         #[arg(short, long)]
         org: Option<String>,
+        /// Only these of read, deploy, env, config on the org's apps, comma-separated
+        /// [default: all you may give]
+        #[arg(long, value_delimiter = ',', value_name = "CAPS")]
+        capabilities: Option<Vec<String>>,
         /// The token's role.
         #[arg(long, value_enum)]
         role: RoleArg,
@@ -178,11 +185,13 @@ fn request(
     common: CreateArgs,
     default_name: &str,
     role: Option<Role>,
+    capabilities: Option<Vec<String>>,
 ) -> (CreateTokenRequest, bool) {
     let mut req = CreateTokenRequest {
         name: common.name.unwrap_or_else(|| default_name.to_owned()),
         description: common.description,
         role,
+        capabilities,
         ..Default::default()
     };
     expiry_fields(common.expiry, &mut req);
@@ -286,6 +295,13 @@ fn print_one(ctx: &Ctx, t: &TokenView) {
             t.description.clone().unwrap_or_else(|| "-".into()),
         ),
         ("scope", scope),
+        (
+            "may",
+            t.capabilities
+                .as_ref()
+                .map(|c| c.join(", "))
+                .unwrap_or_else(|| "whatever its user may".into()),
+        ),
         ("prefix", t.prefix.clone()),
         ("status", status),
         (
@@ -340,24 +356,34 @@ pub async fn run(ctx: &Ctx, cmd: TokensCmd) -> Result<u8, CliError> {
         TokensCmd::Create(c) => {
             let client = ctx.client()?;
             let (t, quiet) = match c {
-                CreateCmd::Deploy { app, common } => {
+                CreateCmd::Deploy {
+                    app,
+                    capabilities,
+                    common,
+                } => {
                     let app = app_of(app)?;
-                    let (req, quiet) = request(common, "deploy token", None);
+                    let (req, quiet) = request(common, "deploy token", None, capabilities);
                     (
                         client.create_token(TokenScope::App(&app), &req).await,
                         quiet,
                     )
                 }
-                CreateCmd::Org { org, role, common } => {
+                CreateCmd::Org {
+                    org,
+                    role,
+                    capabilities,
+                    common,
+                } => {
                     let org = org_of(org)?;
-                    let (req, quiet) = request(common, "org token", Some(role.into()));
+                    let (req, quiet) =
+                        request(common, "org token", Some(role.into()), capabilities);
                     (
                         client.create_token(TokenScope::Org(&org), &req).await,
                         quiet,
                     )
                 }
                 CreateCmd::Personal { common } => {
-                    let (req, quiet) = request(common, "personal token", None);
+                    let (req, quiet) = request(common, "personal token", None, None);
                     (client.create_token(TokenScope::User, &req).await, quiet)
                 }
             };
@@ -572,6 +598,9 @@ async fn whoami(ctx: &Ctx) -> Result<u8, CliError> {
             "expires:",
             output::when(t.expires_at.as_deref(), "never")
         );
+        if let Some(caps) = &t.capabilities {
+            say!("{:<9} {}", "may:", terminal_safe(&caps.join(", ")));
+        }
     }
     say!(
         "{:<9} {} (from {url_source})",

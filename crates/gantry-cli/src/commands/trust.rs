@@ -104,6 +104,9 @@ pub struct CreateArgs {
     /// How long issued tokens live (at most 1h) [default: 15m].
     #[arg(long)]
     token_lifetime: Option<String>,
+    /// What issued tokens may do: read, deploy, env, config, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "CAPS")]
+    capabilities: Option<Vec<String>>,
     /// github: accept jobs run by pull_request_target (refused by default).
     #[arg(long)]
     allow_pull_request_target: bool,
@@ -188,6 +191,7 @@ pub async fn run(ctx: &Ctx, cmd: TrustCmd) -> Result<u8, CliError> {
                 conditions: extra,
                 from_jwt,
                 token_lifetime,
+                capabilities,
                 allow_pull_request_target,
                 no_immutable_ids,
                 reason,
@@ -259,7 +263,7 @@ pub async fn run(ctx: &Ctx, cmd: TrustCmd) -> Result<u8, CliError> {
                 preset,
                 audience,
                 conditions,
-                capabilities: None,
+                capabilities,
                 token_lifetime,
                 require_immutable_ids: no_immutable_ids.then_some(false),
                 reason,

@@ -256,7 +256,7 @@ impl Gantry {
         value: &str,
         secret: bool,
     ) -> CoreResult<EnvVarRecord> {
-        let app = self.app_for(caller, slug, Capability::Deploy).await?;
+        let app = self.app_for(caller, slug, Capability::WriteEnv).await?;
         let key = validate::env_key("key", key)?;
         let mut value = validate::env_value("value", value)?;
         if secret {
@@ -390,7 +390,7 @@ impl Gantry {
 
     /// `DELETE /v1/apps/{app}/env/{KEY}`.
     pub async fn delete_env(&self, caller: &Caller, slug: &str, key: &str) -> CoreResult<()> {
-        let app = self.app_for(caller, slug, Capability::Deploy).await?;
+        let app = self.app_for(caller, slug, Capability::WriteEnv).await?;
         let audit = self
             .audit(caller, "env.unset")
             .target("env", key)
@@ -442,7 +442,7 @@ impl Gantry {
         slug: &str,
         document: &str,
     ) -> CoreResult<ConfigRecord> {
-        let app = self.app_for(caller, slug, Capability::Deploy).await?;
+        let app = self.app_for(caller, slug, Capability::WriteConfig).await?;
         validate::config_document("config", document)?;
         let audit = self
             .audit(caller, "config.set")

@@ -14,7 +14,9 @@ use gantry_api::{TokenKind, TokenStatus};
 pub fn check_capability(s: &str) -> CoreResult<Capability> {
     match s {
         "read" => Ok(Capability::ReadApp),
-        "deploy" | "env" | "config" => Ok(Capability::Deploy),
+        "deploy" => Ok(Capability::Deploy),
+        "env" => Ok(Capability::WriteEnv),
+        "config" => Ok(Capability::WriteConfig),
         _ => Err(CoreError::invalid(
             "capability",
             "must be one of read, deploy, env, config",

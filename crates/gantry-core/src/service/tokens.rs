@@ -102,9 +102,32 @@ impl Gantry {
             explicit,
             now,
         )?;
+        let ceiling = policy::capability_ceiling(&caller.principal);
+        let capabilities =
+            match (&req.capabilities, kind) {
+                (Some(_), TokenKind::Personal) => return Err(CoreError::invalid(
+                    "capabilities",
+                    "personal tokens act as their user; capabilities narrow org and deploy tokens",
+                )),
+                (None, _) => ceiling,
+                (Some(names), _) => {
+                    let asked = validate::capabilities("capabilities", Some(names))?;
+                    if !ceiling.contains(asked) {
+                        return Err(CoreError::invalid(
+                            "capabilities",
+                            format!(
+                                "a token cannot give more than it holds ({})",
+                                ceiling.names().join(", ")
+                            ),
+                        ));
+                    }
+                    asked
+                }
+            };
         let plain = PlainToken::generate(kind);
         let record = TokenRecord {
             description,
+            capabilities,
             expires_at: expiry.expires_at,
             lifetime: expiry.lifetime,
             ..TokenRecord::new(
@@ -126,6 +149,11 @@ impl Gantry {
             .token_scope(t)
             .detail("kind", t.kind().as_str())
             .detail("prefix", t.prefix.clone());
+        let audit = if t.kind() == TokenKind::Personal {
+            audit
+        } else {
+            audit.detail("capabilities", t.capabilities.names())
+        };
         match token_event(action) {
             Some(kind) => audit.event(kind, crate::events::token_data(t)),
             None => audit,

@@ -103,6 +103,7 @@ impl Gantry {
             name: input.name,
             rules: input.rules,
             waived_immutable_ids: input.waived_immutable_ids,
+            capabilities: input.capabilities,
             token_lifetime: input.token_lifetime,
             created_by: caller.actor(),
             created_at: self.now(),
@@ -118,7 +119,8 @@ impl Gantry {
                 "conditions",
                 serde_json::to_value(&record.rules.conditions).unwrap_or_default(),
             )
-            .detail("waived_immutable_ids", record.waived_immutable_ids.clone());
+            .detail("waived_immutable_ids", record.waived_immutable_ids.clone())
+            .detail("capabilities", record.capabilities.names());
         self.store.insert_trust_policy(&record, &audit).await?;
         Ok(record)
     }
@@ -426,6 +428,7 @@ impl Gantry {
         };
         let record = TokenRecord {
             expires_at: Some(now.plus(policy.token_lifetime)),
+            capabilities: policy.capabilities,
             federated: Some(Box::new(Federation {
                 policy_id: policy.id.clone(),
                 issuer: accepted.issuer.clone(),

@@ -296,6 +296,16 @@ pub fn create_token_form(
                     }
                 }
             }
+            @if kind != TokenKind::Personal {
+                fieldset.field.capabilities {
+                    legend { "May " span.hint { "(on " (if kind == TokenKind::Deploy { "its app" } else { "the org's apps" }) ")" } }
+                    input type="hidden" name="caps_shown" value="1";
+                    label.check { input type="checkbox" name="cap_read" checked; " read" }
+                    label.check { input type="checkbox" name="cap_deploy" checked; " push releases" }
+                    label.check { input type="checkbox" name="cap_env" checked; " change env vars" }
+                    label.check { input type="checkbox" name="cap_config" checked; " change config" }
+                }
+            }
             div.field {
                 label for="token-expiration" { "Expiration" }
                 select #token-expiration name="expiration" data-expiration="token-expires-on" {

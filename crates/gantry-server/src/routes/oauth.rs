@@ -181,6 +181,7 @@ pub async fn introspect(
         org: t.scope.org_slug().map(ToString::to_string),
         app: t.scope.app_slug().map(ToString::to_string),
         role: t.scope.role(),
+        capabilities: crate::views::capabilities(t),
     };
     // RFC 7662 §4: answers must not be cached by intermediaries.
     let mut resp = Json(answer).into_response();

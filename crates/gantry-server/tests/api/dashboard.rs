@@ -844,3 +844,63 @@ async fn the_app_page_lists_trust_policies_creates_one_from_a_preset_and_tests_a
     let page = b.get("/apps/web").await;
     assert!(page.html.contains("No trust policies."));
 }
+
+#[tokio::test]
+async fn the_token_form_narrows_capabilities_with_its_checkboxes() {
+    let app = spawn_app().await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let b = Browser::sign_in(&app, ADMIN_EMAIL).await;
+    let page = b.get("/apps/web").await;
+    assert!(page.html.contains("name=\"cap_deploy\""), "{}", page.html);
+    let made = b
+        .post(
+            "/apps/web/tokens",
+            &[
+                ("name", "releases only"),
+                ("expiration", "30d"),
+                ("caps_shown", "1"),
+                ("cap_deploy", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.html);
+    let raw = once_shown_value(&made.html);
+    assert_eq!(
+        app.put(
+            "/v1/apps/web/env/A",
+            &raw,
+            serde_json::json!({"value": "1"})
+        )
+        .await
+        .status,
+        403
+    );
+    let listed = app.get("/v1/apps/web/tokens", &app.admin_token).await;
+    assert_eq!(
+        listed.body["items"][0]["capabilities"],
+        serde_json::json!(["deploy"])
+    );
+    // Every box ticked (the default) is every capability; none ticked is refused.
+    let all = b
+        .post(
+            "/apps/web/tokens",
+            &[
+                ("name", "all"),
+                ("expiration", "30d"),
+                ("caps_shown", "1"),
+                ("cap_read", "on"),
+                ("cap_deploy", "on"),
+                ("cap_env", "on"),
+                ("cap_config", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(all.status, 200, "{}", all.html);
+    let none = b
+        .post(
+            "/apps/web/tokens",
+            &[("name", "none"), ("expiration", "30d"), ("caps_shown", "1")],
+        )
+        .await;
+    assert_eq!(none.status, 422, "{}", none.html);
+}

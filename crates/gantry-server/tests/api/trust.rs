@@ -703,3 +703,27 @@ async fn an_issuer_answering_more_than_256_kib_or_redirecting_is_not_trusted() {
         assert!(said.contains(why), "{name}: {said}");
     }
 }
+
+#[tokio::test]
+async fn a_policy_narrowed_to_deploy_issues_tokens_that_deploy_and_do_nothing_else() {
+    let (app, issuer) = setup().await;
+    let policy = github_policy(&app, &issuer, json!({"capabilities": ["deploy"]})).await;
+    assert_eq!(policy["capabilities"], json!(["deploy"]));
+    let token = token_of(&app, &issuer).await;
+    let d = app.deploy(&token, "web", b"x".to_vec(), None, false).await;
+    assert_eq!(d.status, 201, "{}", d.text);
+    let e = app
+        .put("/v1/apps/web/env/LOG", &token, json!({"value": "debug"}))
+        .await;
+    assert_eq!(e.status, 403, "{}", e.text);
+    assert_eq!(
+        app.put("/v1/apps/web/config", &token, json!({}))
+            .await
+            .status,
+        403
+    );
+    let r = app
+        .post("/v1/apps/web/trust-policies", &app.admin_token, json!({"name": "bad", "issuer": issuer.url, "conditions": {"sub": "x"}, "capabilities": ["admin"]}))
+        .await;
+    assert_invalid_field(&r, "capabilities");
+}

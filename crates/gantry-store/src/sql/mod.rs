@@ -174,6 +174,7 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("federated_issuer", Text),
             ("federated_subject", Text),
             ("federated_claims", Text),
+            ("capabilities", Text),
         ],
     ),
     (
@@ -194,6 +195,7 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("created_by_id", Text),
             ("created_by_name", Text),
             ("created_at", Int),
+            ("capabilities", Text),
         ],
     ),
     (

@@ -9,6 +9,12 @@ pub struct CreateForm {
     expiration: Option<String>,
     expires_on: Option<String>,
     role: Option<String>,
+    /// Set by forms that offer the capability boxes (org and deploy tokens).
+    caps_shown: Option<String>,
+    cap_read: Option<String>,
+    cap_deploy: Option<String>,
+    cap_env: Option<String>,
+    cap_config: Option<String>,
 }
 
 impl CreateForm {
@@ -38,6 +44,23 @@ impl CreateForm {
             req.role = Some(Role::parse(r).ok_or_else(|| {
                 CoreError::invalid("role", "must be viewer, operator, admin or owner")
             })?);
+        }
+        if self.caps_shown.is_some() {
+            let boxes = [
+                ("read", &self.cap_read),
+                ("deploy", &self.cap_deploy),
+                ("env", &self.cap_env),
+                ("config", &self.cap_config),
+            ];
+            let checked: Vec<String> = boxes
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(n, _)| (*n).to_owned())
+                .collect();
+            // All four ticked is the default: whatever the creator may give.
+            if checked.len() < boxes.len() {
+                req.capabilities = Some(checked);
+            }
         }
         Ok(req)
     }

@@ -1,6 +1,7 @@
 //! Tokens by feature: each file one part of their lifecycle (DESIGN §2).
 
 mod authentication;
+mod capabilities;
 mod ceilings;
 mod escalation;
 mod org_roles;

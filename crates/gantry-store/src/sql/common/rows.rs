@@ -190,6 +190,9 @@ pub(super) fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
     Ok(TokenRecord {
         id: cs(row, "id")?.into(),
         scope,
+        capabilities: gantry_core::policy::Capabilities::from_column(
+            opt_s(row, "capabilities")?.as_deref(),
+        ),
         name: s(row, "name")?,
         description: opt_s(row, "description")?,
         prefix: s(row, "prefix")?,
@@ -242,6 +245,9 @@ pub(super) fn trust_policy_row(row: &DbRow) -> CoreResult<TrustPolicyRecord> {
             allow_pull_request_target: row.try_get("allow_pull_request_target").map_err(db)?,
         },
         waived_immutable_ids: opt_s(row, "waived_reason")?,
+        capabilities: gantry_core::policy::Capabilities::from_column(
+            opt_s(row, "capabilities")?.as_deref(),
+        ),
         token_lifetime: Duration::from_secs(u64::try_from(lifetime).unwrap_or(0)),
         created_by: actor(row, "created_by")?,
         created_at: ts(row, "created_at")?,

@@ -15,7 +15,7 @@ impl TrustStore for SqlStore {
         sqlx::query(
             "INSERT INTO trust_policies (id, org_id, app_id, name, preset, issuer, audience, conditions, \
              token_lifetime_secs, waived_reason, allow_pull_request_target, created_by_type, created_by_id, \
-             created_by_name, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+             created_by_name, created_at, capabilities) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
         )
         .bind(p.id.as_str())
         .bind(p.org_id.as_str())
@@ -32,6 +32,7 @@ impl TrustStore for SqlStore {
         .bind(p.created_by.id())
         .bind(p.created_by.name())
         .bind(p.created_at.0)
+        .bind(p.capabilities.to_column())
         .execute(&mut *tx)
         .await
         .map_err(|e| {
