@@ -587,6 +587,10 @@ pub struct CreateTokenRequest {
     /// `env`, `config` (default: all that its creator may give).
     #[serde(default)]
     pub capabilities: Option<Vec<String>>,
+    /// Deploy tokens: may rotate itself with `POST /v1/tokens/self/rotate` (so CI renews its
+    /// own secret), and nothing else of token management.
+    #[serde(default)]
+    pub rotate_self: Option<bool>,
 }
 
 /// `PATCH /v1/tokens/{id}`: name and description only.
@@ -641,6 +645,9 @@ pub struct TokenView {
     /// `config`; all four unless narrowed). Absent for personal tokens (they act as their user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Vec<String>>,
+    /// A deploy token that may rotate itself (`POST /v1/tokens/self/rotate`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotate_self: bool,
     /// Set on a deploy token issued by token exchange (keyless CI): where it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated: Option<FederatedView>,
@@ -840,6 +847,7 @@ mod tests {
             rotated_at: None,
             revoked_at: None,
             capabilities: None,
+            rotate_self: false,
             federated: None,
         };
         let with = TokenWithSecret {

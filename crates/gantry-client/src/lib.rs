@@ -459,6 +459,11 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/tokens/self/rotate`: the presenting deploy token (created with `rotate_self`).
+    pub async fn rotate_self(&self, req: &RotateTokenRequest) -> Result<TokenWithSecret> {
+        self.json(Method::POST, "/v1/tokens/self/rotate", req).await
+    }
+
     /// `DELETE /v1/tokens/{id}`.
     pub async fn revoke_token(&self, id: &str) -> Result<RevokeResponse> {
         Self::send(self.request(Method::DELETE, &format!("/v1/tokens/{id}"))).await

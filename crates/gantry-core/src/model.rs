@@ -366,6 +366,8 @@ pub struct TokenRecord {
     pub rotated_at: Option<Timestamp>,
     /// Issued by token exchange: its trust policy and CI identity (deploy tokens only).
     pub federated: Option<Box<Federation>>,
+    /// A deploy token that may rotate itself (`POST /v1/tokens/self/rotate`).
+    pub rotate_self: bool,
 }
 
 impl TokenRecord {
@@ -399,6 +401,7 @@ impl TokenRecord {
             last_used_ip: None,
             rotated_at: None,
             federated: None,
+            rotate_self: false,
         }
     }
 

@@ -518,6 +518,18 @@ pub fn expiry_ceiling(principal: &Principal, kind: TokenKind) -> Option<crate::t
     }
 }
 
+/// `POST /v1/tokens/self/rotate`: the presenting token, if it is a deploy token created with
+/// `rotate_self`; the refusal otherwise.
+pub fn self_rotation(principal: &Principal) -> Result<&TokenRecord, &'static str> {
+    match principal {
+        Principal::Deploy { token, .. } if token.rotate_self => Ok(token),
+        Principal::Deploy { .. } => {
+            Err("this deploy token was not created with rotate_self; an org admin can rotate it")
+        }
+        _ => Err("only deploy tokens created with rotate_self rotate themselves here; use POST /v1/tokens/{id}/rotate"),
+    }
+}
+
 /// The most capabilities a token `principal` makes may hold: an org or deploy token gives at
 /// most its own; users (sessions, personal tokens) any.
 pub fn capability_ceiling(principal: &Principal) -> Capabilities {

@@ -150,6 +150,7 @@ pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
         rotated_at: ot(tok.rotated_at),
         revoked_at: ot(tok.revoked_at),
         capabilities: capabilities(tok),
+        rotate_self: tok.rotate_self,
         federated: tok.federated.as_deref().map(|f| FederatedView {
             policy: f.policy_id.to_string(),
             issuer: f.issuer.clone(),

@@ -38,10 +38,11 @@ pub enum TokensCmd {
     },
     /// Rotate (regenerate) a token: same id, name and scope, a new value, a fresh expiry.
     #[command(
-        after_help = "Examples:\n  gantry tokens rotate tok_123\n  gantry tokens rotate tok_123 --grace 1h -x 30d   # old value keeps working for an hour"
+        after_help = "Examples:\n  gantry tokens rotate tok_123\n  gantry tokens rotate tok_123 --grace 1h -x 30d   # old value keeps working for an hour\n  GANTRY_TOKEN=gtd_… gantry tokens rotate self -x 30d -q   # a deploy token made with --rotate-self renews itself"
     )]
     Rotate {
-        /// Token id (tok_…).
+        /// Token id (tok_…), or `self`: the deploy token in use rotates itself (it must have
+        /// been created with --rotate-self).
         id: String,
         /// New lifetime (default: the same length as before).
         #[arg(short = 'x', long = "expiry", value_name = "DURATION")]
@@ -77,6 +78,9 @@ pub enum CreateCmd {
         /// Only these of read, deploy, env, config, comma-separated [default: all you may give]
         #[arg(long, value_delimiter = ',', value_name = "CAPS")]
         capabilities: Option<Vec<String>>,
+        /// Let the token rotate itself (`gantry tokens rotate self`), so CI can renew it.
+        #[arg(long)]
+        rotate_self: bool,
         #[command(flatten)]
         common: CreateArgs,
     },
@@ -359,10 +363,12 @@ pub async fn run(ctx: &Ctx, cmd: TokensCmd) -> Result<u8, CliError> {
                 CreateCmd::Deploy {
                     app,
                     capabilities,
+                    rotate_self,
                     common,
                 } => {
                     let app = app_of(app)?;
-                    let (req, quiet) = request(common, "deploy token", None, capabilities);
+                    let (mut req, quiet) = request(common, "deploy token", None, capabilities);
+                    req.rotate_self = rotate_self.then_some(true);
                     (
                         client.create_token(TokenScope::App(&app), &req).await,
                         quiet,
@@ -430,11 +436,13 @@ pub async fn run(ctx: &Ctx, cmd: TokensCmd) -> Result<u8, CliError> {
                 expires_in: expiry,
                 grace_period: grace,
             };
-            let t = ctx
-                .client()?
-                .rotate_token(&id, &req)
-                .await
-                .map_err(|e| ctx.error(e))?;
+            let client = ctx.client()?;
+            let t = if id == "self" {
+                client.rotate_self(&req).await
+            } else {
+                client.rotate_token(&id, &req).await
+            }
+            .map_err(|e| ctx.error(e))?;
             print_secret(ctx, &t, quiet, "Rotated");
             if !quiet && !ctx.json {
                 eprintln!("Update every CI secret that held the old value.");

@@ -124,10 +124,21 @@ impl Gantry {
                     asked
                 }
             };
+        let rotate_self = match (req.rotate_self, kind) {
+            (Some(true), TokenKind::Deploy) => true,
+            (Some(true), _) => {
+                return Err(CoreError::invalid(
+                    "rotate_self",
+                    "only deploy tokens rotate themselves this way",
+                ))
+            }
+            _ => false,
+        };
         let plain = PlainToken::generate(kind);
         let record = TokenRecord {
             description,
             capabilities,
+            rotate_self,
             expires_at: expiry.expires_at,
             lifetime: expiry.lifetime,
             ..TokenRecord::new(
@@ -400,7 +411,39 @@ impl Gantry {
         id: &str,
         req: &RotateTokenRequest,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
-        let mut token = self.manageable_token(caller, id, Intent::Rotate).await?;
+        let token = self.manageable_token(caller, id, Intent::Rotate).await?;
+        // Never later than the credential's own expiry: a token rotating itself keeps its
+        // expiry; a longer life needs a password login or a longer-lived token.
+        let ceiling = crate::policy::expiry_ceiling(&caller.principal, token.kind());
+        self.rotated(caller, token, req, ceiling).await
+    }
+
+    /// `POST /v1/tokens/self/rotate`: a deploy token created with `rotate_self` rotates
+    /// itself, its new expiry bounded by the instance policy (not by its old one: renewing
+    /// its own life is the point), and does nothing else of token management.
+    pub async fn rotate_self(
+        &self,
+        caller: &Caller,
+        req: &RotateTokenRequest,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
+        let token = crate::policy::self_rotation(&caller.principal)
+            .map_err(|m| CoreError::Forbidden(m.into()))?;
+        // Read afresh: the cached record may trail a rotation a moment ago on another node.
+        let token = self
+            .store
+            .get_token(&token.id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("token".into()))?;
+        self.rotated(caller, token, req, None).await
+    }
+
+    async fn rotated(
+        &self,
+        caller: &Caller,
+        mut token: TokenRecord,
+        req: &RotateTokenRequest,
+        ceiling: Option<crate::time::Timestamp>,
+    ) -> CoreResult<(TokenRecord, PlainToken)> {
         if token.revoked_at.is_some() {
             return Err(CoreError::conflict(
                 "token_revoked",
@@ -413,14 +456,8 @@ impl Gantry {
             Some(s) => policy.lifetime("expires_in", s, now)?,
             None => policy.renew(token.lifetime, now)?,
         };
-        // Never later than the credential's own expiry: a token rotating itself keeps its
-        // expiry; a longer life needs a password login or a longer-lived token.
         let explicit = req.expires_in.as_ref().map(|_| "expires_in");
-        let expiry = expiry.within(
-            crate::policy::expiry_ceiling(&caller.principal, token.kind()),
-            explicit,
-            now,
-        )?;
+        let expiry = expiry.within(ceiling, explicit, now)?;
         let grace = req
             .grace_period
             .as_deref()

@@ -155,6 +155,7 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
             tokens::revoke_token
         ))
         .routes(routes!(tokens::rotate_token))
+        .routes(routes!(tokens::rotate_self))
         .routes(routes!(tokens::list_audit))
         .routes(routes!(oauth::check))
         .routes(routes!(oauth::introspect))

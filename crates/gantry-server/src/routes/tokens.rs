@@ -218,6 +218,27 @@ pub async fn rotate_token(
     }))
 }
 
+/// A deploy token created with `rotate_self` rotates itself (so CI can renew its own secret):
+/// a new value, and a fresh expiry of its length (or `expires_in`) bounded by the instance
+/// policy, with an optional `grace_period` for the old value. Nothing else of token
+/// management is open to it; every other token is refused (403).
+#[utoipa::path(post, path = "/v1/tokens/self/rotate", tag = "tokens", request_body = RotateTokenRequest,
+    responses((status = 200, description = "The token and its new value, shown once", body = TokenWithSecret),
+              (status = 409, description = "The token is revoked", body = ErrorBody)))]
+pub async fn rotate_self(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<TokenWithSecret>> {
+    let req: RotateTokenRequest = optional_json(&headers, &body)?;
+    let (record, plain) = state.gantry.rotate_self(&caller, &req).await?;
+    Ok(Json(TokenWithSecret {
+        view: views::token(&record, state.gantry.now()),
+        token: plain.expose_secret().to_owned(),
+    }))
+}
+
 /// Revoke (delete) a token: permanent, effective at once. It stays visible with
 /// `status=revoked` for the audit trail. Revoking again is harmless and says so.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",

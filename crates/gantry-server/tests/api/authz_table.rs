@@ -188,6 +188,7 @@ enum R {
     GetOrgToken,
     GetPersonalToken,
     RevokePersonalToken,
+    RotateSelf,
     Audit,
 }
 
@@ -248,6 +249,8 @@ fn table() -> Vec<(R, Row)> {
         (R::GetOrgToken, manage_token(200)),
         (R::GetPersonalToken, owners_personal_token(200)),
         (R::RevokePersonalToken, owners_personal_token(200)),
+        // Only a deploy token created with rotate_self (none of these) rotates itself.
+        (R::RotateSelf, anyone(403)),
         (R::Audit, audit(200)),
     ]
 }
@@ -636,6 +639,11 @@ async fn prepare(w: &World, route: R, p: P, n: usize) -> Call {
         ),
         R::ListUserTokens => (Method::GET, "/v1/user/tokens".to_owned(), Body::Empty),
         R::ListTokens => (Method::GET, "/v1/tokens".to_owned(), Body::Empty),
+        R::RotateSelf => (
+            Method::POST,
+            "/v1/tokens/self/rotate".to_owned(),
+            Body::Json(json!({})),
+        ),
         R::ListAllUsersTokens => (
             Method::GET,
             "/v1/tokens?all_users=true".to_owned(),

@@ -61,6 +61,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/oauth/introspect"),
     ("post", "/v1/oauth/revoke"),
     ("post", "/v1/oauth/token"),
+    ("post", "/v1/tokens/self/rotate"),
     ("post", "/v1/apps/{app}/trust-policies"),
     ("get", "/v1/apps/{app}/trust-policies"),
     ("get", "/v1/apps/{app}/trust-policies/{id}"),

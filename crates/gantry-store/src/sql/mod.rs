@@ -175,6 +175,7 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("federated_subject", Text),
             ("federated_claims", Text),
             ("capabilities", Text),
+            ("rotate_self", Bool),
         ],
     ),
     (

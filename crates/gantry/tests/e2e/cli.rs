@@ -1311,3 +1311,66 @@ fn a_ci_job_deploys_with_no_stored_secret_by_oidc_token_exchange() {
     let gone = gl.run(&["tokens", "whoami"], &with_token, None);
     assert_eq!(gone.code, 3, "{}", gone.stderr);
 }
+
+#[test]
+fn a_ci_job_renews_its_own_deploy_token_made_with_rotate_self() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let admin = setup(&s);
+    let (_, raw) = create(
+        &admin,
+        &[
+            "deploy",
+            "-a",
+            "web",
+            "-n",
+            "ci",
+            "-x",
+            "1d",
+            "--rotate-self",
+            "--capabilities",
+            "deploy,read",
+        ],
+    );
+    let shown = admin
+        .ok(&["tokens", "list", "-a", "web", "--json"], &[])
+        .json();
+    assert_eq!(shown[0]["rotate_self"], true, "{shown}");
+    assert_eq!(
+        shown[0]["capabilities"],
+        serde_json::json!(["read", "deploy"])
+    );
+    let ci = Env::new(&s);
+    let out = ci.ok(
+        &["tokens", "rotate", "self", "-x", "30d", "-q"],
+        &[("GANTRY_TOKEN", raw.as_str())],
+    );
+    let renewed = out.stdout.trim().to_owned();
+    assert!(
+        renewed.starts_with("gtd_") && renewed != raw,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    let who = ci.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", renewed.as_str())]);
+    assert!(
+        who.stdout.contains("may:") && who.stdout.contains("read, deploy"),
+        "{}",
+        who.stdout
+    );
+    let old = ci.run(
+        &["tokens", "whoami"],
+        &[("GANTRY_TOKEN", raw.as_str())],
+        None,
+    );
+    assert_eq!(old.code, 3, "the old value is gone: {}", old.stdout);
+    // A token made without it is told how it is rotated instead.
+    let (_, plain) = create(&admin, &["deploy", "-a", "web", "-n", "plain"]);
+    let refused = ci.run(
+        &["tokens", "rotate", "self"],
+        &[("GANTRY_TOKEN", plain.as_str())],
+        None,
+    );
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("rotate_self"), "{}", refused.stderr);
+}

@@ -182,3 +182,84 @@ async fn every_kind_of_token_can_be_rotated_by_whoever_manages_it() {
         .await;
     assert_error(&r, 404, "not_found");
 }
+
+#[tokio::test]
+async fn a_deploy_token_made_with_rotate_self_renews_itself_and_nothing_else() {
+    let app = spawn_app().await;
+    let admin = app.admin_token.clone();
+    app.org_with_app(&admin, "acme", "web").await;
+    let r = app
+        .post(
+            "/v1/apps/web/tokens",
+            &admin,
+            json!({"name": "ci", "expires_in": "1d", "rotate_self": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["rotate_self"], true);
+    let old = r.body["token"].as_str().unwrap().to_owned();
+    let old_expiry = millis_of(&r.body["expires_at"]);
+    // It renews itself for longer than it had: the instance policy bounds it, not its past.
+    let r = app
+        .post(
+            "/v1/tokens/self/rotate",
+            &old,
+            json!({"expires_in": "30d", "grace_period": "1h"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new = r.body["token"].as_str().unwrap().to_owned();
+    assert!(
+        millis_of(&r.body["expires_at"]) > old_expiry + 28 * DAY_MS,
+        "{}",
+        r.text
+    );
+    assert_eq!(app.get("/v1/apps/web", &new).await.status, 200);
+    assert_eq!(
+        app.get("/v1/apps/web", &old).await.status,
+        200,
+        "within the grace"
+    );
+    app.advance(2 * HOUR);
+    assert_eq!(app.get("/v1/apps/web", &old).await.status, 401);
+    // Nothing else of token management.
+    assert_eq!(
+        app.post("/v1/apps/web/tokens", &new, json!({"name": "x"}))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(app.get("/v1/apps/web/tokens", &new).await.status, 403);
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(
+        app.post(&format!("/v1/tokens/{id}/rotate"), &new, json!({}))
+            .await
+            .status,
+        403
+    );
+    // Other tokens may not: a deploy token made without it, org and personal tokens.
+    let (_, plain) = app
+        .deploy_token(&admin, "web", json!({"name": "plain"}))
+        .await;
+    let (_, org) = app.org_token(&admin, "acme", "admin").await;
+    for t in [&plain, &org, &admin] {
+        let r = app.post("/v1/tokens/self/rotate", t, json!({})).await;
+        assert_forbidden(&r);
+    }
+    let r = app
+        .post(
+            "/v1/orgs/acme/tokens",
+            &admin,
+            json!({"name": "x", "role": "viewer", "rotate_self": true}),
+        )
+        .await;
+    assert_invalid_field(&r, "rotate_self");
+    // Revoked, it cannot come back by rotating itself.
+    app.revoke(&admin, id).await;
+    assert_eq!(
+        app.post("/v1/tokens/self/rotate", &new, json!({}))
+            .await
+            .status,
+        401
+    );
+}

@@ -209,6 +209,7 @@ pub(super) fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         revoked_at: opt_ts(row, "revoked_at")?,
         noted: Default::default(),
         federated: federation(row)?,
+        rotate_self: row.try_get("rotate_self").map_err(db)?,
     })
 }
 

@@ -273,8 +273,9 @@ impl SqlStore {
         sqlx::query(
             "INSERT INTO tokens (id, kind, name, description, prefix, hash, user_id, org_id, app_id, role, \
              created_by_type, created_by_id, created_by_name, created_at, expires_at, lifetime_secs, \
-             federated_policy_id, federated_issuer, federated_subject, federated_claims, capabilities) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+             federated_policy_id, federated_issuer, federated_subject, federated_claims, capabilities, \
+             rotate_self) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
         )
         .bind(t.id.as_str())
         .bind(t.kind().as_str())
@@ -301,6 +302,7 @@ impl SqlStore {
                 .map(|f| serde_json::to_string(&f.claims).unwrap_or_default()),
         )
         .bind(t.capabilities.to_column())
+        .bind(t.rotate_self)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
