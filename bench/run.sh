@@ -5,6 +5,7 @@
 #   TOKENS=200000 bench/run.sh   # smaller store, same table
 #   ROUNDS=10 DURATION=3s bench/run.sh  # fewer, longer rounds (default: 25 rounds of 1 s)
 #   KEEP=results.txt bench/run.sh        # also keep every round's raw numbers
+#   GANTRY_BIN=/tmp/old/gantry SEED_BIN=/tmp/old/gantry-bench-seed bench/run.sh  # another build, unbuilt
 #
 # Prints one table; every ratio is against /healthz measured in the same run. Both servers (1M
 # and 1k tokens stored) run side by side, and the rows are measured in ROUNDS interleaved
@@ -28,9 +29,10 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] && cp "$WORK/resul
 
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
 echo "building release binaries…" >&2
-cargo build --release --quiet -p gantry -p gantry-bench-seed
-GANTRY=target/release/gantry
-SEED=target/release/gantry-bench-seed
+# GANTRY_BIN / SEED_BIN: measure other builds (e.g. the commit before a change) as they are.
+[ -n "${GANTRY_BIN:-}" ] || cargo build --release --quiet -p gantry -p gantry-bench-seed
+GANTRY=${GANTRY_BIN:-target/release/gantry}
+SEED=${SEED_BIN:-target/release/gantry-bench-seed}
 PASSWORD="benchmark password 1"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

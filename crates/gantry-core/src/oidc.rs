@@ -476,9 +476,14 @@ pub fn matches(pattern: &str, value: &str) -> bool {
     true
 }
 
+/// The payload of a JWT, unverified (to show what a token claims after its signature failed).
+pub fn unverified_claims(jwt: &str) -> Option<Map<String, Value>> {
+    decode_part(jwt.split('.').nth(1)?, "payload").ok()
+}
+
 /// Text from a token, safe to show and log: control characters replaced, at most 200
 /// characters.
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     s.chars()
         .take(200)
         .map(|c| if c.is_control() { '?' } else { c })

@@ -501,7 +501,7 @@ pub fn trust_policy(
         ));
     }
     for (claim, value) in &req.conditions {
-        let field = format!("conditions.{}", printable(claim));
+        let field = format!("conditions.{}", crate::service::printable(claim));
         let well_formed = !claim.is_empty()
             && claim.len() <= 64
             && claim
@@ -640,8 +640,4 @@ pub fn issuer_url(
         }
     }
     Ok(())
-}
-
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(64).collect()
 }

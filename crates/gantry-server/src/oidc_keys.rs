@@ -100,11 +100,8 @@ impl IssuerKeyCache {
     }
 
     async fn fetch(&self, issuer: &str) -> Result<JwkSet, String> {
-        let client = if self.insecure.iter().any(|i| i == issuer) {
-            &self.open
-        } else {
-            &self.checked
-        };
+        let insecure = self.insecure.iter().any(|i| i == issuer);
+        let client = if insecure { &self.open } else { &self.checked };
         let discovery_url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
@@ -118,7 +115,7 @@ impl IssuerKeyCache {
             .and_then(|v| v.as_str())
             .ok_or("the discovery document has no jwks_uri")?;
         let parsed = url::Url::parse(jwks_uri).map_err(|_| "jwks_uri is not a URL")?;
-        if parsed.scheme() != "https" && !std::ptr::eq(client, &self.open) {
+        if parsed.scheme() != "https" && !insecure {
             return Err("jwks_uri is not https".into());
         }
         let set: JwkSet = get_json(client, jwks_uri).await?;

@@ -9,7 +9,7 @@ use crate::ids::*;
 use crate::model::{
     ActorRef, AppRecord, AuditRecord, Federation, TokenRecord, TokenScope, TrustPolicyRecord,
 };
-use crate::oidc::{self, Refusal};
+use crate::oidc::{self, printable, Refusal};
 use crate::policy::Capability;
 use crate::token::PlainToken;
 use crate::validate;
@@ -227,7 +227,7 @@ impl Gantry {
                     false,
                 ));
                 // The claims, unverified, so the rest of the policy can still be tried.
-                unverified_claims(jwt.trim()).unwrap_or_default()
+                oidc::unverified_claims(jwt.trim()).unwrap_or_default()
             }
         };
         match oidc::check_claims(&claims, &policy.rules, self.now()) {
@@ -495,24 +495,4 @@ fn invalid_request(why: &str) -> ExchangeRefused {
 
 fn policy_not_found(id: &str) -> CoreError {
     CoreError::NotFound(format!("trust policy '{}'", super::printable(id)))
-}
-
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(200)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
-/// The payload of a JWT, unverified (the `test` answer, after a signature failure).
-fn unverified_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        serde_json::Value::Object(m) => Some(m),
-        _ => None,
-    }
 }

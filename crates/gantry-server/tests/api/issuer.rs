@@ -189,8 +189,7 @@ impl Issuer {
         self.fetches.load(Ordering::SeqCst)
     }
 
-    /// The PEM of a key's private half (for the HMAC-with-public-key attack the test builds
-    /// from the public half).
+    /// The PEM of a key's public half (what the HMAC-with-public-key attack keys its MAC with).
     pub fn public_pem(&self, kid: &str) -> Vec<u8> {
         let path = self.dir.path().join(format!("{kid}.pem"));
         openssl(&["pkey", "-in", path.to_str().unwrap(), "-pubout"])

@@ -125,6 +125,18 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Opens `url`, which sends the browser to the sign-in form, and signs in as `email`.
+async fn sign_in_at(c: &Client, url: &str, email: &str) {
+    c.goto(url).await.unwrap();
+    css(c, "#email").await.send_keys(email).await.unwrap();
+    css(c, "#password").await.send_keys(PASSWORD).await.unwrap();
+    css(c, "main form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn css(c: &Client, selector: &str) -> fantoccini::elements::Element {
     match c
         .wait()
@@ -499,22 +511,7 @@ async fn dashboard_alerts_create_a_rule_show_its_secret_once_test_and_retry() {
     let driver = Driver::start(dir.path());
     let c = driver.browser().await;
     c.set_window_size(1280, 900).await.unwrap();
-    c.goto(&format!("{base}/orgs/acme")).await.unwrap();
-    css(&c, "#email")
-        .await
-        .send_keys("ops@example.com")
-        .await
-        .unwrap();
-    css(&c, "#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    css(&c, "main form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    sign_in_at(&c, &format!("{base}/orgs/acme"), "ops@example.com").await;
     css(&c, "#alerts").await;
 
     // A rule for pings and new tokens of app web, to the receiver.
@@ -668,22 +665,7 @@ async fn dashboard_trust_policies_are_created_from_a_preset_and_test_a_jwt_claim
     let driver = Driver::start(dir.path());
     let c = driver.browser().await;
     c.set_window_size(1280, 900).await.unwrap();
-    c.goto(&format!("{base}/apps/web")).await.unwrap();
-    css(&c, "#email")
-        .await
-        .send_keys("ops@example.com")
-        .await
-        .unwrap();
-    css(&c, "#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    css(&c, "main form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    sign_in_at(&c, &format!("{base}/apps/web"), "ops@example.com").await;
     let panel = css(&c, "#trust-policies").await.text().await.unwrap();
     assert!(panel.contains("No trust policies."), "{panel}");
 
