@@ -264,6 +264,43 @@ pub struct OrgView {
     pub role: Option<Role>,
 }
 
+/// `PUT /v1/orgs/{org}/policy`: the org's token policy, replaced whole. It tightens the
+/// instance's policy for the org's tokens (created or rotated), never loosens it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutOrgPolicyRequest {
+    /// The longest lifetime of the org's tokens, a duration such as `30d` (at most the
+    /// instance's).
+    #[serde(default)]
+    pub max_lifetime: Option<String>,
+    /// Refuse tokens that never expire.
+    #[serde(default)]
+    pub require_expiry: Option<bool>,
+    /// The networks new tokens of the org get by default and may not reach beyond.
+    #[serde(default)]
+    pub allowed_ips: Option<Vec<String>>,
+}
+
+/// An org's token policy, and the instance policy it tightens.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrgPolicyView {
+    /// The org's own maximum lifetime (null: the instance's).
+    pub max_lifetime: Option<String>,
+    pub require_expiry: bool,
+    /// Null: any address (unless a token names its own).
+    pub allowed_ips: Option<Vec<String>>,
+    /// What the org's tokens meet: the tighter of the org's and the instance's rules.
+    pub effective: EffectiveTokenPolicy,
+}
+
+/// The token rules in force for an org: its policy over the instance's.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EffectiveTokenPolicy {
+    /// Null: no maximum.
+    pub max_lifetime: Option<String>,
+    pub require_expiry: bool,
+}
+
 /// `PUT /v1/orgs/{org}/members/{user_id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -591,6 +628,10 @@ pub struct CreateTokenRequest {
     /// own secret), and nothing else of token management.
     #[serde(default)]
     pub rotate_self: Option<bool>,
+    /// Every kind: the networks (IPv4/IPv6 CIDRs, or single addresses) the token may be used
+    /// from, at most 32; default: the org policy's, else the creating token's, else anywhere.
+    #[serde(default)]
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// `PATCH /v1/tokens/{id}`: name and description only.
@@ -613,6 +654,10 @@ pub struct RotateTokenRequest {
     /// How long the old value keeps working (at most `7d`); default: it stops at once.
     #[serde(default)]
     pub grace_period: Option<String>,
+    /// With a grace period: the old value also stops at the new value's first use, on any
+    /// node, whichever comes first.
+    #[serde(default)]
+    pub until_first_use: Option<bool>,
 }
 
 /// A token as every response shows it. The raw value is never part of it.
@@ -648,6 +693,16 @@ pub struct TokenView {
     /// A deploy token that may rotate itself (`POST /v1/tokens/self/rotate`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rotate_self: bool,
+    /// The networks the token may be used from; absent: any address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<String>>,
+    /// After a rotation with a grace period: until when the previous value still works
+    /// (absent: it does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_until: Option<String>,
+    /// With `grace_until`: the previous value also stops at the new value's first use.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grace_until_first_use: bool,
     /// Set on a deploy token issued by token exchange (keyless CI): where it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated: Option<FederatedView>,
@@ -769,6 +824,10 @@ pub struct IntrospectionResponse {
     /// `env`, `config`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Vec<String>>,
+    /// gantry extension: the networks the token may be used from. Such a token is active
+    /// only when the request's `client_ip` is inside them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// RFC 6749 §5.2 error, used by the OAuth endpoints.
@@ -848,6 +907,9 @@ mod tests {
             revoked_at: None,
             capabilities: None,
             rotate_self: false,
+            allowed_ips: None,
+            grace_until: None,
+            grace_until_first_use: false,
             federated: None,
         };
         let with = TokenWithSecret {

@@ -484,6 +484,21 @@ impl Client {
         self.get(&format!("/v1/orgs/{org}")).await
     }
 
+    /// `GET /v1/orgs/{org}/policy`.
+    pub async fn get_org_policy(&self, org: &str) -> Result<OrgPolicyView> {
+        self.get(&format!("/v1/orgs/{org}/policy")).await
+    }
+
+    /// `PUT /v1/orgs/{org}/policy`: replaces the org's token policy.
+    pub async fn put_org_policy(
+        &self,
+        org: &str,
+        policy: &PutOrgPolicyRequest,
+    ) -> Result<OrgPolicyView> {
+        self.json(Method::PUT, &format!("/v1/orgs/{org}/policy"), policy)
+            .await
+    }
+
     /// `GET /v1/orgs/{org}/members`.
     pub async fn list_members(&self, org: &str) -> Result<Vec<MemberView>> {
         Ok(self

@@ -21,6 +21,8 @@ pub enum AuthFailure {
     Revoked { token_id: String },
     /// The personal token's user is disabled.
     UserDisabled,
+    /// Used from outside the token's `allowed_ips`; carries the token's id.
+    AddressNotAllowed { token_id: String },
 }
 
 /// Everything a domain operation can refuse or fail with.

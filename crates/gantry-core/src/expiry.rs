@@ -120,9 +120,36 @@ pub struct TokenPolicy {
     pub max_lifetime: Option<Duration>,
     /// Refuse tokens that never expire.
     pub forbid_non_expiring: bool,
+    /// Set when an org policy tightened this one (`for_org`): refusals name the org's rule.
+    pub tightened_by_org: bool,
 }
 
 impl TokenPolicy {
+    /// This instance policy as an org's tokens meet it: the shorter of the two maximum
+    /// lifetimes, and never-expiring tokens refused if either refuses them. An org policy only
+    /// ever tightens.
+    pub fn for_org(&self, org: &crate::model::OrgPolicy) -> TokenPolicy {
+        let max_lifetime = match (self.max_lifetime, org.max_lifetime) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let tightened =
+            max_lifetime != self.max_lifetime || (org.require_expiry && !self.forbid_non_expiring);
+        TokenPolicy {
+            max_lifetime,
+            forbid_non_expiring: self.forbid_non_expiring || org.require_expiry,
+            tightened_by_org: tightened,
+        }
+    }
+
+    fn whose(&self) -> &'static str {
+        if self.tightened_by_org {
+            "this org's"
+        } else {
+            "this instance's"
+        }
+    }
+
     /// The lifetime used when the caller asks for none: 90 days, or the cap if shorter.
     pub fn default_lifetime(&self) -> Duration {
         match self.max_lifetime {
@@ -140,7 +167,8 @@ impl TokenPolicy {
                 return Err(CoreError::invalid(
                     field,
                     format!(
-                        "exceeds this instance's maximum token lifetime of {}",
+                        "exceeds {} maximum token lifetime of {}",
+                        self.whose(),
                         format_duration(max)
                     ),
                 ));
@@ -158,7 +186,10 @@ impl TokenPolicy {
         if !self.allows_never() {
             return Err(CoreError::invalid(
                 field,
-                "this instance does not allow tokens that never expire",
+                format!(
+                    "{} policy does not allow tokens that never expire",
+                    self.whose()
+                ),
             ));
         }
         Ok(Expiry {
@@ -305,10 +336,44 @@ mod tests {
         assert_eq!(e.lifetime, Some(DEFAULT_LIFETIME));
         let capped = TokenPolicy {
             max_lifetime: Some(Duration::from_secs(86_400)),
-            forbid_non_expiring: false,
+            ..Default::default()
         };
         let e = capped.resolve(&ExpiryRequest::default(), NOW).unwrap();
         assert_eq!(e.lifetime, Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn an_org_policy_only_tightens() {
+        let instance = TokenPolicy {
+            max_lifetime: Some(Duration::from_secs(30 * 86_400)),
+            ..Default::default()
+        };
+        let looser = crate::model::OrgPolicy {
+            max_lifetime: Some(Duration::from_secs(400 * 86_400)),
+            ..Default::default()
+        };
+        let p = instance.for_org(&looser);
+        assert_eq!(p.max_lifetime, instance.max_lifetime);
+        assert!(!p.tightened_by_org && !p.forbid_non_expiring);
+        let tighter = crate::model::OrgPolicy {
+            max_lifetime: Some(Duration::from_secs(86_400)),
+            require_expiry: true,
+            allowed_ips: None,
+        };
+        let p = instance.for_org(&tighter);
+        assert_eq!(p.max_lifetime, Some(Duration::from_secs(86_400)));
+        assert!(p.forbid_non_expiring && p.tightened_by_org);
+        let err = p.lifetime("expires_in", "2d", NOW).unwrap_err().to_string();
+        assert!(
+            err.contains("this org's maximum token lifetime of 1d"),
+            "{err}"
+        );
+        let open = TokenPolicy::default().for_org(&crate::model::OrgPolicy {
+            require_expiry: true,
+            ..Default::default()
+        });
+        assert!(!open.allows_never());
+        assert_eq!(open.max_lifetime, None);
     }
 
     #[test]
@@ -316,6 +381,7 @@ mod tests {
         let p = TokenPolicy {
             max_lifetime: Some(Duration::from_secs(30 * 86_400)),
             forbid_non_expiring: true,
+            ..Default::default()
         };
         let long = ExpiryRequest {
             expires_in: Some("31d"),

@@ -23,12 +23,14 @@ pub enum Outcome {
     expired,
     revoked,
     user_disabled,
+    /// A valid token used from outside its `allowed_ips`.
+    address_not_allowed,
     /// Authenticated, but the credential may not do what it asked (403).
     insufficient_scope,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::ok,
         Outcome::missing,
         Outcome::malformed,
@@ -36,6 +38,7 @@ impl Outcome {
         Outcome::expired,
         Outcome::revoked,
         Outcome::user_disabled,
+        Outcome::address_not_allowed,
         Outcome::insufficient_scope,
     ];
 }

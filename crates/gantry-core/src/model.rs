@@ -105,6 +105,20 @@ pub struct OrgRecord {
     pub slug: Slug,
     pub name: String,
     pub created_at: Timestamp,
+    /// What the org adds to the instance's token policy.
+    pub policy: OrgPolicy,
+}
+
+/// An org's token policy (DESIGN §10, `GET/PUT /v1/orgs/{org}/policy`): it only ever tightens
+/// the instance's (`crate::expiry::TokenPolicy::for_org`). The default adds nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgPolicy {
+    /// The longest lifetime an org or deploy token of the org may get (created or rotated).
+    pub max_lifetime: Option<Duration>,
+    /// Refuse tokens that never expire.
+    pub require_expiry: bool,
+    /// The networks the org's new tokens get by default and may not reach beyond.
+    pub allowed_ips: Option<crate::policy::Networks>,
 }
 
 /// (org, user, role), with the user's email and name for listings.
@@ -351,9 +365,13 @@ pub struct TokenRecord {
     pub scope: TokenScope,
     /// What an org or deploy token may do on an app (all, unless narrowed at creation).
     pub capabilities: crate::policy::Capabilities,
+    /// The networks it may be used from (None: any address).
+    pub allowed_ips: Option<crate::policy::Networks>,
     /// The value before the last rotation, honoured until `prev_expires_at` (grace period).
     pub prev_hash: Option<TokenHash>,
     pub prev_expires_at: Option<Timestamp>,
+    /// The previous value also ends at the new value's first use (`until_first_use`).
+    pub prev_until_first_use: bool,
     pub name: String,
     pub description: Option<String>,
     pub prefix: String,
@@ -389,8 +407,10 @@ impl TokenRecord {
             id,
             scope,
             capabilities: crate::policy::Capabilities::ALL,
+            allowed_ips: None,
             prev_hash: None,
             prev_expires_at: None,
+            prev_until_first_use: false,
             name,
             description: None,
             prefix: plain.display_prefix().to_owned(),

@@ -82,6 +82,8 @@ pub enum Capability {
     ManageTokens,
     /// Grant or remove the owner role.
     ManageOwners,
+    /// Replace the org's token policy (DESIGN §10).
+    SetOrgPolicy,
 }
 
 impl Capability {
@@ -98,7 +100,7 @@ impl Capability {
             Capability::DeleteApp | Capability::ManageMembers | Capability::ManageTokens => {
                 Role::Admin
             }
-            Capability::ManageOwners => Role::Owner,
+            Capability::ManageOwners | Capability::SetOrgPolicy => Role::Owner,
         }
     }
 
@@ -140,6 +142,7 @@ impl Capability {
             Capability::ManageMembers => "manage members",
             Capability::ManageTokens => "manage tokens",
             Capability::ManageOwners => "manage owners",
+            Capability::SetOrgPolicy => "change the org's token policy",
         }
     }
 }
@@ -281,6 +284,107 @@ impl Capabilities {
 impl Default for Capabilities {
     fn default() -> Self {
         Capabilities::ALL
+    }
+}
+
+/// The networks a token may be used from (DESIGN §10 `allowed_ips`): IPv4 and IPv6 CIDRs, kept
+/// canonical (host bits cleared) and shared, so a cached token clones them for free.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networks(std::sync::Arc<[ipnet::IpNet]>);
+
+impl Networks {
+    /// From checked networks (`crate::validate::networks`).
+    pub fn new(nets: Vec<ipnet::IpNet>) -> Networks {
+        Networks(nets.into_iter().map(|n| n.trunc()).collect())
+    }
+
+    /// Whether `ip` is inside one of them. An IPv4 address in IPv6 form (`::ffff:a.b.c.d`, as
+    /// a dual-stack listener reports it) counts as the IPv4 address.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether every network of `other` lies inside one of these.
+    pub fn covers(&self, other: &Networks) -> bool {
+        other.0.iter().all(|o| self.0.iter().any(|n| n.contains(o)))
+    }
+
+    /// The networks as written back (`10.0.0.0/8`, `2001:db8::/32`).
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
+    /// As stored: comma-separated.
+    pub fn to_column(networks: Option<&Networks>) -> Option<String> {
+        networks.map(|n| n.names().join(","))
+    }
+
+    /// From the stored column (NULL: no restriction). An entry that no longer parses is
+    /// dropped; a column left with none restricts to nothing, so it fails closed.
+    pub fn from_column(column: Option<&str>) -> Option<Networks> {
+        let column = column?;
+        Some(Networks::new(
+            column
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect(),
+        ))
+    }
+}
+
+/// Whether `token` may be used by a client at `ip` (as the trusted proxies report it): always
+/// when it names no networks; otherwise only from inside them, and never from an unknown
+/// address.
+pub fn address_allowed(token: &TokenRecord, ip: Option<&str>) -> bool {
+    match &token.allowed_ips {
+        None => true,
+        Some(nets) => ip
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| nets.contains(ip)),
+    }
+}
+
+/// The networks a new token gets and may ask for (DESIGN §10): within the creating token's own
+/// (a token never makes one usable from more places than itself) and within the org policy's
+/// (its ceiling). Without `asked`, the org's networks are the default, else the creator's.
+/// `Err` names the bound that was exceeded.
+pub fn allowed_ips_for(
+    asked: Option<Networks>,
+    creator: Option<&Networks>,
+    org: Option<&Networks>,
+) -> Result<Option<Networks>, String> {
+    let bounds = [
+        (creator, "the token making this request"),
+        (org, "the org policy"),
+    ];
+    let exceeded = |nets: &Networks| {
+        bounds.iter().find_map(|(bound, what)| {
+            bound.filter(|b| !b.covers(nets)).map(|b| {
+                format!(
+                    "must lie within the networks of {what} ({})",
+                    b.names().join(", ")
+                )
+            })
+        })
+    };
+    let chosen = match asked {
+        Some(asked) => asked,
+        None => {
+            let defaults = [org, creator];
+            let Some(first) = defaults.iter().flatten().next() else {
+                return Ok(None);
+            };
+            // The org's default, or the creator's when the org's reaches beyond it.
+            match defaults.iter().flatten().find(|d| exceeded(d).is_none()) {
+                Some(d) => (*d).clone(),
+                None => (*first).clone(),
+            }
+        }
+    };
+    match exceeded(&chosen) {
+        Some(why) => Err(why),
+        None => Ok(Some(chosen)),
     }
 }
 
@@ -458,6 +562,11 @@ pub fn token_access(
     if let Err(m) = manages_tokens_at_all(principal) {
         return Err(TokenRefusal::Forbidden(m.into()));
     }
+    if intent == TokenIntent::Rotate {
+        if let Some(why) = rotation_widens(principal, token) {
+            return Err(TokenRefusal::Forbidden(why.into()));
+        }
+    }
     match &token.scope {
         TokenScope::Personal { user_id, .. } => {
             let own = principal.user().is_some_and(|u| u.id == user_id.as_str());
@@ -501,6 +610,26 @@ pub fn token_access(
             Ok(())
         }
     }
+}
+
+/// Why rotating `token` would hand `principal` more than it holds, if it would: the new value
+/// of a token with capabilities the presenting token lacks, or usable from networks beyond the
+/// presenting token's `allowed_ips` (sessions and password logins hold every capability and
+/// any address).
+fn rotation_widens(principal: &Principal, token: &TokenRecord) -> Option<&'static str> {
+    let own = principal.token()?;
+    if own.kind() != TokenKind::Personal && !own.capabilities.contains(token.capabilities) {
+        return Some("this token holds capabilities the credential rotating it lacks");
+    }
+    let widens = own.allowed_ips.as_ref().is_some_and(|mine| {
+        token
+            .allowed_ips
+            .as_ref()
+            .is_none_or(|theirs| !mine.covers(theirs))
+    });
+    widens.then_some(
+        "this token may be used from networks beyond the rotating credential's allowed_ips",
+    )
 }
 
 /// The latest expiry a credential may give a token of `kind` it creates or rotates. A token

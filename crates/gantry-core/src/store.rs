@@ -191,6 +191,8 @@ pub struct Rotation {
     pub new_prefix: String,
     /// Keep the old hash working until then (grace period), or drop it now.
     pub prev_expires_at: Option<Timestamp>,
+    /// The old hash also stops at the new one's first use (`until_first_use`).
+    pub prev_until_first_use: bool,
     pub expires_at: Option<Timestamp>,
     pub lifetime: Option<std::time::Duration>,
     pub rotated_at: Timestamp,
@@ -270,6 +272,13 @@ pub trait OrgStore: Send + Sync {
     ) -> CoreResult<Written>;
     async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>>;
     async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>>;
+    /// Replaces the org's token policy; false when there is no such org.
+    async fn set_org_policy(
+        &self,
+        org: &OrgRecord,
+        policy: &OrgPolicy,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>>;
     /// Orgs where `user_id` is a member, with the role; all orgs (role None) when `user_id` is None.
     async fn list_orgs(
         &self,
@@ -540,6 +549,15 @@ pub trait TokenStore: Send + Sync {
         &self,
         id: &TokenId,
         at: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>>;
+    /// Ends the pre-rotation value of a token rotated with `until_first_use`, now that its
+    /// current value (`current`) was used; false when it had ended already (another request
+    /// or node was first) or the token was rotated again meanwhile. Audited only when it ends.
+    async fn end_grace(
+        &self,
+        id: &TokenId,
+        current: &TokenHash,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>>;
     /// Writes a batch of uses (latest per token wins) in one transaction.

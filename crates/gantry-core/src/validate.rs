@@ -436,6 +436,101 @@ pub fn capabilities(
         .ok_or_else(|| CoreError::invalid(field, "must name read, deploy, env or config"))
 }
 
+/// Most networks one `allowed_ips` list (a token's or an org policy's) names.
+pub const MAX_ALLOWED_IPS: usize = 32;
+
+/// An `allowed_ips` list as asked for: None when absent; otherwise 1–32 IPv4 or IPv6 CIDRs
+/// (`203.0.113.0/24`, `2001:db8::/32`) or single addresses (taken as /32 or /128), without
+/// host bits (`10.0.0.5/8` is refused, naming `10.0.0.0/8`: a typo must not widen a rule).
+pub fn networks(
+    field: &str,
+    list: Option<&[String]>,
+) -> CoreResult<Option<crate::policy::Networks>> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    if list.is_empty() {
+        return Err(CoreError::invalid(
+            field,
+            "needs at least one network (or leave it out to allow any address)",
+        ));
+    }
+    if list.len() > MAX_ALLOWED_IPS {
+        return Err(CoreError::invalid(
+            field,
+            format!("names at most {MAX_ALLOWED_IPS} networks"),
+        ));
+    }
+    let mut nets = Vec::with_capacity(list.len());
+    for entry in list {
+        let text = entry.trim();
+        let shown = crate::service::printable(text);
+        let net = match text.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => match text.parse::<std::net::IpAddr>() {
+                Ok(ip) => ipnet::IpNet::from(ip.to_canonical()),
+                Err(_) => {
+                    return Err(CoreError::invalid(
+                        field,
+                        format!("'{shown}' is not an IPv4 or IPv6 network (e.g. 203.0.113.0/24)"),
+                    ))
+                }
+            },
+        };
+        if net.trunc() != net {
+            return Err(CoreError::invalid(
+                field,
+                format!("'{shown}' has host bits set; did you mean {}?", net.trunc()),
+            ));
+        }
+        nets.push(net);
+    }
+    Ok(Some(crate::policy::Networks::new(nets)))
+}
+
+/// An org policy as asked for (`PUT /v1/orgs/{org}/policy`), checked against the instance's
+/// `instance` policy: it may only tighten it, so a longer `max_lifetime` than the instance's is
+/// refused (422, naming the field) rather than silently ignored. `require_expiry: false` says
+/// the org adds no rule of its own (the instance's still holds), so a document read with GET
+/// can always be sent back.
+pub fn org_policy(
+    instance: &crate::expiry::TokenPolicy,
+    req: &gantry_api::PutOrgPolicyRequest,
+) -> CoreResult<crate::model::OrgPolicy> {
+    let max_lifetime = match req.max_lifetime.as_deref() {
+        None => None,
+        Some(s) => {
+            let d = crate::expiry::parse_duration(s).ok_or_else(|| {
+                CoreError::invalid(
+                    "max_lifetime",
+                    "must be a duration such as 30d, 720h or 1d12h (units w, d, h, m, s)",
+                )
+            })?;
+            if d < Duration::from_secs(60) {
+                return Err(CoreError::invalid(
+                    "max_lifetime",
+                    "must be at least one minute",
+                ));
+            }
+            if let Some(max) = instance.max_lifetime.filter(|max| d > *max) {
+                return Err(CoreError::invalid(
+                    "max_lifetime",
+                    format!(
+                        "must not exceed the instance's maximum of {}: an org policy only tightens",
+                        crate::expiry::format_duration(max)
+                    ),
+                ));
+            }
+            Some(d)
+        }
+    };
+    Ok(crate::model::OrgPolicy {
+        max_lifetime,
+        require_expiry: req.require_expiry == Some(true),
+        allowed_ips: networks("allowed_ips", req.allowed_ips.as_deref())?,
+    })
+}
+
 /// A trust policy as asked for, checked.
 #[derive(Debug, Clone)]
 pub struct TrustPolicyInput {

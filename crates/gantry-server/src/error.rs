@@ -145,6 +145,11 @@ impl From<CoreError> for ApiError {
                     "the token's user is disabled",
                     Some("invalid_token"),
                 ),
+                AuthFailure::AddressNotAllowed { token_id } => ApiError::unauthorized(
+                    "address_not_allowed",
+                    format!("token {token_id} is not allowed from this address (its allowed_ips)"),
+                    Some("invalid_token"),
+                ),
             },
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             CoreError::NotFound(what) => ApiError::new(

@@ -151,12 +151,41 @@ pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
         revoked_at: ot(tok.revoked_at),
         capabilities: capabilities(tok),
         rotate_self: tok.rotate_self,
+        allowed_ips: tok.allowed_ips.as_ref().map(|n| n.names()),
+        grace_until: grace_until(tok, now).map(t),
+        grace_until_first_use: grace_until(tok, now).is_some() && tok.prev_until_first_use,
         federated: tok.federated.as_deref().map(|f| FederatedView {
             policy: f.policy_id.to_string(),
             issuer: f.issuer.clone(),
             subject: f.subject.clone(),
             claims: f.claims.clone(),
         }),
+    }
+}
+
+/// Until when the value before the last rotation still works, if it still does.
+fn grace_until(tok: &TokenRecord, now: Timestamp) -> Option<Timestamp> {
+    tok.prev_hash
+        .as_ref()
+        .and(tok.prev_expires_at)
+        .filter(|end| *end > now)
+}
+
+/// An org's token policy and what it makes of the instance's.
+pub fn org_policy(
+    org: &gantry_core::model::OrgPolicy,
+    instance: &gantry_core::expiry::TokenPolicy,
+) -> gantry_api::OrgPolicyView {
+    use gantry_core::expiry::format_duration;
+    let effective = instance.for_org(org);
+    gantry_api::OrgPolicyView {
+        max_lifetime: org.max_lifetime.map(format_duration),
+        require_expiry: org.require_expiry,
+        allowed_ips: org.allowed_ips.as_ref().map(|n| n.names()),
+        effective: gantry_api::EffectiveTokenPolicy {
+            max_lifetime: effective.max_lifetime.map(format_duration),
+            require_expiry: !effective.allows_never(),
+        },
     }
 }
 

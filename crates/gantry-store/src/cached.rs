@@ -373,6 +373,19 @@ impl OrgStore for CachedStore {
         .await
     }
 
+    async fn set_org_policy(
+        &self,
+        org: &OrgRecord,
+        policy: &OrgPolicy,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>> {
+        self.write(
+            "set_org_policy",
+            self.inner.set_org_policy(org, policy, audit),
+        )
+        .await
+    }
+
     async fn get_org(&self, id: &OrgId) -> CoreResult<Option<OrgRecord>> {
         self.record_through(&self.orgs_by_id, id, "get_org", self.inner.get_org(id))
             .await
@@ -869,6 +882,16 @@ impl TokenStore for CachedStore {
         audit: &AuditRecord,
     ) -> CoreResult<Written> {
         self.write("rotate_token", self.inner.rotate_token(id, rotation, audit))
+            .await
+    }
+
+    async fn end_grace(
+        &self,
+        id: &TokenId,
+        current: &TokenHash,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>> {
+        self.write("end_grace", self.inner.end_grace(id, current, audit))
             .await
     }
 

@@ -76,6 +76,7 @@ pub(crate) async fn seed(inner: &Arc<dyn Store>) -> (TokenRecord, PlainToken) {
         slug: Slug::stored("acme"),
         name: "Acme".into(),
         created_at: Timestamp(0),
+        policy: Default::default(),
     };
     inner
         .insert_org(&org, &user.id, &audit("org.create"))
@@ -145,6 +146,7 @@ async fn revoke_racing_rotation((inner, paused): Paused) {
         new_hash: new.hash(),
         new_prefix: new.display_prefix().to_owned(),
         prev_expires_at: None,
+        prev_until_first_use: false,
         expires_at: None,
         lifetime: None,
         rotated_at: now,

@@ -134,11 +134,102 @@ pub enum OrgsCmd {
         /// Org slug.
         org: String,
     },
+    /// The org's token policy: what it adds to the instance's rules.
+    Policy {
+        /// Org slug.
+        org: String,
+    },
+    /// Replace the org's token policy (owners). It only tightens the instance's; what is
+    /// not given is cleared.
+    #[command(
+        after_help = "Examples:\n  gantry orgs set-policy acme --max-lifetime 30d --require-expiry\n  gantry orgs set-policy acme --allowed-ips 203.0.113.0/24,2001:db8::/32\n  gantry orgs set-policy acme   # clear: the instance's rules alone"
+    )]
+    SetPolicy {
+        /// Org slug.
+        org: String,
+        /// The longest lifetime of the org's tokens, created or rotated (e.g. 30d).
+        #[arg(long, value_name = "DURATION")]
+        max_lifetime: Option<String>,
+        /// Refuse tokens that never expire.
+        #[arg(long)]
+        require_expiry: bool,
+        /// Networks new tokens get by default and may not reach beyond (comma-separated CIDRs).
+        #[arg(long, value_delimiter = ',', value_name = "CIDRS")]
+        allowed_ips: Option<Vec<String>>,
+    },
+}
+
+fn print_policy(ctx: &Ctx, p: &gantry_api::OrgPolicyView) {
+    if ctx.json {
+        output::json(p);
+        return;
+    }
+    let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
+    let lines = [
+        ("max lifetime", or(&p.max_lifetime, "the instance's")),
+        (
+            "expiry",
+            if p.require_expiry {
+                "required"
+            } else {
+                "as the instance says"
+            }
+            .to_owned(),
+        ),
+        (
+            "networks",
+            p.allowed_ips
+                .as_ref()
+                .map(|n| n.join(", "))
+                .unwrap_or_else(|| "any".into()),
+        ),
+        (
+            "in force",
+            format!(
+                "max lifetime {}, expiry {}",
+                or(&p.effective.max_lifetime, "none"),
+                if p.effective.require_expiry {
+                    "required"
+                } else {
+                    "optional"
+                }
+            ),
+        ),
+    ];
+    for (k, v) in lines {
+        println!("{:<13} {}", format!("{k}:"), terminal_safe(&v));
+    }
 }
 
 pub async fn orgs(ctx: &Ctx, cmd: OrgsCmd) -> Result<u8, CliError> {
     let client = ctx.client()?;
     let orgs = match cmd {
+        OrgsCmd::Policy { org } => {
+            let p = client
+                .get_org_policy(&org)
+                .await
+                .map_err(|e| ctx.error(e))?;
+            print_policy(ctx, &p);
+            return Ok(0);
+        }
+        OrgsCmd::SetPolicy {
+            org,
+            max_lifetime,
+            require_expiry,
+            allowed_ips,
+        } => {
+            let req = gantry_api::PutOrgPolicyRequest {
+                max_lifetime,
+                require_expiry: require_expiry.then_some(true),
+                allowed_ips,
+            };
+            let p = client
+                .put_org_policy(&org, &req)
+                .await
+                .map_err(|e| ctx.error(e))?;
+            print_policy(ctx, &p);
+            return Ok(0);
+        }
         OrgsCmd::List => client.list_orgs().await,
         OrgsCmd::Create { slug, name } => client
             .create_org(&slug, name.as_deref())

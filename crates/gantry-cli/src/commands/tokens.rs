@@ -38,7 +38,7 @@ pub enum TokensCmd {
     },
     /// Rotate (regenerate) a token: same id, name and scope, a new value, a fresh expiry.
     #[command(
-        after_help = "Examples:\n  gantry tokens rotate tok_123\n  gantry tokens rotate tok_123 --grace 1h -x 30d   # old value keeps working for an hour\n  GANTRY_TOKEN=gtd_… gantry tokens rotate self -x 30d -q   # a deploy token made with --rotate-self renews itself"
+        after_help = "Examples:\n  gantry tokens rotate tok_123\n  gantry tokens rotate tok_123 --grace 1h -x 30d   # old value keeps working for an hour\n  gantry tokens rotate tok_123 --grace 1d --until-first-use   # …or until the new one is first used\n  GANTRY_TOKEN=gtd_… gantry tokens rotate self -x 30d -q   # a deploy token made with --rotate-self renews itself"
     )]
     Rotate {
         /// Token id (tok_…), or `self`: the deploy token in use rotates itself (it must have
@@ -50,6 +50,10 @@ pub enum TokensCmd {
         /// Keep the old value working this long (at most 7d).
         #[arg(long = "grace", value_name = "DURATION")]
         grace: Option<String>,
+        /// With --grace: the old value also stops at the new value's first use (on any node),
+        /// whichever comes first.
+        #[arg(long, requires = "grace")]
+        until_first_use: bool,
         /// Print only the new token.
         #[arg(short, long)]
         quiet: bool,
@@ -141,6 +145,10 @@ pub struct CreateArgs {
     /// Description.
     #[arg(long)]
     description: Option<String>,
+    /// Networks the token may be used from, comma-separated CIDRs or addresses (IPv4, IPv6)
+    /// [default: the org policy's, else anywhere]
+    #[arg(long, value_delimiter = ',', value_name = "CIDRS")]
+    allowed_ips: Option<Vec<String>>,
     /// Print only the token (no notice on stderr).
     #[arg(short, long)]
     quiet: bool,
@@ -196,6 +204,7 @@ fn request(
         description: common.description,
         role,
         capabilities,
+        allowed_ips: common.allowed_ips,
         ..Default::default()
     };
     expiry_fields(common.expiry, &mut req);
@@ -306,6 +315,13 @@ fn print_one(ctx: &Ctx, t: &TokenView) {
                 .map(|c| c.join(", "))
                 .unwrap_or_else(|| "whatever its user may".into()),
         ),
+        (
+            "from",
+            t.allowed_ips
+                .as_ref()
+                .map(|n| n.join(", "))
+                .unwrap_or_else(|| "any address".into()),
+        ),
         ("prefix", t.prefix.clone()),
         ("status", status),
         (
@@ -335,6 +351,19 @@ fn print_one(ctx: &Ctx, t: &TokenView) {
             },
         ),
         ("rotated", output::when(t.rotated_at.as_deref(), "never")),
+        (
+            "old value",
+            match (&t.grace_until, t.grace_until_first_use) {
+                (Some(until), true) => format!(
+                    "works until {} or the new value's first use",
+                    output::when(Some(until), "-")
+                ),
+                (Some(until), false) => {
+                    format!("works until {}", output::when(Some(until), "-"))
+                }
+                (None, _) => "-".into(),
+            },
+        ),
         (
             "revoked",
             t.revoked_at
@@ -430,11 +459,13 @@ pub async fn run(ctx: &Ctx, cmd: TokensCmd) -> Result<u8, CliError> {
             id,
             expiry,
             grace,
+            until_first_use,
             quiet,
         } => {
             let req = RotateTokenRequest {
                 expires_in: expiry,
                 grace_period: grace,
+                until_first_use: until_first_use.then_some(true),
             };
             let client = ctx.client()?;
             let t = if id == "self" {
@@ -608,6 +639,9 @@ async fn whoami(ctx: &Ctx) -> Result<u8, CliError> {
         );
         if let Some(caps) = &t.capabilities {
             say!("{:<9} {}", "may:", terminal_safe(&caps.join(", ")));
+        }
+        if let Some(nets) = &t.allowed_ips {
+            say!("{:<9} {}", "from:", terminal_safe(&nets.join(", ")));
         }
     }
     say!(

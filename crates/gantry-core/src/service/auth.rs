@@ -53,6 +53,7 @@ impl Gantry {
                 .auth_failed(AuthFailure::Unknown, Some(prefix), None, ip)
                 .await);
         };
+        let via_previous = found.via_previous;
         let record = found.token;
         match record.status(now) {
             TokenStatus::Active => {}
@@ -85,6 +86,21 @@ impl Gantry {
                     )
                     .await);
             }
+        }
+        if !crate::policy::address_allowed(&record, ip) {
+            return Err(self
+                .auth_failed(
+                    AuthFailure::AddressNotAllowed {
+                        token_id: record.id.to_string(),
+                    },
+                    None,
+                    Some(&record),
+                    ip,
+                )
+                .await);
+        }
+        if record.prev_until_first_use && !via_previous && record.prev_hash.is_some() {
+            self.end_grace_at_first_use(&record, ip).await;
         }
         let principal = match &record.scope {
             TokenScope::Personal { .. } => match found.user {
@@ -168,6 +184,9 @@ impl Gantry {
             AuthFailure::Expired { .. } => ("expired", Outcome::expired),
             AuthFailure::Revoked { .. } => ("revoked", Outcome::revoked),
             AuthFailure::UserDisabled => ("user_disabled", Outcome::user_disabled),
+            AuthFailure::AddressNotAllowed { .. } => {
+                ("address_not_allowed", Outcome::address_not_allowed)
+            }
         };
         self.metrics.verification(outcome);
         let prefix = prefix.or_else(|| token.map(|t| t.prefix.clone()));

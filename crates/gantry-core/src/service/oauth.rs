@@ -67,10 +67,15 @@ impl Gantry {
     /// RFC 7662: describes `raw` if it is active and the caller may see it; `None` means the
     /// answer is exactly `{"active": false}` (unknown, malformed, expired, revoked, a disabled
     /// user's, or simply not the caller's business). Deploy tokens may not introspect.
+    ///
+    /// Introspection cannot see the client that presented `raw`: a token with `allowed_ips` is
+    /// active only when the resource server names that client's address (`client_ip`, a gantry
+    /// extension) and it lies inside them (DESIGN §10).
     pub async fn introspect(
         &self,
         caller: &Caller,
         raw: &str,
+        client_ip: Option<&str>,
     ) -> CoreResult<Option<Introspection>> {
         crate::policy::manages_tokens_at_all(&caller.principal)
             .map_err(|_| CoreError::Forbidden("deploy tokens cannot introspect tokens".into()))?;
@@ -82,6 +87,11 @@ impl Gantry {
             return Ok(None);
         };
         if found.token.status(now) != TokenStatus::Active {
+            return Ok(None);
+        }
+        if !crate::policy::address_allowed(&found.token, client_ip) {
+            self.metrics
+                .verification(crate::metrics::Outcome::address_not_allowed);
             return Ok(None);
         }
         if found.token.kind() == TokenKind::Personal

@@ -65,6 +65,7 @@ impl Gantry {
             slug,
             name,
             created_at: self.now(),
+            policy: Default::default(),
         };
         let audit = self
             .audit(caller, "org.create")
@@ -167,6 +168,53 @@ impl Gantry {
                 super::printable(user_id)
             ))),
         }
+    }
+
+    /// `GET /v1/orgs/{org}/policy`: the org (with its token policy), for anyone who may read
+    /// org-wide details (members see the rules their tokens meet; deploy tokens nothing).
+    pub async fn get_org_policy(&self, caller: &Caller, slug: &str) -> CoreResult<OrgRecord> {
+        Ok(self
+            .org_for(caller, slug, Capability::ReadOrgDetails)
+            .await?
+            .0)
+    }
+
+    /// `PUT /v1/orgs/{org}/policy` (owners): replaces the org's token policy. It applies to
+    /// tokens created or rotated from now on; tokens that exist keep their expiry and networks.
+    pub async fn put_org_policy(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        req: &gantry_api::PutOrgPolicyRequest,
+    ) -> CoreResult<OrgRecord> {
+        let (mut org, _) = self.org_for(caller, slug, Capability::SetOrgPolicy).await?;
+        let policy = validate::org_policy(&self.settings.token_policy, req)?;
+        let audit = self
+            .audit(caller, "org.policy_update")
+            .target("org", &org.id)
+            .org(&org.id, &org.slug)
+            .detail(
+                "max_lifetime",
+                policy.max_lifetime.map(crate::expiry::format_duration),
+            )
+            .detail("require_expiry", policy.require_expiry)
+            .detail(
+                "allowed_ips",
+                policy.allowed_ips.as_ref().map(|n| n.names()),
+            );
+        if !self
+            .store
+            .set_org_policy(&org, &policy, &audit)
+            .await?
+            .value
+        {
+            return Err(CoreError::NotFound(format!(
+                "org '{}'",
+                super::printable(slug)
+            )));
+        }
+        org.policy = policy;
+        Ok(org)
     }
 
     /// DESIGN §2: read-only listing routes answer a deploy token with what it can see instead

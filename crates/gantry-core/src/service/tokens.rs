@@ -73,11 +73,28 @@ fn not_a_deploy_token(caller: &Caller) -> CoreResult<()> {
 }
 
 impl Gantry {
+    /// The org's token policy (the default, adding nothing, for tokens of no org).
+    pub(crate) async fn org_policy_of(
+        &self,
+        org_id: Option<&OrgId>,
+    ) -> CoreResult<crate::model::OrgPolicy> {
+        let Some(id) = org_id else {
+            return Ok(Default::default());
+        };
+        Ok(self
+            .store
+            .get_org(id)
+            .await?
+            .map(|o| o.policy)
+            .unwrap_or_default())
+    }
+
     fn new_token(
         &self,
         caller: &Caller,
         scope: TokenScope,
         req: &CreateTokenRequest,
+        org: &crate::model::OrgPolicy,
     ) -> CoreResult<(TokenRecord, PlainToken)> {
         let kind = scope.kind();
         let name = validate::name("name", &req.name)?;
@@ -97,11 +114,16 @@ impl Gantry {
         } else {
             None
         };
-        let expiry = self.settings.token_policy.resolve(&asked, now)?.within(
-            policy::expiry_ceiling(&caller.principal, kind),
-            explicit,
-            now,
-        )?;
+        let expiry = self
+            .settings
+            .token_policy
+            .for_org(org)
+            .resolve(&asked, now)?
+            .within(
+                policy::expiry_ceiling(&caller.principal, kind),
+                explicit,
+                now,
+            )?;
         let ceiling = policy::capability_ceiling(&caller.principal);
         let capabilities =
             match (&req.capabilities, kind) {
@@ -134,10 +156,20 @@ impl Gantry {
             }
             _ => false,
         };
+        let allowed_ips = policy::allowed_ips_for(
+            validate::networks("allowed_ips", req.allowed_ips.as_deref())?,
+            caller
+                .principal
+                .token()
+                .and_then(|t| t.allowed_ips.as_ref()),
+            org.allowed_ips.as_ref(),
+        )
+        .map_err(|why| CoreError::invalid("allowed_ips", why))?;
         let plain = PlainToken::generate(kind);
         let record = TokenRecord {
             description,
             capabilities,
+            allowed_ips,
             rotate_self,
             expires_at: expiry.expires_at,
             lifetime: expiry.lifetime,
@@ -200,7 +232,8 @@ impl Gantry {
                 "only org tokens carry a role; deploy tokens act as operators on their app",
             ));
         }
-        let (record, plain) = self.new_token(caller, TokenScope::deploy(&app), req)?;
+        let org = self.org_policy_of(Some(&app.org_id)).await?;
+        let (record, plain) = self.new_token(caller, TokenScope::deploy(&app), req, &org)?;
         self.insert_new_token(caller, record, plain).await
     }
 
@@ -232,7 +265,8 @@ impl Gantry {
                 ceiling.map(Role::as_str).unwrap_or("none")
             )));
         }
-        let (record, plain) = self.new_token(caller, TokenScope::org(&org, role), req)?;
+        let (record, plain) =
+            self.new_token(caller, TokenScope::org(&org, role), req, &org.policy)?;
         self.insert_new_token(caller, record, plain).await
     }
 
@@ -254,7 +288,8 @@ impl Gantry {
                 "personal tokens act with their user's roles; only org tokens carry a role",
             ));
         }
-        let (record, plain) = self.new_token(caller, TokenScope::personal(user), req)?;
+        let (record, plain) =
+            self.new_token(caller, TokenScope::personal(user), req, &Default::default())?;
         self.insert_new_token(caller, record, plain).await
     }
 
@@ -451,7 +486,8 @@ impl Gantry {
             ));
         }
         let now = self.now();
-        let policy = &self.settings.token_policy;
+        let org = self.org_policy_of(token.scope.org_id()).await?;
+        let policy = &self.settings.token_policy.for_org(&org);
         let expiry = match &req.expires_in {
             Some(s) => policy.lifetime("expires_in", s, now)?,
             None => policy.renew(token.lifetime, now)?,
@@ -463,6 +499,13 @@ impl Gantry {
             .as_deref()
             .map(expiry::parse_grace)
             .transpose()?;
+        let until_first_use = req.until_first_use == Some(true);
+        if until_first_use && grace.is_none_or(|g| g.is_zero()) {
+            return Err(CoreError::invalid(
+                "until_first_use",
+                "needs a grace_period: it ends the old value early, at the new one's first use",
+            ));
+        }
         let prev_expires_at = grace.filter(|g| !g.is_zero()).map(|g| {
             let end = now.plus(g);
             match token.expires_at {
@@ -476,25 +519,55 @@ impl Gantry {
             new_hash: plain.hash(),
             new_prefix: plain.display_prefix().to_owned(),
             prev_expires_at,
+            prev_until_first_use: until_first_use,
             expires_at: expiry.expires_at,
             lifetime: expiry.lifetime,
             rotated_at: now,
         };
-        let audit = self
+        let mut audit = self
             .token_audit(caller, "token.rotate", &token)
             .detail("new_prefix", rotation.new_prefix.clone())
             .detail("grace_until", prev_expires_at.map(|t| t.to_rfc3339()));
+        if until_first_use {
+            audit = audit.detail("until_first_use", true);
+        }
         self.store
             .rotate_token(&token.id, &rotation, &audit)
             .await?;
         token.prev_hash = prev_expires_at.map(|_| token.hash);
         token.prev_expires_at = prev_expires_at;
+        token.prev_until_first_use = until_first_use;
         token.hash = rotation.new_hash;
         token.prefix = rotation.new_prefix;
         token.expires_at = rotation.expires_at;
         token.lifetime = rotation.lifetime;
         token.rotated_at = Some(now);
         Ok((token, plain))
+    }
+
+    /// The first use of a value rotated in with `until_first_use`: the previous value stops
+    /// now, on every node (the write returns once they all dropped it), instead of at the end
+    /// of the grace period. Runs inside the authentication of that use; if it cannot be
+    /// written, the request still goes on and the grace period bounds the old value as before.
+    pub(crate) async fn end_grace_at_first_use(&self, token: &TokenRecord, ip: Option<&str>) {
+        if token.prev_expires_at.is_none_or(|end| end <= self.now()) {
+            return;
+        }
+        let actor = crate::model::ActorRef::Token {
+            id: token.id.to_string(),
+            name: token.name.clone(),
+        };
+        let audit = AuditRecord {
+            ip: ip.map(str::to_owned),
+            ..AuditRecord::new(self.now(), actor, "token.grace_ended")
+        }
+        .token_scope(token)
+        .target("token", &token.id)
+        .detail("reason", "first_use_of_new_value")
+        .detail("prefix", token.prefix.clone());
+        if let Err(e) = self.store.end_grace(&token.id, &token.hash, &audit).await {
+            tracing::warn!(error = %e, token_id = %token.id, "could not end a rotation's grace period at first use");
+        }
     }
 
     /// `DELETE /v1/tokens/{id}`: permanent. Returns the token and whether it already was.

@@ -426,9 +426,17 @@ impl Gantry {
             id: policy.id.to_string(),
             name: policy.name.clone(),
         };
+        // The org policy bounds these tokens too: its shorter maximum lifetime, and its
+        // networks as theirs.
+        let org = self.org_policy_of(Some(&app.org_id)).await?;
+        let lifetime = match org.max_lifetime {
+            Some(max) if max < policy.token_lifetime => max,
+            _ => policy.token_lifetime,
+        };
         let record = TokenRecord {
-            expires_at: Some(now.plus(policy.token_lifetime)),
+            expires_at: Some(now.plus(lifetime)),
             capabilities: policy.capabilities,
+            allowed_ips: org.allowed_ips.clone(),
             federated: Some(Box::new(Federation {
                 policy_id: policy.id.clone(),
                 issuer: accepted.issuer.clone(),

@@ -307,6 +307,10 @@ pub fn create_token_form(
                 }
             }
             div.field {
+                label for="token-allowed-ips" { "Allowed networks " span.hint { "(optional: CIDRs such as 203.0.113.0/24 or 2001:db8::/32; empty: " (if kind == TokenKind::Personal { "anywhere" } else { "the org policy's, else anywhere" }) ")" } }
+                input #token-allowed-ips type="text" name="allowed_ips" autocomplete="off" placeholder="e.g. 203.0.113.0/24, 2001:db8::/32";
+            }
+            div.field {
                 label for="token-expiration" { "Expiration" }
                 select #token-expiration name="expiration" data-expiration="token-expires-on" {
                     @for d in day_choices(choices) {

@@ -50,6 +50,7 @@ pub fn router(request_timeout: std::time::Duration) -> Router<AppState> {
         .route("/orgs/{org}", get(pages::org_page))
         .route("/orgs/{org}/apps", post(pages::create_app))
         .route("/orgs/{org}/tokens", post(pages::create_org_token))
+        .route("/orgs/{org}/policy", post(pages::set_org_policy))
         .route("/orgs/{org}/alerts", post(pages::create_alert))
         .route("/orgs/{org}/alerts/{id}", get(pages::alert_page))
         .route("/orgs/{org}/alerts/{id}/test", post(pages::test_alert))

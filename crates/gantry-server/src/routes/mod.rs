@@ -124,6 +124,7 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::list_orgs, orgs::create_org))
         .routes(routes!(orgs::get_org))
         .routes(routes!(orgs::list_members))
+        .routes(routes!(orgs::get_org_policy, orgs::put_org_policy))
         .routes(routes!(orgs::put_member, orgs::delete_member))
         .routes(routes!(orgs::list_alerts, orgs::create_alert))
         .routes(routes!(orgs::update_alert, orgs::delete_alert))

@@ -98,6 +98,9 @@ pub struct TokenForm {
     pub token: Option<String>,
     /// Ignored: gantry tells token kinds apart by their prefix.
     pub token_type_hint: Option<String>,
+    /// Introspection (gantry extension): the address of the client that presented the token.
+    /// A token with `allowed_ips` is active only when this lies inside them.
+    pub client_ip: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -111,9 +114,16 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
-fn form_token(form: Result<Form<TokenForm>, FormRejection>) -> Result<String, Box<Response>> {
+/// The form's token (required) and `client_ip`.
+fn form_token(
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<(String, Option<String>), Box<Response>> {
     match form {
-        Ok(Form(TokenForm { token: Some(t), .. })) if !t.is_empty() => Ok(t),
+        Ok(Form(TokenForm {
+            token: Some(t),
+            client_ip,
+            ..
+        })) if !t.is_empty() => Ok((t, client_ip)),
         Ok(_) => Err(Box::new(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -147,11 +157,28 @@ pub async fn introspect(
     Auth(caller): Auth,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> ApiResult<Response> {
-    let raw = match form_token(form) {
+    let (raw, client_ip) = match form_token(form) {
         Ok(t) => t,
         Err(resp) => return Ok(*resp),
     };
-    let Some(found) = state.gantry.introspect(&caller, &raw).await? else {
+    let client_ip = match client_ip.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(ip) => match ip.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(ip.to_string()),
+            Err(_) => {
+                return Ok(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "client_ip must be an IPv4 or IPv6 address",
+                ))
+            }
+        },
+    };
+    let Some(found) = state
+        .gantry
+        .introspect(&caller, &raw, client_ip.as_deref())
+        .await?
+    else {
         return Ok(Json(IntrospectionResponse::default()).into_response());
     };
     let t = &found.token;
@@ -182,6 +209,7 @@ pub async fn introspect(
         app: t.scope.app_slug().map(ToString::to_string),
         role: t.scope.role(),
         capabilities: crate::views::capabilities(t),
+        allowed_ips: t.allowed_ips.as_ref().map(|n| n.names()),
     };
     // RFC 7662 §4: answers must not be cached by intermediaries.
     let mut resp = Json(answer).into_response();
@@ -203,7 +231,7 @@ pub async fn revoke(
     ClientIp(ip): ClientIp,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> ApiResult<Response> {
-    let raw = match form_token(form) {
+    let (raw, _) = match form_token(form) {
         Ok(t) => t,
         Err(resp) => return Ok(*resp),
     };

@@ -53,6 +53,43 @@ pub async fn get_org(
     Ok(Json(views::org(&org, role)))
 }
 
+/// The org's token policy and what it makes of the instance's (viewer and up).
+#[utoipa::path(get, path = "/v1/orgs/{org}/policy", tag = "orgs",
+    params(("org" = String, Path, description = "Org slug")),
+    responses((status = 200, description = "The org's token policy", body = OrgPolicyView)))]
+pub async fn get_org_policy(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(slug): AppPath<String>,
+) -> ApiResult<Json<OrgPolicyView>> {
+    let org = state.gantry.get_org_policy(&caller, &slug).await?;
+    Ok(Json(views::org_policy(
+        &org.policy,
+        &state.gantry.settings().token_policy,
+    )))
+}
+
+/// Replace the org's token policy (owners). It tightens the instance's policy for tokens
+/// created or rotated in the org from now on — `max_lifetime` (also bounds a rotation's new
+/// expiry), `require_expiry`, and `allowed_ips` (new tokens' default and ceiling) — and is
+/// refused (422) where it would loosen it.
+#[utoipa::path(put, path = "/v1/orgs/{org}/policy", tag = "orgs", request_body = PutOrgPolicyRequest,
+    params(("org" = String, Path, description = "Org slug")),
+    responses((status = 200, description = "The org's token policy", body = OrgPolicyView),
+              (status = 422, description = "A field that would loosen the instance policy, or is malformed", body = ErrorBody)))]
+pub async fn put_org_policy(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(slug): AppPath<String>,
+    AppJson(req): AppJson<PutOrgPolicyRequest>,
+) -> ApiResult<Json<OrgPolicyView>> {
+    let org = state.gantry.put_org_policy(&caller, &slug, &req).await?;
+    Ok(Json(views::org_policy(
+        &org.policy,
+        &state.gantry.settings().token_policy,
+    )))
+}
+
 /// The org's members (viewer and up).
 #[utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "orgs",
     params(("org" = String, Path, description = "Org slug")),

@@ -120,6 +120,10 @@ fn owners_personal_token(s: u16) -> Row {
 fn list_tokens(s: u16) -> Row {
     [401, s, s, s, s, s, s, 403, 403, s, 403, 403, 403]
 }
+/// `PUT /v1/orgs/{org}/policy`: owners (and owner-role org tokens, none here).
+fn owner_org(s: u16) -> Row {
+    [401, s, s, 403, 403, 403, 404, 403, 403, 403, 403, 403, 404]
+}
 /// `GET /v1/audit`: every user and org token sees what it may; deploy tokens nothing.
 fn audit(s: u16) -> Row {
     [401, s, s, s, s, s, s, s, s, s, 403, 403, 403]
@@ -145,6 +149,8 @@ enum R {
     CreateOrg,
     GetOrg,
     ListMembers,
+    GetOrgPolicy,
+    PutOrgPolicy,
     PutMember,
     DeleteMember,
     ListApps,
@@ -206,6 +212,9 @@ fn table() -> Vec<(R, Row)> {
         (R::CreateOrg, users(201)),
         (R::GetOrg, read_org(200)),
         (R::ListMembers, read_org_details(200)),
+        // Org policy: what the org's tokens meet is org-wide detail (no deploy tokens).
+        (R::GetOrgPolicy, read_rule(200)),
+        (R::PutOrgPolicy, owner_org(200)),
         (R::PutMember, admin_org(200)),
         (R::DeleteMember, admin_org(204)),
         (R::ListApps, read_org(200)),
@@ -315,7 +324,11 @@ impl World {
 }
 
 async fn world() -> World {
-    let app = spawn_app().await;
+    world_with(|_| {}).await
+}
+
+async fn world_with(tweak: impl FnOnce(&mut gantry_server::ServerConfig)) -> World {
+    let app = spawn_app_with(tweak).await;
     let (_, owner) = app.user("owner@acme.test").await;
     app.org_with_app(&owner, "acme", "web").await;
     let r = app
@@ -428,6 +441,13 @@ async fn prepare(w: &World, route: R, p: P, n: usize) -> Call {
         ),
         R::GetOrg => (Method::GET, "/v1/orgs/acme".to_owned(), Body::Empty),
         R::ListMembers => (Method::GET, "/v1/orgs/acme/members".to_owned(), Body::Empty),
+        R::GetOrgPolicy => (Method::GET, "/v1/orgs/acme/policy".to_owned(), Body::Empty),
+        // The empty policy: what every row's tokens already live under.
+        R::PutOrgPolicy => (
+            Method::PUT,
+            "/v1/orgs/acme/policy".to_owned(),
+            Body::Json(json!({})),
+        ),
         R::PutMember => {
             let uid = app.create_user(&format!("put{n}@example.com")).await;
             (
@@ -778,6 +798,166 @@ async fn every_route_answers_every_caller_as_the_table_says() {
     assert!(
         failures.is_empty(),
         "{} of {calls} calls differ from the table:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Where a restricted token is used from, in the address dimension of the table.
+#[derive(Clone, Copy, Debug)]
+enum Whence {
+    /// Through the trusted proxy (`X-Forwarded-For`), inside / outside the token's networks.
+    ProxiedInsideV4,
+    ProxiedInsideV6,
+    ProxiedOutsideV4,
+    ProxiedOutsideV6,
+    /// Straight from the peer (127.0.0.1), inside / outside.
+    DirectInside,
+    DirectOutside,
+}
+
+impl Whence {
+    const ALL: [Whence; 6] = [
+        Whence::ProxiedInsideV4,
+        Whence::ProxiedInsideV6,
+        Whence::ProxiedOutsideV4,
+        Whence::ProxiedOutsideV6,
+        Whence::DirectInside,
+        Whence::DirectOutside,
+    ];
+
+    fn forwarded_for(self) -> Option<&'static str> {
+        match self {
+            Whence::ProxiedInsideV4 => Some("203.0.113.9"),
+            Whence::ProxiedInsideV6 => Some("2001:db8::9"),
+            Whence::ProxiedOutsideV4 => Some("198.51.100.9"),
+            Whence::ProxiedOutsideV6 => Some("2001:db9::9"),
+            Whence::DirectInside | Whence::DirectOutside => None,
+        }
+    }
+
+    fn inside(self) -> bool {
+        matches!(
+            self,
+            Whence::ProxiedInsideV4 | Whence::ProxiedInsideV6 | Whence::DirectInside
+        )
+    }
+
+    /// The networks of the token used from here.
+    fn networks(self) -> Value {
+        match self {
+            Whence::DirectInside => json!(["127.0.0.0/8", "::1/128"]),
+            Whence::DirectOutside => json!(["10.0.0.0/8", "fd00::/8"]),
+            _ => json!(["203.0.113.0/24", "2001:db8::/32"]),
+        }
+    }
+}
+
+/// A token like `p`'s (same kind, scope and role), restricted to `nets`.
+async fn restricted_like(w: &World, p: P, nets: &Value) -> String {
+    let app = &w.app;
+    match p {
+        P::Owner => {
+            app.personal_token(&w.owner, json!({"name": "restricted", "allowed_ips": nets}))
+                .await
+                .1
+        }
+        P::OrgAdmin => {
+            app.org_token_with(
+                &w.owner,
+                "acme",
+                json!({"name": "restricted", "role": "admin", "allowed_ips": nets}),
+            )
+            .await
+            .1
+        }
+        P::DeployWeb => {
+            app.deploy_token(
+                &w.owner,
+                "web",
+                json!({"name": "restricted", "allowed_ips": nets}),
+            )
+            .await
+            .1
+        }
+        other => panic!("no restricted twin for {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_a_restricted_token_by_the_address_it_is_used_from() {
+    // The address dimension (DESIGN §10): for a personal, an org and a deploy token, a twin
+    // restricted with allowed_ips answers every route exactly as the table says when used from
+    // inside its networks — through the trusted proxy (IPv4 and IPv6) or directly — and 401
+    // from outside, on every route that takes a credential at all.
+    let mut w = world_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.settings.failed_auth_limit = limit(1_000_000, 60);
+    })
+    .await;
+    let plain_client = w.app.http.clone();
+    let mut failures = Vec::new();
+    let mut calls = 0usize;
+    for from in Whence::ALL {
+        let nets = from.networks();
+        let mut twins = Vec::new();
+        for p in [P::Owner, P::OrgAdmin, P::DeployWeb] {
+            twins.push((p, restricted_like(&w, p, &nets).await));
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(ip) = from.forwarded_for() {
+            headers.insert("x-forwarded-for", ip.parse().unwrap());
+        }
+        w.app.http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        for (route, row) in table() {
+            for (p, token) in &twins {
+                let col = PRINCIPALS.iter().position(|x| x == p).unwrap();
+                calls += 1;
+                let call = prepare(&w, route, *p, calls).await;
+                if call.as_token.is_some() {
+                    continue; // the row acts with another token than the caller's
+                }
+                let described = format!("{} {} ({route:?})", call.method, call.path);
+                let public = row[0] != 401;
+                let want = if public || !from.inside() {
+                    if public {
+                        row[col]
+                    } else {
+                        401
+                    }
+                } else if route == R::RotateDeployToken && row[col] == 200 {
+                    // Rotating an unrestricted token would hand this one a value usable
+                    // from anywhere: refused (a token never widens itself).
+                    403
+                } else {
+                    row[col]
+                };
+                let r = send(&w.app, call, Some(token)).await;
+                if r.status != want {
+                    failures.push(format!(
+                        "{described} as restricted {p:?} from {from:?}: expected {want}, got {} {}",
+                        r.status,
+                        r.text.chars().take(160).collect::<String>()
+                    ));
+                } else if want == 401
+                    && r.status == 401
+                    && r.body["error"]["code"] != "address_not_allowed"
+                {
+                    failures.push(format!(
+                        "{described} from {from:?}: 401 for another reason: {}",
+                        r.text
+                    ));
+                }
+            }
+        }
+        w.app.http = plain_client.clone();
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls differ:\n{}",
         failures.len(),
         failures.join("\n")
     );

@@ -19,6 +19,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/orgs"),
     ("get", "/v1/orgs/{org}"),
     ("get", "/v1/orgs/{org}/members"),
+    ("get", "/v1/orgs/{org}/policy"),
+    ("put", "/v1/orgs/{org}/policy"),
     ("put", "/v1/orgs/{org}/members/{user_id}"),
     ("delete", "/v1/orgs/{org}/members/{user_id}"),
     ("get", "/v1/orgs/{org}/apps"),

@@ -63,6 +63,9 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("slug", Text),
             ("name", Text),
             ("created_at", Int),
+            ("policy_max_lifetime_secs", Int),
+            ("policy_require_expiry", Bool),
+            ("policy_allowed_ips", Text),
         ],
     ),
     (
@@ -176,6 +179,8 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("federated_claims", Text),
             ("capabilities", Text),
             ("rotate_self", Bool),
+            ("allowed_ips", Text),
+            ("prev_until_first_use", Bool),
         ],
     ),
     (

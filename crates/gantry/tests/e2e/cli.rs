@@ -1374,3 +1374,118 @@ fn a_ci_job_renews_its_own_deploy_token_made_with_rotate_self() {
     assert_eq!(refused.code, 3, "{}", refused.stderr);
     assert!(refused.stderr.contains("rotate_self"), "{}", refused.stderr);
 }
+
+#[test]
+fn restrictions_from_the_cli_networks_org_policy_and_rotation_until_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let admin = setup(&s);
+    // The org policy, set and shown.
+    let out = admin.ok(
+        &[
+            "orgs",
+            "set-policy",
+            "acme",
+            "--max-lifetime",
+            "30d",
+            "--require-expiry",
+        ],
+        &[],
+    );
+    assert!(out.stdout.contains("max lifetime: 30d"), "{}", out.stdout);
+    let shown = admin.ok(&["orgs", "policy", "acme", "--json"], &[]).json();
+    assert_eq!(shown["effective"]["require_expiry"], true, "{shown}");
+    let refused = admin.run(
+        &["tokens", "create", "deploy", "-a", "web", "-x", "60d"],
+        &[],
+        None,
+    );
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("this org's maximum token lifetime of 30d"),
+        "{}",
+        refused.stderr
+    );
+
+    // A token usable from loopback only works here; one for another network does not.
+    let (id, here) = create(
+        &admin,
+        &[
+            "deploy",
+            "-a",
+            "web",
+            "-n",
+            "here",
+            "--allowed-ips",
+            "127.0.0.0/8,::1",
+        ],
+    );
+    let (_, elsewhere) = create(
+        &admin,
+        &[
+            "deploy",
+            "-a",
+            "web",
+            "-n",
+            "there",
+            "--allowed-ips",
+            "192.0.2.0/24",
+        ],
+    );
+    let ci = Env::new(&s);
+    let who = ci.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", here.as_str())]);
+    assert!(
+        who.stdout.contains("from:") && who.stdout.contains("127.0.0.0/8, ::1/128"),
+        "{}",
+        who.stdout
+    );
+    let away = ci.run(
+        &["tokens", "whoami"],
+        &[("GANTRY_TOKEN", elsewhere.as_str())],
+        None,
+    );
+    assert_eq!(away.code, 3, "{}", away.stderr);
+    assert!(
+        away.stderr.contains("not allowed from this address"),
+        "{}",
+        away.stderr
+    );
+    assert!(!away.stderr.contains(elsewhere.as_str()));
+
+    // Rotation whose old value ends at the new one's first use.
+    let out = admin.ok(
+        &[
+            "tokens",
+            "rotate",
+            &id,
+            "--grace",
+            "1d",
+            "--until-first-use",
+            "-q",
+        ],
+        &[],
+    );
+    let new = out.stdout.trim().to_owned();
+    let show = admin.ok(&["tokens", "show", &id], &[]);
+    assert!(
+        show.stdout.contains("or the new value's first use"),
+        "{}",
+        show.stdout
+    );
+    ci.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", here.as_str())]);
+    ci.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", new.as_str())]);
+    let old = ci.run(
+        &["tokens", "whoami"],
+        &[("GANTRY_TOKEN", here.as_str())],
+        None,
+    );
+    assert_eq!(
+        old.code, 3,
+        "the old value ended at the new one's first use: {}",
+        old.stdout
+    );
+    let usage = admin.run(&["tokens", "rotate", &id, "--until-first-use"], &[], None);
+    assert_eq!(usage.code, 2, "needs --grace: {}", usage.stderr);
+}

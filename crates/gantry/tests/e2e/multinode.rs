@@ -469,3 +469,87 @@ async fn dashboard_get(base: &str, path: &str, session: &str) -> (u16, String) {
         .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
+
+/// DESIGN §10 safe rotation across nodes: with `until_first_use`, the new value's first use on
+/// node 2 ends the old value on node 1 before that use's answer returns — node 1 had it
+/// cached as valid a moment before. Repeated, so the ordering is not luck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_use_of_a_rotated_value_on_one_node_ends_the_old_value_on_the_other() {
+    let Some(db) = TestDatabase::create().await.unwrap() else {
+        return;
+    };
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let key = gantry_core::sealing::SecretKey::generate().to_hex();
+    let envs = [
+        ("GANTRY_DATABASE_URL", db.url.as_str()),
+        ("GANTRY_SECRET_KEY", key.as_str()),
+        ("GANTRY_ADMIN_EMAIL", ADMIN),
+        ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+        ("GANTRY_RATE_LIMIT_FAILED_AUTH", "100000/1m"),
+    ];
+    let nodes: Vec<Server> = dirs
+        .iter()
+        .map(|d| Server::spawn(&d.path().join("data"), &envs))
+        .collect();
+    for n in &nodes {
+        n.wait_ready();
+    }
+    let (n1, n2) = (nodes[0].base.clone(), nodes[1].base.clone());
+    let admin = personal_token(&n1, ADMIN).await;
+    let (s, body) = call(
+        "POST",
+        &format!("{n1}/v1/orgs"),
+        Some(&admin),
+        Some(json!({"slug": "acme"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = call(
+        "POST",
+        &format!("{n1}/v1/orgs/acme/apps"),
+        Some(&admin),
+        Some(json!({"slug": "web"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let (id, mut old) = deploy_token(&n1, &admin, "ci").await;
+    for round in 0..5 {
+        let (s, body) = call(
+            "POST",
+            &format!("{n1}/v1/tokens/{id}/rotate"),
+            Some(&admin),
+            Some(json!({"grace_period": "1h", "until_first_use": true})),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let new = body["token"].as_str().unwrap().to_owned();
+        // Both nodes accept (and cache) the old value during the grace period.
+        assert_eq!(
+            statuses(&[&n1, &n2], "/v1/apps/web", &old, 3).await,
+            vec![200; 6],
+            "round {round}"
+        );
+        // First use of the new value, on node 2.
+        assert_eq!(get(&n2, "/v1/apps/web", &new).await, 200, "round {round}");
+        // At once, on both nodes, the old value is gone; the new one works everywhere.
+        assert_eq!(
+            statuses(&[&n1, &n2], "/v1/apps/web", &old, 3).await,
+            vec![401; 6],
+            "round {round}: the old value outlived the new one's first use"
+        );
+        assert_eq!(
+            statuses(&[&n1, &n2], "/v1/apps/web", &new, 2).await,
+            vec![200; 4]
+        );
+        old = new;
+    }
+    let (s, body) = call(
+        "GET",
+        &format!("{n2}/v1/audit?action=token.grace_ended"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(5), "{body}");
+}

@@ -157,9 +157,82 @@ pub async fn org_page(
                 (layout::create_token_form(&me, &format!("/orgs/{slug}/tokens"), TokenKind::Org, &choices(&state)))
             }
         }
+        (policy_section(&me, &org, role, &g.settings().token_policy))
         (alerts)
     };
     Ok(page(&me, Nav::Overview, &org.name, body))
+}
+
+/// The org page's "Token policy" panel: what the org adds to the instance's rules, and — for
+/// owners and instance administrators — the form that replaces it.
+fn policy_section(
+    me: &Signed,
+    org: &gantry_core::model::OrgRecord,
+    role: Option<Role>,
+    instance: &gantry_core::expiry::TokenPolicy,
+) -> Markup {
+    let view = crate::views::org_policy(&org.policy, instance);
+    let may_set = me.caller.principal.is_instance_admin() || role == Some(Role::Owner);
+    let nets = view.allowed_ips.as_ref().map(|n| n.join(", "));
+    html! {
+        section.panel #org-policy {
+            h2 { "Token policy" }
+            p.hint { "Applies to the org's tokens when they are created or rotated; it only ever tightens this instance's rules." }
+            dl.facts {
+                dt { "Max lifetime" }
+                dd { (view.max_lifetime.clone().unwrap_or_else(|| "the instance's".into()))
+                     " " span.sub { "in force: " (view.effective.max_lifetime.clone().unwrap_or_else(|| "none".into())) } }
+                dt { "Expiry" }
+                dd { (if view.effective.require_expiry { "required" } else { "optional" }) }
+                dt { "Allowed networks" }
+                dd { @match &nets { Some(n) => code { (n) }, None => "any address" } }
+            }
+            @if may_set {
+                details.create {
+                    summary.button { "Change policy" }
+                    form.stack method="post" action=(format!("/orgs/{}/policy", org.slug)) {
+                        (csrf(me))
+                        div.field {
+                            label for="policy-max" { "Max lifetime " span.hint { "(e.g. 30d; empty: the instance's)" } }
+                            input #policy-max type="text" name="max_lifetime" value=[view.max_lifetime.as_deref()] autocomplete="off";
+                        }
+                        label.check { input type="checkbox" name="require_expiry" checked[org.policy.require_expiry]; " Require every token to expire" }
+                        div.field {
+                            label for="policy-ips" { "Allowed networks " span.hint { "(default and ceiling for new tokens; empty: any)" } }
+                            input #policy-ips type="text" name="allowed_ips" value=[nets.as_deref()] autocomplete="off";
+                        }
+                        div { button type="submit" { "Save policy" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    max_lifetime: Option<String>,
+    require_expiry: Option<String>,
+    allowed_ips: Option<String>,
+}
+
+/// `POST /orgs/{org}/policy`.
+pub async fn set_org_policy(
+    State(state): State<AppState>,
+    me: Signed,
+    Path(org): Path<String>,
+    Form(f): Form<PolicyForm>,
+) -> Response {
+    let req = gantry_api::PutOrgPolicyRequest {
+        max_lifetime: text(&f.max_lifetime),
+        require_expiry: f.require_expiry.is_some().then_some(true),
+        allowed_ips: super::tokens::list_field(&f.allowed_ips),
+    };
+    let back = format!("/orgs/{org}");
+    match state.gantry.put_org_policy(&me.caller, &org, &req).await {
+        Ok(_) => Redirect::to(&format!("{back}#org-policy")).into_response(),
+        Err(e) => failed(e, &back),
+    }
 }
 
 /// `GET /apps/{app}`: releases, env vars (secrets masked), config and deploy tokens.

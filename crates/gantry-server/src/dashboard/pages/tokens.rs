@@ -15,6 +15,20 @@ pub struct CreateForm {
     cap_deploy: Option<String>,
     cap_env: Option<String>,
     cap_config: Option<String>,
+    /// Networks, separated by commas, spaces or lines (empty: the default).
+    allowed_ips: Option<String>,
+}
+
+/// A list typed into one text box: entries split at commas and whitespace; None when empty.
+pub(crate) fn list_field(v: &Option<String>) -> Option<Vec<String>> {
+    let items: Vec<String> = v
+        .as_deref()
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!items.is_empty()).then_some(items)
 }
 
 impl CreateForm {
@@ -24,6 +38,7 @@ impl CreateForm {
         let mut req = CreateTokenRequest {
             name: self.name.trim().to_owned(),
             description: text(&self.description),
+            allowed_ips: list_field(&self.allowed_ips),
             ..Default::default()
         };
         match self.expiration.as_deref().map(str::trim) {
@@ -269,6 +284,7 @@ pub async fn regenerate_form(
                         option value="7d" { "7 days" }
                     }
                 }
+                label.check { input type="checkbox" name="until_first_use"; " …or only until the new value is first used, whichever comes first" }
                 div.field {
                     label for="regen-expires" { "New expiry" }
                     select #regen-expires name="expires_in" {
@@ -286,6 +302,7 @@ pub async fn regenerate_form(
 #[derive(Deserialize)]
 pub struct RegenerateForm {
     grace_period: Option<String>,
+    until_first_use: Option<String>,
     expires_in: Option<String>,
     back: Option<String>,
 }
@@ -302,6 +319,9 @@ pub async fn regenerate_token(
     let req = RotateTokenRequest {
         expires_in: text(&f.expires_in),
         grace_period: text(&f.grace_period),
+        // Only meaningful with a grace period; the box alone is no request for one.
+        until_first_use: (f.until_first_use.is_some() && text(&f.grace_period).is_some())
+            .then_some(true),
     };
     let made = state.gantry.rotate_token(&me.caller, &id, &req).await;
     shown(&state, &me, &parts, "Token regenerated", made, &back)

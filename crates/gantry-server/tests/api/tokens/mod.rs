@@ -6,5 +6,6 @@ mod ceilings;
 mod escalation;
 mod org_roles;
 mod policy;
+mod restrictions;
 mod revocation;
 mod rotation;

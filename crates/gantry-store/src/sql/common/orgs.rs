@@ -67,6 +67,39 @@ impl OrgStore for SqlStore {
         self.commit_invalidating(tx, (), keys).await
     }
 
+    async fn set_org_policy(
+        &self,
+        org: &OrgRecord,
+        policy: &OrgPolicy,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE orgs SET policy_max_lifetime_secs = $1, policy_require_expiry = $2, \
+             policy_allowed_ips = $3 WHERE id = $4",
+        )
+        .bind(
+            policy
+                .max_lifetime
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        )
+        .bind(policy.require_expiry)
+        .bind(gantry_core::policy::Networks::to_column(
+            policy.allowed_ips.as_ref(),
+        ))
+        .bind(org.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(Written::new(false, Vec::new()));
+        }
+        insert_audit(&mut tx, audit).await?;
+        let keys = vec![Key::Org(org.id.clone(), org.slug.clone())];
+        self.commit_invalidating(tx, true, keys).await
+    }
+
     async fn get_org_by_slug(&self, slug: &Slug) -> CoreResult<Option<OrgRecord>> {
         self.one(
             sqlx::query("SELECT * FROM orgs WHERE slug = $1").bind(slug.as_str()),

@@ -74,7 +74,20 @@ pub(super) fn org_row(row: &DbRow) -> CoreResult<OrgRecord> {
         slug: slug(row, "slug")?,
         name: s(row, "name")?,
         created_at: ts(row, "created_at")?,
+        policy: OrgPolicy {
+            max_lifetime: secs(row, "policy_max_lifetime_secs")?,
+            require_expiry: b(row, "policy_require_expiry")?,
+            allowed_ips: gantry_core::policy::Networks::from_column(
+                opt_s(row, "policy_allowed_ips")?.as_deref(),
+            ),
+        },
     })
+}
+
+/// A column of whole seconds as a duration (NULL: none).
+fn secs(row: &DbRow, col: &str) -> CoreResult<Option<Duration>> {
+    let v: Option<i64> = row.try_get(col).map_err(db)?;
+    Ok(v.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0))))
 }
 
 pub(super) fn app_row(row: &DbRow) -> CoreResult<AppRecord> {
@@ -199,6 +212,10 @@ pub(super) fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         hash: hash_col(row, "hash")?.ok_or_else(|| CoreError::internal("bad token hash"))?,
         prev_hash: hash_col(row, "prev_hash")?,
         prev_expires_at: opt_ts(row, "prev_expires_at")?,
+        prev_until_first_use: b(row, "prev_until_first_use")?,
+        allowed_ips: gantry_core::policy::Networks::from_column(
+            opt_s(row, "allowed_ips")?.as_deref(),
+        ),
         created_by: actor(row, "created_by")?,
         created_at: ts(row, "created_at")?,
         expires_at: opt_ts(row, "expires_at")?,

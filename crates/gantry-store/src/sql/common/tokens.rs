@@ -146,7 +146,8 @@ impl TokenStore for SqlStore {
         // With a grace period the current hash becomes the previous one; without, it is dropped.
         let n = sqlx::query(
             "UPDATE tokens SET prev_hash = CASE WHEN $1 IS NULL THEN NULL ELSE hash END, prev_expires_at = $1, \
-             hash = $2, prefix = $3, expires_at = $4, lifetime_secs = $5, rotated_at = $6 \
+             hash = $2, prefix = $3, expires_at = $4, lifetime_secs = $5, rotated_at = $6, \
+             prev_until_first_use = $9 \
              WHERE id = $7 AND revoked_at IS NULL AND hash = $8",
         )
         .bind(r.prev_expires_at.map(|t| t.0))
@@ -157,6 +158,7 @@ impl TokenStore for SqlStore {
         .bind(r.rotated_at.0)
         .bind(id.as_str())
         .bind(&r.expected_hash.0[..])
+        .bind(r.prev_until_first_use && r.prev_expires_at.is_some())
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -201,6 +203,32 @@ impl TokenStore for SqlStore {
             .rows_affected();
         if n == 0 {
             // Already revoked: nothing changed, but a cache still holding it active is wrong.
+            return Ok(Written::new(false, keys));
+        }
+        insert_audit(&mut tx, audit).await?;
+        self.commit_invalidating(tx, true, keys).await
+    }
+
+    async fn end_grace(
+        &self,
+        id: &TokenId,
+        current: &TokenHash,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written<bool>> {
+        let mut tx = self.pools.begin_write().await?;
+        let keys = self.token_keys(&mut tx, id).await?;
+        let n = sqlx::query(
+            "UPDATE tokens SET prev_hash = NULL, prev_expires_at = NULL, prev_until_first_use = FALSE \
+             WHERE id = $1 AND hash = $2 AND prev_hash IS NOT NULL AND prev_until_first_use",
+        )
+        .bind(id.as_str())
+        .bind(&current.0[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            // Ended already: a cache still offering the old value is stale all the same.
             return Ok(Written::new(false, keys));
         }
         insert_audit(&mut tx, audit).await?;
@@ -274,8 +302,8 @@ impl SqlStore {
             "INSERT INTO tokens (id, kind, name, description, prefix, hash, user_id, org_id, app_id, role, \
              created_by_type, created_by_id, created_by_name, created_at, expires_at, lifetime_secs, \
              federated_policy_id, federated_issuer, federated_subject, federated_claims, capabilities, \
-             rotate_self) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
+             rotate_self, allowed_ips) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)",
         )
         .bind(t.id.as_str())
         .bind(t.kind().as_str())
@@ -303,6 +331,7 @@ impl SqlStore {
         )
         .bind(t.capabilities.to_column())
         .bind(t.rotate_self)
+        .bind(gantry_core::policy::Networks::to_column(t.allowed_ips.as_ref()))
         .execute(&mut *conn)
         .await
         .map_err(db)?;
