@@ -450,7 +450,9 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn forward_auth_behind_real_nginx_lets_only_valid_deploy_tokens_through() {
     let Some(nginx) = nginx() else { return };
-    let app = spawn_app().await;
+    // The README's recipe: gantry trusts the proxy's X-Forwarded-For (set from $remote_addr,
+    // so a client's own header is overwritten, never believed).
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     let admin = app.admin_token.clone();
     app.org_with_app(&admin, "acme", "web").await;
     assert_eq!(
@@ -467,6 +469,21 @@ async fn forward_auth_behind_real_nginx_lets_only_valid_deploy_tokens_through() 
         .await;
     let (revoked_id, revoked) = app
         .deploy_token(&admin, "web", json!({"name": "old"}))
+        .await;
+    // allowed_ips: the original client's address as nginx reports it.
+    let (_, from_here) = app
+        .deploy_token(
+            &admin,
+            "web",
+            json!({"name": "here", "allowed_ips": ["127.0.0.0/8"]}),
+        )
+        .await;
+    let (_, from_office) = app
+        .deploy_token(
+            &admin,
+            "web",
+            json!({"name": "office", "allowed_ips": ["192.0.2.0/24"]}),
+        )
         .await;
     assert_eq!(
         app.delete(&format!("/v1/tokens/{revoked_id}"), &admin)
@@ -504,6 +521,7 @@ http {{
             proxy_pass http://{gantry}/v1/auth/check?app=web&capability=deploy;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
+            proxy_set_header X-Forwarded-For $remote_addr;
         }}
         location /deploy/ {{
             auth_request /_gantry;
@@ -566,6 +584,25 @@ http {{
     assert_eq!(through(Some(revoked)).await.0, 401, "revoked");
     assert_eq!(through(Some(other_app)).await.0, 403, "wrong app");
     assert_eq!(through(None).await.0, 401, "missing");
+    assert_eq!(through(Some(from_here)).await.0, 200, "inside allowed_ips");
+    assert_eq!(
+        through(Some(from_office.clone())).await.0,
+        401,
+        "outside allowed_ips"
+    );
+    let spoofed = app
+        .http
+        .get(format!("http://127.0.0.1:{front}/deploy/release"))
+        .bearer_auth(&from_office)
+        .header("x-forwarded-for", "192.0.2.10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        spoofed.status().as_u16(),
+        401,
+        "a client's own X-Forwarded-For is not believed"
+    );
     assert_eq!(
         through(Some("gtd_garbage".into())).await.0,
         401,

@@ -904,3 +904,66 @@ async fn the_token_form_narrows_capabilities_with_its_checkboxes() {
         .await;
     assert_eq!(none.status, 422, "{}", none.html);
 }
+
+#[tokio::test]
+async fn the_org_page_shows_the_token_policy_and_owners_change_it_there() {
+    let app = spawn_app().await;
+    app.org_with_app(&app.admin_token, "acme", "web").await;
+    let (viewer_id, _) = app.user("viewer@acme.test").await;
+    app.add_member(&app.admin_token, "acme", &viewer_id, "viewer")
+        .await;
+    let b = Browser::sign_in(&app, ADMIN_EMAIL).await;
+    let page = b.get("/orgs/acme").await;
+    assert!(page.html.contains("Token policy"), "{}", page.html);
+    assert!(page.html.contains("any address"), "{}", page.html);
+    let r = b
+        .post(
+            "/orgs/acme/policy",
+            &[
+                ("max_lifetime", "30d"),
+                ("require_expiry", "on"),
+                ("allowed_ips", "203.0.113.0/24, 2001:db8::/32"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.html);
+    assert_eq!(r.location, "/orgs/acme#org-policy");
+    let api = app.get("/v1/orgs/acme/policy", &app.admin_token).await;
+    assert_eq!(api.body["max_lifetime"], "30d");
+    assert_eq!(
+        api.body["allowed_ips"],
+        serde_json::json!(["203.0.113.0/24", "2001:db8::/32"])
+    );
+    let page = b.get("/orgs/acme").await;
+    assert!(
+        page.html.contains("203.0.113.0/24, 2001:db8::/32"),
+        "{}",
+        page.html
+    );
+    // A wider lifetime than the instance's cannot be set here either; a bad network is 422.
+    let bad = b
+        .post("/orgs/acme/policy", &[("allowed_ips", "10.0.0.1/8")])
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.html);
+    // A viewer sees the policy, not the form.
+    let v = Browser::sign_in(&app, "viewer@acme.test").await;
+    let page = v.get("/orgs/acme").await;
+    assert!(page.html.contains("Token policy") && !page.html.contains("Save policy"));
+    // The token form takes networks.
+    let made = b
+        .post(
+            "/apps/web/tokens",
+            &[
+                ("name", "office"),
+                ("expiration", "30d"),
+                ("allowed_ips", "203.0.113.5"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.html);
+    let listed = app.get("/v1/apps/web/tokens", &app.admin_token).await;
+    assert_eq!(
+        listed.body["items"][0]["allowed_ips"],
+        serde_json::json!(["203.0.113.5/32"])
+    );
+}
