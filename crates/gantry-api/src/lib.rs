@@ -774,6 +774,22 @@ pub struct AuditEventView {
     pub detail: serde_json::Value,
 }
 
+/// `POST /v1/credentials/revoke`: values found somewhere they should not be (public; no
+/// credential needed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeCredentialsRequest {
+    /// Raw values, at most 1000. Anything that is not a live gantry token is ignored.
+    pub credentials: Vec<String>,
+}
+
+/// The answer to a leak report: the same whatever the values were.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevokeCredentialsResponse {
+    /// How many values the report carried (not how many were tokens).
+    pub received: usize,
+}
+
 // ---------------------------------------------------------------------------------------------
 // OAuth: RFC 7662 introspection, RFC 7009 revocation
 

@@ -484,6 +484,22 @@ impl Client {
         self.get(&format!("/v1/orgs/{org}")).await
     }
 
+    /// `POST /v1/credentials/revoke`: reports leaked values (no credential needed); the answer
+    /// is the same whatever they were.
+    pub async fn revoke_credentials(
+        &self,
+        credentials: &[String],
+    ) -> Result<RevokeCredentialsResponse> {
+        self.json(
+            Method::POST,
+            "/v1/credentials/revoke",
+            &RevokeCredentialsRequest {
+                credentials: credentials.to_vec(),
+            },
+        )
+        .await
+    }
+
     /// `GET /v1/orgs/{org}/policy`.
     pub async fn get_org_policy(&self, org: &str) -> Result<OrgPolicyView> {
         self.get(&format!("/v1/orgs/{org}/policy")).await

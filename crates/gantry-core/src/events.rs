@@ -14,6 +14,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "token.revoked",
     "token.expiring",
     "token.expired",
+    "token.leaked",
     "release.created",
     "env.changed",
     "config.changed",

@@ -436,6 +436,9 @@ pub fn capabilities(
         .ok_or_else(|| CoreError::invalid(field, "must name read, deploy, env or config"))
 }
 
+/// Most credentials one leak report (`POST /v1/credentials/revoke`) carries.
+pub const MAX_REPORTED_CREDENTIALS: usize = 1000;
+
 /// Most networks one `allowed_ips` list (a token's or an org policy's) names.
 pub const MAX_ALLOWED_IPS: usize = 32;
 

@@ -440,6 +440,15 @@ pub static SETTINGS: &[Setting] = &[
         "Failed logins allowed per client IP and per email; past that, logins from that IP or for that email are refused with 429 until the window ends.",
     ),
     setting(
+        "rate_limits.credential_revoke",
+        "GANTRY_RATE_LIMIT_CREDENTIAL_REVOKE",
+        "rate-limit-credential-revoke",
+        Some("30/1m"),
+        Kind::Text,
+        "N/DURATION, such as 30/1m (N from 1, a window up to 1d)",
+        "Leak reports (POST /v1/credentials/revoke, each up to 1000 values) allowed per client IP, every report counted; past that, 429 with Retry-After until the window ends.",
+    ),
+    setting(
         "rate_limits.token_exchange",
         "GANTRY_RATE_LIMIT_TOKEN_EXCHANGE",
         "rate-limit-token-exchange",
@@ -848,6 +857,10 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         }
         "rate_limits.failed_auth" => {
             config.settings.failed_auth_limit =
+                gantry_core::ratelimit::Limit::parse(v).ok_or(accepts)?
+        }
+        "rate_limits.credential_revoke" => {
+            config.settings.leak_report_limit =
                 gantry_core::ratelimit::Limit::parse(v).ok_or(accepts)?
         }
         "rate_limits.token_exchange" => {

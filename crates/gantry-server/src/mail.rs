@@ -195,6 +195,7 @@ pub fn compose(event_type: &str, data: &serde_json::Value, public_url: &str) -> 
             "token.created" => "was created".to_owned(),
             "token.rotated" => "was rotated".to_owned(),
             "token.revoked" => "was revoked".to_owned(),
+            "token.leaked" => "was reported leaked and has been revoked".to_owned(),
             other => other.to_owned(),
         };
         body.push_str(&format!(
@@ -212,6 +213,16 @@ pub fn compose(event_type: &str, data: &serde_json::Value, public_url: &str) -> 
             if let Some(v) = text(&token[key]) {
                 body.push_str(&format!("{label}: {v}\n"));
             }
+        }
+        if event_type == "token.leaked" {
+            if let Some(url) = text(&data["url"]) {
+                body.push_str(&format!("Found at: {url}\n"));
+            }
+            body.push_str(
+                "\nSomeone found this token where it should not be and reported it; gantry revoked it.\n\
+                 Anything still using it is now refused. Create a new token, store it only in a secret\n\
+                 store, and check the audit log for uses you do not recognise.\n",
+            );
         }
         if matches!(event_type, "token.expiring" | "token.expired") {
             body.push_str(&format!(

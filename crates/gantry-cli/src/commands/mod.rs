@@ -91,7 +91,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<u8, CliError> {
         Command::Audit(c) => account::audit(ctx, c).await,
         Command::Alerts(c) => alerts::run(ctx, c).await,
         Command::Trust(c) => trust::run(ctx, c).await,
-        Command::Scan(a) => scan::run(ctx, a),
+        Command::Scan(a) => scan::run(ctx, a).await,
     }
 }
 

@@ -13,10 +13,19 @@ pub struct ScanArgs {
     /// Files or directories to scan (directories recursively; .git is skipped).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Also report every token found to a gantry server's public revoke endpoint
+    /// (`POST /v1/credentials/revoke`), which revokes the live ones: `--revoke` for the
+    /// configured server, `--revoke=URL` for another. Prints how many were reported, never
+    /// the values.
+    #[arg(long, value_name = "URL", num_args = 0..=1, require_equals = true)]
+    revoke: Option<Option<String>>,
 }
 
 #[derive(Serialize)]
 struct Finding {
+    /// The value itself, for `--revoke` only: never printed or serialised.
+    #[serde(skip)]
+    raw: gantry_core::token::PlainToken,
     path: String,
     line: usize,
     kind: &'static str,
@@ -29,6 +38,7 @@ fn scan_file(path: &Path, out: &mut Vec<Finding>) -> std::io::Result<()> {
     for (i, line) in text.lines().enumerate() {
         for (_, token) in find_tokens(line) {
             out.push(Finding {
+                raw: token.clone(),
                 path: path.display().to_string(),
                 line: i + 1,
                 kind: token.kind().as_str(),
@@ -40,7 +50,7 @@ fn scan_file(path: &Path, out: &mut Vec<Finding>) -> std::io::Result<()> {
 }
 
 /// Exit 0: nothing found; 1: tokens found; errors reading a path are reported and make it 1 too.
-pub fn run(ctx: &Ctx, args: ScanArgs) -> Result<u8, CliError> {
+pub async fn run(ctx: &Ctx, args: ScanArgs) -> Result<u8, CliError> {
     let mut found = Vec::new();
     let mut unreadable = 0;
     for root in &args.paths {
@@ -65,6 +75,9 @@ pub fn run(ctx: &Ctx, args: ScanArgs) -> Result<u8, CliError> {
                 }
             }
         }
+    }
+    if let Some(target) = &args.revoke {
+        report(ctx, target.as_deref(), &found).await?;
     }
     if ctx.json {
         output::json(&found);
@@ -91,4 +104,32 @@ pub fn run(ctx: &Ctx, args: ScanArgs) -> Result<u8, CliError> {
     } else {
         1
     })
+}
+
+/// Sends the distinct values found to the revoke endpoint at `url` (else the configured
+/// server), 1000 per request; says on stderr how many it reported.
+async fn report(ctx: &Ctx, url: Option<&str>, found: &[Finding]) -> Result<(), CliError> {
+    let mut values: Vec<String> = found
+        .iter()
+        .map(|f| f.raw.expose_secret().to_owned())
+        .collect();
+    values.sort();
+    values.dedup();
+    let client = match url {
+        Some(u) => gantry_client::Client::new(u),
+        None => ctx.anonymous(),
+    };
+    for chunk in values.chunks(gantry_core::validate::MAX_REPORTED_CREDENTIALS) {
+        client
+            .revoke_credentials(chunk)
+            .await
+            .map_err(|e| ctx.error(e))?;
+    }
+    eprintln!(
+        "reported {} token{} to {} (the live ones are revoked now)",
+        values.len(),
+        if values.len() == 1 { "" } else { "s" },
+        terminal_safe(client.base())
+    );
+    Ok(())
 }

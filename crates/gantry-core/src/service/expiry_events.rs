@@ -114,7 +114,7 @@ impl Gantry {
 
     /// Who is told about a token without any rule: its user, or its creator (while still a
     /// member of its org) and the org's admins and owners.
-    async fn owners_of(&self, token: &TokenRecord) -> CoreResult<Vec<String>> {
+    pub(crate) async fn owners_of(&self, token: &TokenRecord) -> CoreResult<Vec<String>> {
         if let Some(email) = token.scope.user_email() {
             return Ok(vec![email.to_owned()]);
         }

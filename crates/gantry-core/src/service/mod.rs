@@ -7,6 +7,7 @@ mod apps;
 mod audit;
 mod auth;
 mod expiry_events;
+mod leaks;
 mod oauth;
 mod orgs;
 mod sessions;
@@ -71,6 +72,8 @@ pub struct Settings {
     pub insecure_issuers: Vec<String>,
     /// Token exchanges allowed per client address (every attempt counts).
     pub exchange_limit: Limit,
+    /// Leak reports (`POST /v1/credentials/revoke`) allowed per client address.
+    pub leak_report_limit: Limit,
 }
 
 impl Default for Settings {
@@ -103,6 +106,10 @@ impl Default for Settings {
                 max: 60,
                 window: std::time::Duration::from_secs(60),
             },
+            leak_report_limit: Limit {
+                max: 30,
+                window: std::time::Duration::from_secs(60),
+            },
         }
     }
 }
@@ -116,6 +123,8 @@ pub(crate) struct Limiters {
     pub(crate) login_email: FailureLimiter,
     /// Token exchanges per client address.
     pub(crate) exchange_ip: FailureLimiter,
+    /// Leak reports per client address.
+    pub(crate) leak_report_ip: FailureLimiter,
 }
 
 /// The authenticated caller of one request and where it came from.
@@ -178,6 +187,7 @@ impl Gantry {
             login_ip: FailureLimiter::new(settings.failed_login_limit),
             login_email: FailureLimiter::new(settings.failed_login_limit),
             exchange_ip: FailureLimiter::new(settings.exchange_limit),
+            leak_report_ip: FailureLimiter::new(settings.leak_report_limit),
         };
         let uploads = crate::uploads::UploadSlots::new(
             settings.max_concurrent_uploads,

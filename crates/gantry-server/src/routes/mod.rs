@@ -2,6 +2,7 @@
 //! the document cannot drift from what is served.
 
 pub mod apps;
+pub mod leaks;
 pub mod oauth;
 pub mod orgs;
 pub mod system;
@@ -161,6 +162,7 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::check))
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
+        .routes(routes!(leaks::revoke_credentials))
         .routes(routes!(oauth::token))
         .routes(routes!(
             trust::create_trust_policy,

@@ -31,6 +31,7 @@ mod client_flow;
 mod dashboard;
 mod hardening;
 mod issuer;
+mod leaks;
 mod mail;
 mod openapi;
 mod orgs;

@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org}"),
     ("get", "/v1/orgs/{org}/members"),
     ("get", "/v1/orgs/{org}/policy"),
+    ("post", "/v1/credentials/revoke"),
     ("put", "/v1/orgs/{org}/policy"),
     ("put", "/v1/orgs/{org}/members/{user_id}"),
     ("delete", "/v1/orgs/{org}/members/{user_id}"),

@@ -28,6 +28,8 @@ mod dashboard;
 mod hardening;
 #[path = "../api/issuer.rs"]
 mod issuer;
+#[path = "../api/leaks.rs"]
+mod leaks;
 #[path = "../api/mail.rs"]
 mod mail;
 #[path = "../api/openapi.rs"]

@@ -1489,3 +1489,165 @@ fn restrictions_from_the_cli_networks_org_policy_and_rotation_until_first_use() 
     let usage = admin.run(&["tokens", "rotate", &id, "--until-first-use"], &[], None);
     assert_eq!(usage.code, 2, "needs --grace: {}", usage.stderr);
 }
+
+#[test]
+fn scan_revoke_reports_a_planted_live_token_and_kills_it_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let admin = setup(&s);
+    let (_, live) = create(&admin, &["deploy", "-a", "web", "-n", "leaked"]);
+    let (_, other) = create(&admin, &["deploy", "-a", "web", "-n", "safe"]);
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tree.path().join("src")).unwrap();
+    std::fs::write(
+        tree.path().join("src/settings.py"),
+        format!("TOKEN = \"{live}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(tree.path().join("README"), "nothing here\n").unwrap();
+    // No credential at all: the endpoint is public. The configured server is the default.
+    let finder = Env::new(&s);
+    let tree_arg = tree.path().to_str().unwrap();
+    let out = finder.run(&["scan", "--revoke", tree_arg], &[], None);
+    assert_eq!(out.code, 1, "tokens found: {}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("reported 1 token to"), "{}", out.stderr);
+    for text in [&out.stdout, &out.stderr] {
+        assert!(
+            !text.contains(live.as_str()),
+            "the value is never printed: {text}"
+        );
+    }
+    let who = finder.run(
+        &["tokens", "whoami"],
+        &[("GANTRY_TOKEN", live.as_str())],
+        None,
+    );
+    assert_eq!(who.code, 3, "revoked: {}", who.stderr);
+    finder.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", other.as_str())]);
+    // --revoke=URL names another server; a tree without tokens reports nothing and passes.
+    let clean = tempfile::tempdir().unwrap();
+    std::fs::write(clean.path().join("a.txt"), "hello\n").unwrap();
+    let url = format!("--revoke={}", s.base);
+    let out = finder.run(&["scan", &url, clean.path().to_str().unwrap()], &[], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("reported 0 tokens"), "{}", out.stderr);
+}
+
+/// `pre-commit` (PyPI) from `GANTRY_PRE_COMMIT`, set by .ci/run; without it the test is
+/// skipped loudly, unless `GANTRY_REQUIRE_PRE_COMMIT` makes it mandatory.
+fn pre_commit() -> Option<String> {
+    match std::env::var("GANTRY_PRE_COMMIT") {
+        Ok(p) if Path::new(&p).exists() => Some(p),
+        _ => {
+            assert!(
+                std::env::var_os("GANTRY_REQUIRE_PRE_COMMIT").is_none(),
+                "GANTRY_REQUIRE_PRE_COMMIT is set but pre-commit is not installed (pip install pre-commit)"
+            );
+            eprintln!("\n!!! SKIPPING the pre-commit hook test: pre-commit not installed !!!\n");
+            None
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_pre_commit_hook_fails_on_a_planted_token_and_passes_a_clean_tree() {
+    let Some(pre_commit) = pre_commit() else {
+        return;
+    };
+    // A hook repository holding this repository's .pre-commit-hooks.yaml, as published.
+    let hooks = tempfile::tempdir().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.pre-commit-hooks.yaml");
+    std::fs::copy(&manifest, hooks.path().join(".pre-commit-hooks.yaml")).unwrap();
+    git(hooks.path(), &["init", "-q"]);
+    git(hooks.path(), &["add", "."]);
+    git(hooks.path(), &["commit", "-q", "-m", "hooks"]);
+    let rev = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(hooks.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // A project using it, with the README's .pre-commit-config.yaml lines.
+    let project = tempfile::tempdir().unwrap();
+    git(project.path(), &["init", "-q"]);
+    std::fs::write(
+        project.path().join(".pre-commit-config.yaml"),
+        format!(
+            "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: gantry-scan\n",
+            hooks.path().display(),
+            rev.trim()
+        ),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_gantry"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let run = |files: &[&str]| {
+        let out = Command::new(&pre_commit)
+            .args(["run", "--files"])
+            .args(files)
+            .current_dir(project.path())
+            .env("PRE_COMMIT_HOME", cache.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin_dir.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    std::fs::write(project.path().join("clean.txt"), "no secrets here\n").unwrap();
+    git(project.path(), &["add", "."]);
+    let (code, text) = run(&["clean.txt"]);
+    assert_eq!(code, 0, "a clean file passes: {text}");
+    let planted = PlainToken::generate(TokenKind::Deploy);
+    std::fs::write(
+        project.path().join("deploy.env"),
+        format!("GANTRY_TOKEN={}\n", planted.expose_secret()),
+    )
+    .unwrap();
+    git(project.path(), &["add", "."]);
+    let (code, text) = run(&["clean.txt", "deploy.env"]);
+    assert_ne!(code, 0, "a planted token fails the hook: {text}");
+    assert!(text.contains("deploy.env:1:"), "{text}");
+    assert!(
+        !text.contains(planted.expose_secret()),
+        "only the prefix is shown: {text}"
+    );
+}

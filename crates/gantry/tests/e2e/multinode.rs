@@ -553,3 +553,67 @@ async fn first_use_of_a_rotated_value_on_one_node_ends_the_old_value_on_the_othe
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["items"].as_array().map(Vec::len), Some(5), "{body}");
 }
+
+/// DESIGN §9: a leak reported to one node is in force on every node before the 202.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leak_reported_to_one_node_is_refused_by_every_node_at_once() {
+    let Some(db) = TestDatabase::create().await.unwrap() else {
+        return;
+    };
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let key = gantry_core::sealing::SecretKey::generate().to_hex();
+    let envs = [
+        ("GANTRY_DATABASE_URL", db.url.as_str()),
+        ("GANTRY_SECRET_KEY", key.as_str()),
+        ("GANTRY_ADMIN_EMAIL", ADMIN),
+        ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+        ("GANTRY_RATE_LIMIT_FAILED_AUTH", "100000/1m"),
+    ];
+    let nodes: Vec<Server> = dirs
+        .iter()
+        .map(|d| Server::spawn(&d.path().join("data"), &envs))
+        .collect();
+    for n in &nodes {
+        n.wait_ready();
+    }
+    let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
+    let admin = personal_token(bases[0], ADMIN).await;
+    let (s, body) = call(
+        "POST",
+        &format!("{}/v1/orgs", bases[0]),
+        Some(&admin),
+        Some(json!({"slug": "acme"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = call(
+        "POST",
+        &format!("{}/v1/orgs/acme/apps", bases[0]),
+        Some(&admin),
+        Some(json!({"slug": "web"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    for round in 0..5 {
+        let (_, leaked) = deploy_token(bases[0], &admin, &format!("ci {round}")).await;
+        // Every node has it cached as valid.
+        assert_eq!(
+            statuses(&bases, "/v1/apps/web", &leaked, 2).await,
+            vec![200; 6]
+        );
+        let reporter = bases[1 + round % 2];
+        let (s, body) = call(
+            "POST",
+            &format!("{reporter}/v1/credentials/revoke"),
+            None,
+            Some(json!({"credentials": [leaked]})),
+        )
+        .await;
+        assert_eq!(s, 202, "{body}");
+        assert_eq!(
+            statuses(&bases, "/v1/apps/web", &leaked, 2).await,
+            vec![401; 6],
+            "round {round}: a node still accepted a reported token"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Leaked tokens (DESIGN §9): whoever finds a gantry token may have it killed, without any
+//! credential of their own, and its owners are told.
+
+use super::{AuditExt, Gantry};
+use crate::error::{CoreError, CoreResult};
+use crate::model::{ActorRef, AuditRecord, TokenRecord};
+use crate::token::PlainToken;
+use crate::validate;
+use std::collections::HashSet;
+
+/// Where a leak report came from, as the audit log and the `token.leaked` event say.
+#[derive(Debug, Clone, Copy)]
+pub struct LeakSource<'a> {
+    /// `credentials_revoke` (the public endpoint, `gantry scan --revoke`).
+    pub via: &'static str,
+    /// Where the token was found, when the reporter says (a URL).
+    pub url: Option<&'a str>,
+}
+
+impl Gantry {
+    /// `POST /v1/credentials/revoke`: revokes every live gantry token among `credentials`
+    /// (reason `leak_report`), each committed on every node before this returns. Says nothing
+    /// of which existed: the caller answers the same whatever the values were. Limited per
+    /// client address (every report counts) and to [`validate::MAX_REPORTED_CREDENTIALS`]
+    /// values. Returns how many it revoked, for the log only.
+    pub async fn report_leaked(
+        &self,
+        credentials: &[String],
+        ip: Option<&str>,
+    ) -> CoreResult<usize> {
+        let now = self.now();
+        if let Some(ip) = ip {
+            let key = crate::ratelimit::client_key(ip);
+            if let Some((retry_after, _)) = self.limits.leak_report_ip.fail(&key, now) {
+                self.metrics.rate_limited("leak_report");
+                return Err(CoreError::RateLimited { retry_after });
+            }
+        }
+        if credentials.len() > validate::MAX_REPORTED_CREDENTIALS {
+            return Err(CoreError::invalid(
+                "credentials",
+                format!(
+                    "carries at most {} values per request",
+                    validate::MAX_REPORTED_CREDENTIALS
+                ),
+            ));
+        }
+        let source = LeakSource {
+            via: "credentials_revoke",
+            url: None,
+        };
+        let mut seen = HashSet::new();
+        let mut revoked = 0;
+        for raw in credentials {
+            // Anything that is not a well-formed gantry token is nobody's: skipped unlooked-up.
+            let Ok(plain) = PlainToken::parse(raw.trim()) else {
+                continue;
+            };
+            let hash = plain.hash();
+            if !seen.insert(hash) {
+                continue;
+            }
+            let Some(found) = self.store.find_token_by_hash(&hash, now).await? else {
+                continue;
+            };
+            if found.token.revoked_at.is_some() {
+                continue;
+            }
+            if self
+                .revoke_leaked(&found.token, found.via_previous, ip, source)
+                .await?
+            {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes a token reported leaked and tells whoever listens: `token.revoked` (reason
+    /// `leak_report`) with the revocation, then `token.leaked` — to alert rules and, with SMTP
+    /// set, by mail to the token's user or creator and the org's admins and owners. False when
+    /// it was revoked already (by a racing report, say): nothing more is said.
+    pub(crate) async fn revoke_leaked(
+        &self,
+        t: &TokenRecord,
+        via_previous: bool,
+        ip: Option<&str>,
+        source: LeakSource<'_>,
+    ) -> CoreResult<bool> {
+        let now = self.now();
+        let mut audit = AuditRecord {
+            ip: ip.map(str::to_owned),
+            outcome: "success".into(),
+            ..AuditRecord::new(now, ActorRef::Anonymous, "token.revoke")
+        }
+        .token_scope(t)
+        .target("token", &t.id)
+        .detail("reason", "leak_report")
+        .detail("via", source.via)
+        .detail("kind", t.kind().as_str())
+        .detail("prefix", t.prefix.clone());
+        if let Some(url) = source.url {
+            audit = audit.detail("url", url);
+        }
+        if via_previous {
+            audit = audit.detail("presented", "previous_value");
+        }
+        audit.event = Some(crate::events::revoked_because(t, "leak_report"));
+        if !self.store.revoke_token(&t.id, now, &audit).await?.value {
+            return Ok(false);
+        }
+        let mut data = crate::events::token_data(t);
+        data["via"] = source.via.into();
+        data["url"] = source.url.into();
+        data["reported_from"] = ip.into();
+        let mut leaked = AuditRecord {
+            ip: ip.map(str::to_owned),
+            ..AuditRecord::new(now, ActorRef::Anonymous, "token.leaked")
+        }
+        .token_scope(t)
+        .target("token", &t.id)
+        .detail("via", source.via)
+        .detail("prefix", t.prefix.clone())
+        .event("token.leaked", data);
+        if let Some(url) = source.url {
+            leaked = leaked.detail("url", url);
+        }
+        if self.settings.notify_owners {
+            let owners = self.owners_of(t).await?;
+            if let Some(event) = leaked.event.as_mut() {
+                event.notify = owners;
+            }
+        }
+        // The revocation is committed already; a lost notice must not undo it or fail the
+        // report (the audit row above names the leak).
+        if let Err(e) = self.store.append_audit(&leaked).await {
+            tracing::warn!(error = %e, token_id = %t.id, "could not record a leak notice");
+        }
+        Ok(true)
+    }
+}
