@@ -15,6 +15,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "token.expiring",
     "token.expired",
     "token.leaked",
+    "token.reused",
     "release.created",
     "env.changed",
     "config.changed",

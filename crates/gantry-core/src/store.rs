@@ -167,6 +167,15 @@ pub struct TokenMatch {
     pub via_previous: bool,
 }
 
+/// A value a rotation replaced (DESIGN §9 reuse detection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredValue {
+    pub token_id: TokenId,
+    pub rotated_at: Timestamp,
+    /// Accepted until then (its grace period); a use after it is a reuse.
+    pub usable_until: Timestamp,
+}
+
 /// A new release to record.
 #[derive(Debug, Clone)]
 pub struct NewRelease {
@@ -560,6 +569,17 @@ pub trait TokenStore: Send + Sync {
         current: &TokenHash,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>>;
+    /// The token whose replaced value `hash` is (rotated away), if any.
+    async fn find_retired(&self, hash: &TokenHash) -> CoreResult<Option<RetiredValue>>;
+    /// Records that the retired value `hash` was presented at `audit.at`, with `audit` (and its
+    /// `token.reused` event), unless it was reported since `quiet_since` (by any node): false
+    /// then, and nothing is written.
+    async fn record_reuse(
+        &self,
+        hash: &TokenHash,
+        quiet_since: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool>;
     /// Writes a batch of uses (latest per token wins) in one transaction.
     async fn record_token_uses(&self, uses: &[TokenUse]) -> CoreResult<()>;
     /// Tokens by kind and status at `now`, and the active ones expiring within 7 days.

@@ -314,6 +314,15 @@ pub static SETTINGS: &[Setting] = &[
         "Longest lifetime any token may have; also forbids tokens that never expire. Unset: no cap.",
     ),
     setting(
+        "tokens.revoke_on_reuse",
+        "GANTRY_TOKENS_REVOKE_ON_REUSE",
+        "tokens-revoke-on-reuse",
+        Some("false"),
+        Kind::Bool,
+        "true or false",
+        "Revoke a token when a value rotated away from it is presented after its grace period (someone holds an old copy); token.reused fires either way.",
+    ),
+    setting(
         "tokens.forbid_non_expiring",
         "GANTRY_FORBID_NON_EXPIRING_TOKENS",
         "forbid-non-expiring-tokens",
@@ -809,6 +818,9 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         "tokens.max_lifetime" => {
             let d = parse_duration(v).filter(|d| !d.is_zero()).ok_or(accepts)?;
             config.settings.token_policy.max_lifetime = Some(d);
+        }
+        "tokens.revoke_on_reuse" => {
+            config.settings.revoke_on_reuse = parse_bool(v).ok_or(accepts)?
         }
         "tokens.forbid_non_expiring" => {
             config.settings.token_policy.forbid_non_expiring = parse_bool(v).ok_or(accepts)?

@@ -196,6 +196,10 @@ pub fn compose(event_type: &str, data: &serde_json::Value, public_url: &str) -> 
             "token.rotated" => "was rotated".to_owned(),
             "token.revoked" => "was revoked".to_owned(),
             "token.leaked" => "was reported leaked and has been revoked".to_owned(),
+            "token.reused" => format!(
+                "was presented with a value rotated away {} ago",
+                text(&data["since_rotation"]).unwrap_or_else(|| "a while".into())
+            ),
             other => other.to_owned(),
         };
         body.push_str(&format!(

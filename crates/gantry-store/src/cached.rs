@@ -67,6 +67,8 @@ pub struct CachedStore {
     gate: Option<Arc<Gate>>,
     generation: AtomicU64,
     tokens: Cache<TokenHash, Option<Arc<TokenRecord>>>,
+    /// Rotated-away values by hash (reuse detection reads it on the unknown-token path only).
+    retired: Cache<TokenHash, Option<Arc<RetiredValue>>>,
     users: Cache<UserId, Option<Arc<UserRecord>>>,
     members: Cache<(OrgId, UserId), Option<Role>>,
     apps_by_slug: Cache<Slug, Option<Arc<AppRecord>>>,
@@ -144,6 +146,7 @@ impl CachedStore {
             gate,
             generation: AtomicU64::new(0),
             tokens: Cache::new(config.tokens, config.ttl),
+            retired: Cache::new(config.tokens, config.ttl),
             users: Cache::new(d, config.ttl),
             members: Cache::new(d, config.ttl),
             apps_by_slug: Cache::new(d, config.ttl),
@@ -274,8 +277,14 @@ impl CachedStore {
         self.bump();
         for key in keys {
             match key {
-                Key::Token(hash) => self.tokens.invalidate(hash),
-                Key::AllTokens => self.tokens.invalidate_all(),
+                Key::Token(hash) => {
+                    self.tokens.invalidate(hash);
+                    self.retired.invalidate(hash);
+                }
+                Key::AllTokens => {
+                    self.tokens.invalidate_all();
+                    self.retired.invalidate_all();
+                }
                 Key::User(id) => self.users.invalidate(id),
                 Key::Member(org, user) => self.members.invalidate(&(org.clone(), user.clone())),
                 Key::App(id, slug) => {
@@ -294,6 +303,7 @@ impl CachedStore {
     pub(crate) fn clear(&self) {
         self.bump();
         self.tokens.invalidate_all();
+        self.retired.invalidate_all();
         self.users.invalidate_all();
         self.members.invalidate_all();
         self.apps_by_slug.invalidate_all();
@@ -883,6 +893,29 @@ impl TokenStore for CachedStore {
     ) -> CoreResult<Written> {
         self.write("rotate_token", self.inner.rotate_token(id, rotation, audit))
             .await
+    }
+
+    async fn find_retired(&self, hash: &TokenHash) -> CoreResult<Option<RetiredValue>> {
+        self.record_through(
+            &self.retired,
+            hash,
+            "find_retired",
+            self.inner.find_retired(hash),
+        )
+        .await
+    }
+
+    async fn record_reuse(
+        &self,
+        hash: &TokenHash,
+        quiet_since: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        self.timed(
+            "record_reuse",
+            self.inner.record_reuse(hash, quiet_since, audit),
+        )
+        .await
     }
 
     async fn end_grace(

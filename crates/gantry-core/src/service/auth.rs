@@ -48,6 +48,7 @@ impl Gantry {
             None => self.store.find_token_by_hash(&hash, now).await?,
         };
         let Some(found) = found else {
+            self.note_reuse(&hash, ip).await;
             let prefix = token.display_prefix().to_owned();
             return Err(self
                 .auth_failed(AuthFailure::Unknown, Some(prefix), None, ip)

@@ -138,4 +138,88 @@ impl Gantry {
         }
         Ok(true)
     }
+
+    /// A value unknown as a current one: if a rotation replaced it and its grace period is
+    /// over, someone holds an old copy (DESIGN §9). Fires `token.reused` (audited with the
+    /// address and the time since the rotation; owners mailed when SMTP is set) at most once
+    /// an hour per value across nodes, and with `tokens.revoke_on_reuse` revokes the token. The
+    /// presentation itself is refused as unknown, as always. Never fails the request.
+    pub(crate) async fn note_reuse(&self, hash: &crate::token::TokenHash, ip: Option<&str>) {
+        let now = self.now();
+        let Ok(Some(retired)) = self.store.find_retired(hash).await else {
+            return;
+        };
+        if retired.usable_until > now {
+            return;
+        }
+        let quiet = std::time::Duration::from_secs(3600);
+        let quiet_since = crate::time::Timestamp(now.0 - 3_600_000);
+        {
+            let Ok(mut seen) = self.reuse_seen.lock() else {
+                return;
+            };
+            if seen
+                .get(hash)
+                .is_some_and(|at| now.0 - at.0 < quiet.as_millis() as i64)
+            {
+                return;
+            }
+            if seen.len() >= 10_000 {
+                seen.clear();
+            }
+            seen.insert(*hash, now);
+        }
+        let Ok(Some(token)) = self.store.get_token(&retired.token_id).await else {
+            return;
+        };
+        let since = std::time::Duration::from_millis(
+            u64::try_from(now.0 - retired.rotated_at.0).unwrap_or(0),
+        );
+        let mut data = crate::events::token_data(&token);
+        data["address"] = ip.into();
+        data["rotated_at"] = retired.rotated_at.to_rfc3339().into();
+        data["since_rotation"] = crate::expiry::format_duration(since).into();
+        let mut audit = AuditRecord {
+            ip: ip.map(str::to_owned),
+            outcome: "failure".into(),
+            ..AuditRecord::new(now, ActorRef::Anonymous, "token.reused")
+        }
+        .token_scope(&token)
+        .target("token", &token.id)
+        .detail("prefix", token.prefix.clone())
+        .detail("rotated_at", retired.rotated_at.to_rfc3339())
+        .detail("since_rotation_secs", since.as_secs())
+        .event("token.reused", data);
+        if self.settings.notify_owners {
+            if let Ok(owners) = self.owners_of(&token).await {
+                if let Some(event) = audit.event.as_mut() {
+                    event.notify = owners;
+                }
+            }
+        }
+        match self.store.record_reuse(hash, quiet_since, &audit).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, token_id = %token.id, "could not record a reused token value");
+                return;
+            }
+        }
+        if !self.settings.revoke_on_reuse || token.revoked_at.is_some() {
+            return;
+        }
+        let mut revoke = AuditRecord {
+            ip: ip.map(str::to_owned),
+            ..AuditRecord::new(now, ActorRef::System, "token.revoke")
+        }
+        .token_scope(&token)
+        .target("token", &token.id)
+        .detail("reason", "reused")
+        .detail("kind", token.kind().as_str())
+        .detail("prefix", token.prefix.clone());
+        revoke.event = Some(crate::events::revoked_because(&token, "reused"));
+        if let Err(e) = self.store.revoke_token(&token.id, now, &revoke).await {
+            tracing::warn!(error = %e, token_id = %token.id, "could not revoke a token whose old value was reused");
+        }
+    }
 }

@@ -74,6 +74,9 @@ pub struct Settings {
     pub exchange_limit: Limit,
     /// Leak reports (`POST /v1/credentials/revoke`) allowed per client address.
     pub leak_report_limit: Limit,
+    /// Revoke a token when a value rotated away from it is presented after its grace period
+    /// (`tokens.revoke_on_reuse`); it fires `token.reused` either way.
+    pub revoke_on_reuse: bool,
 }
 
 impl Default for Settings {
@@ -110,6 +113,7 @@ impl Default for Settings {
                 max: 30,
                 window: std::time::Duration::from_secs(60),
             },
+            revoke_on_reuse: false,
         }
     }
 }
@@ -165,6 +169,9 @@ pub struct Gantry {
     pub(crate) artifacts: Option<Arc<dyn crate::artifacts::ArtifactStore>>,
     /// Deploy uploads in progress, per node and per credential.
     pub(crate) uploads: crate::uploads::UploadSlots,
+    /// Rotated-away values this node reported reused, and when (at most one report an hour).
+    pub(crate) reuse_seen:
+        std::sync::Mutex<std::collections::HashMap<crate::token::TokenHash, Timestamp>>,
 }
 
 impl Gantry {
@@ -203,6 +210,7 @@ impl Gantry {
             limits,
             artifacts: None,
             uploads,
+            reuse_seen: Default::default(),
         }
     }
 

@@ -114,3 +114,91 @@ async fn a_leak_report_is_bounded_and_rate_limited_per_address() {
     assert_eq!(r.status, 429, "{}", r.text);
     assert!(!r.header("retry-after").is_empty());
 }
+
+#[tokio::test]
+async fn a_value_presented_after_its_rotation_and_grace_fires_token_reused_once_an_hour() {
+    let Acme { app, owner, .. } = acme().await;
+    let r = app
+        .post(
+            "/v1/orgs/acme/alerts",
+            &owner,
+            json!({"name": "reuse", "events": ["token.reused"], "target": "https://hooks.example.com/x"}),
+        )
+        .await;
+    let rule = r.body["id"].as_str().unwrap().to_owned();
+    let (id, old) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
+    let r = app.rotate(&owner, &id, json!({"grace_period": "1h"})).await;
+    let new = raw_of(&r);
+    // Inside the grace period the old value works: no reuse.
+    assert_eq!(app.get("/v1/apps/web", &old).await.status, 200);
+    assert!(app.audit_items("?action=token.reused").await.1.is_empty());
+    app.advance(std::time::Duration::from_secs(3601));
+    for _ in 0..3 {
+        assert_unauthorized(&app.get("/v1/apps/web", &old).await, "invalid_token");
+    }
+    let (_, rows) = app.audit_items("?action=token.reused").await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "once, though presented three times: {rows:?}"
+    );
+    assert_eq!(rows[0]["target_id"], id.as_str());
+    assert_eq!(rows[0]["ip"], "127.0.0.1");
+    assert_eq!(rows[0]["detail"]["since_rotation_secs"], 3601);
+    let r = app
+        .get(&format!("/v1/orgs/acme/alerts/{rule}/deliveries"), &owner)
+        .await;
+    assert_eq!(items(&r).len(), 1, "{}", r.text);
+    // Not revoked by default; an hour later it is reported again.
+    assert_eq!(app.get("/v1/apps/web", &new).await.status, 200);
+    app.advance(std::time::Duration::from_secs(3601));
+    assert_eq!(app.get("/v1/apps/web", &new).await.status, 200);
+    assert_unauthorized(&app.get("/v1/apps/web", &old).await, "invalid_token");
+    assert_eq!(app.audit_items("?action=token.reused").await.1.len(), 2);
+    // A value nobody ever had is only unknown.
+    let never = gantry_core::token::PlainToken::generate(gantry_api::TokenKind::Deploy);
+    app.get("/v1/apps/web", never.expose_secret()).await;
+    assert_eq!(app.audit_items("?action=token.reused").await.1.len(), 2);
+}
+
+#[tokio::test]
+async fn with_revoke_on_reuse_a_reused_old_value_revokes_its_token() {
+    let Acme { app, owner, .. } = acme_with(|c| c.settings.revoke_on_reuse = true).await;
+    let (id, old) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
+    let r = app.rotate(&owner, &id, json!({})).await;
+    let new = raw_of(&r);
+    assert_eq!(app.get("/v1/apps/web", &new).await.status, 200);
+    // Someone replays the old copy: refused, and the token (its new value too) dies.
+    assert_unauthorized(&app.get("/v1/apps/web", &old).await, "invalid_token");
+    assert_unauthorized(&app.get("/v1/apps/web", &new).await, "token_revoked");
+    let (_, rows) = app.audit_items("?action=token.revoke").await;
+    assert!(
+        rows.iter()
+            .any(|r| r["target_id"] == id.as_str() && r["detail"]["reason"] == "reused"),
+        "{rows:?}"
+    );
+    // A rotation whose old value ended at the new one's first use: the old one is a reuse.
+    let (id2, old2) = app
+        .deploy_token(&owner, "web", json!({"name": "ci2"}))
+        .await;
+    let r = app
+        .rotate(
+            &owner,
+            &id2,
+            json!({"grace_period": "1d", "until_first_use": true}),
+        )
+        .await;
+    let new2 = raw_of(&r);
+    assert_eq!(
+        app.get("/v1/apps/web", &old2).await.status,
+        200,
+        "in its grace"
+    );
+    assert_eq!(
+        app.get("/v1/apps/web", &new2).await.status,
+        200,
+        "first use"
+    );
+    assert_unauthorized(&app.get("/v1/apps/web", &old2).await, "invalid_token");
+    assert_unauthorized(&app.get("/v1/apps/web", &new2).await, "token_revoked");
+}

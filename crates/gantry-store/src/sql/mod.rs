@@ -209,6 +209,16 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
         &[("issuer", Text), ("jti", Text), ("expires_at", Int)],
     ),
     (
+        "retired_values",
+        &[
+            ("hash", Bytes),
+            ("token_id", Text),
+            ("rotated_at", Int),
+            ("usable_until", Int),
+            ("reported_at", Int),
+        ],
+    ),
+    (
         "audit_events",
         &[
             ("id", Int),

@@ -552,6 +552,17 @@ async fn first_use_of_a_rotated_value_on_one_node_ends_the_old_value_on_the_othe
     .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["items"].as_array().map(Vec::len), Some(5), "{body}");
+    // Each old value, presented on both nodes after its end, was a reuse: reported once each,
+    // whichever node saw it first (DESIGN §9).
+    let (s, body) = call(
+        "GET",
+        &format!("{n1}/v1/audit?action=token.reused"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(5), "{body}");
 }
 
 /// DESIGN §9: a leak reported to one node is in force on every node before the 202.

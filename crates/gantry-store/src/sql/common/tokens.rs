@@ -180,8 +180,64 @@ impl TokenStore for SqlStore {
                 ),
             });
         }
+        // The value replaced is remembered, so a copy presented after its grace is known.
+        sqlx::query(
+            "INSERT INTO retired_values (hash, token_id, rotated_at, usable_until) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(&r.expected_hash.0[..])
+        .bind(id.as_str())
+        .bind(r.rotated_at.0)
+        .bind(r.prev_expires_at.unwrap_or(r.rotated_at).0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
         self.commit_invalidating(tx, (), keys).await
+    }
+
+    async fn find_retired(&self, hash: &TokenHash) -> CoreResult<Option<RetiredValue>> {
+        let row = sqlx::query(
+            "SELECT token_id, rotated_at, usable_until FROM retired_values WHERE hash = $1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(self.pools.reader())
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            Ok(RetiredValue {
+                token_id: TokenId::from(r.try_get::<String, _>("token_id").map_err(db)?),
+                rotated_at: Timestamp(r.try_get("rotated_at").map_err(db)?),
+                usable_until: Timestamp(r.try_get("usable_until").map_err(db)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_reuse(
+        &self,
+        hash: &TokenHash,
+        quiet_since: Timestamp,
+        audit: &AuditRecord,
+    ) -> CoreResult<bool> {
+        let mut tx = self.pools.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE retired_values SET reported_at = $1 WHERE hash = $2 \
+             AND (reported_at IS NULL OR reported_at < $3)",
+        )
+        .bind(audit.at.0)
+        .bind(&hash.0[..])
+        .bind(quiet_since.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        self.commit(tx).await?;
+        Ok(true)
     }
 
     async fn revoke_token(
@@ -231,6 +287,15 @@ impl TokenStore for SqlStore {
             // Ended already: a cache still offering the old value is stale all the same.
             return Ok(Written::new(false, keys));
         }
+        // From now on the old value is a reuse.
+        sqlx::query(
+            "UPDATE retired_values SET usable_until = $1 WHERE token_id = $2 AND usable_until > $1",
+        )
+        .bind(audit.at.0)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         insert_audit(&mut tx, audit).await?;
         self.commit_invalidating(tx, true, keys).await
     }
