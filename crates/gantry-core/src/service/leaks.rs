@@ -8,6 +8,9 @@ use crate::token::PlainToken;
 use crate::validate;
 use std::collections::HashSet;
 
+/// One `token.reused` per rotated-away value an hour, across nodes.
+const REUSE_QUIET_MS: i64 = 3_600_000;
+
 /// Where a leak report came from, as the audit log and the `token.leaked` event say.
 #[derive(Debug, Clone, Copy)]
 pub struct LeakSource<'a> {
@@ -90,7 +93,6 @@ impl Gantry {
         let now = self.now();
         let mut audit = AuditRecord {
             ip: ip.map(str::to_owned),
-            outcome: "success".into(),
             ..AuditRecord::new(now, ActorRef::Anonymous, "token.revoke")
         }
         .token_scope(t)
@@ -152,16 +154,12 @@ impl Gantry {
         if retired.usable_until > now {
             return;
         }
-        let quiet = std::time::Duration::from_secs(3600);
-        let quiet_since = crate::time::Timestamp(now.0 - 3_600_000);
+        let quiet_since = crate::time::Timestamp(now.0 - REUSE_QUIET_MS);
         {
             let Ok(mut seen) = self.reuse_seen.lock() else {
                 return;
             };
-            if seen
-                .get(hash)
-                .is_some_and(|at| now.0 - at.0 < quiet.as_millis() as i64)
-            {
+            if seen.get(hash).is_some_and(|at| *at > quiet_since) {
                 return;
             }
             if seen.len() >= 10_000 {

@@ -470,48 +470,65 @@ async fn dashboard_get(base: &str, path: &str, session: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// `n` nodes on one fresh PostgreSQL database sharing an instance key, failure limits out of
+/// the way (these tests present dead values on purpose); None without PostgreSQL.
+struct Cluster {
+    nodes: Vec<Server>,
+    _dirs: Vec<tempfile::TempDir>,
+    _db: TestDatabase,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Option<Cluster> {
+        let db = TestDatabase::create().await.unwrap()?;
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let key = gantry_core::sealing::SecretKey::generate().to_hex();
+        let envs = [
+            ("GANTRY_DATABASE_URL", db.url.as_str()),
+            ("GANTRY_SECRET_KEY", key.as_str()),
+            ("GANTRY_ADMIN_EMAIL", ADMIN),
+            ("GANTRY_ADMIN_PASSWORD", PASSWORD),
+            ("GANTRY_RATE_LIMIT_FAILED_AUTH", "100000/1m"),
+        ];
+        let nodes: Vec<Server> = dirs
+            .iter()
+            .map(|d| Server::spawn(&d.path().join("data"), &envs))
+            .collect();
+        for node in &nodes {
+            node.wait_ready();
+        }
+        Some(Cluster {
+            nodes,
+            _dirs: dirs,
+            _db: db,
+        })
+    }
+}
+
+/// Signs the administrator in at `base` and creates org `acme` with app `web`: their token.
+async fn acme_with_web(base: &str) -> String {
+    let admin = personal_token(base, ADMIN).await;
+    for (path, body) in [
+        ("/v1/orgs", json!({"slug": "acme"})),
+        ("/v1/orgs/acme/apps", json!({"slug": "web"})),
+    ] {
+        let (s, answer) = call("POST", &format!("{base}{path}"), Some(&admin), Some(body)).await;
+        assert_eq!(s, 201, "{answer}");
+    }
+    admin
+}
+
 /// DESIGN §10 safe rotation across nodes: with `until_first_use`, the new value's first use on
 /// node 2 ends the old value on node 1 before that use's answer returns — node 1 had it
 /// cached as valid a moment before. Repeated, so the ordering is not luck.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_use_of_a_rotated_value_on_one_node_ends_the_old_value_on_the_other() {
-    let Some(db) = TestDatabase::create().await.unwrap() else {
+    let Some(cluster) = Cluster::start(2).await else {
         return;
     };
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let key = gantry_core::sealing::SecretKey::generate().to_hex();
-    let envs = [
-        ("GANTRY_DATABASE_URL", db.url.as_str()),
-        ("GANTRY_SECRET_KEY", key.as_str()),
-        ("GANTRY_ADMIN_EMAIL", ADMIN),
-        ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-        ("GANTRY_RATE_LIMIT_FAILED_AUTH", "100000/1m"),
-    ];
-    let nodes: Vec<Server> = dirs
-        .iter()
-        .map(|d| Server::spawn(&d.path().join("data"), &envs))
-        .collect();
-    for n in &nodes {
-        n.wait_ready();
-    }
+    let nodes = &cluster.nodes;
     let (n1, n2) = (nodes[0].base.clone(), nodes[1].base.clone());
-    let admin = personal_token(&n1, ADMIN).await;
-    let (s, body) = call(
-        "POST",
-        &format!("{n1}/v1/orgs"),
-        Some(&admin),
-        Some(json!({"slug": "acme"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{body}");
-    let (s, body) = call(
-        "POST",
-        &format!("{n1}/v1/orgs/acme/apps"),
-        Some(&admin),
-        Some(json!({"slug": "web"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{body}");
+    let admin = acme_with_web(&n1).await;
     let (id, mut old) = deploy_token(&n1, &admin, "ci").await;
     for round in 0..5 {
         let (s, body) = call(
@@ -568,43 +585,12 @@ async fn first_use_of_a_rotated_value_on_one_node_ends_the_old_value_on_the_othe
 /// DESIGN §9: a leak reported to one node is in force on every node before the 202.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leak_reported_to_one_node_is_refused_by_every_node_at_once() {
-    let Some(db) = TestDatabase::create().await.unwrap() else {
+    let Some(cluster) = Cluster::start(3).await else {
         return;
     };
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let key = gantry_core::sealing::SecretKey::generate().to_hex();
-    let envs = [
-        ("GANTRY_DATABASE_URL", db.url.as_str()),
-        ("GANTRY_SECRET_KEY", key.as_str()),
-        ("GANTRY_ADMIN_EMAIL", ADMIN),
-        ("GANTRY_ADMIN_PASSWORD", PASSWORD),
-        ("GANTRY_RATE_LIMIT_FAILED_AUTH", "100000/1m"),
-    ];
-    let nodes: Vec<Server> = dirs
-        .iter()
-        .map(|d| Server::spawn(&d.path().join("data"), &envs))
-        .collect();
-    for n in &nodes {
-        n.wait_ready();
-    }
+    let nodes = &cluster.nodes;
     let bases: Vec<&str> = nodes.iter().map(|n| n.base.as_str()).collect();
-    let admin = personal_token(bases[0], ADMIN).await;
-    let (s, body) = call(
-        "POST",
-        &format!("{}/v1/orgs", bases[0]),
-        Some(&admin),
-        Some(json!({"slug": "acme"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{body}");
-    let (s, body) = call(
-        "POST",
-        &format!("{}/v1/orgs/acme/apps", bases[0]),
-        Some(&admin),
-        Some(json!({"slug": "web"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{body}");
+    let admin = acme_with_web(bases[0]).await;
     for round in 0..5 {
         let (_, leaked) = deploy_token(bases[0], &admin, &format!("ci {round}")).await;
         // Every node has it cached as valid.
