@@ -146,7 +146,8 @@ impl CachedStore {
             gate,
             generation: AtomicU64::new(0),
             tokens: Cache::new(config.tokens, config.ttl),
-            retired: Cache::new(config.tokens, config.ttl),
+            // Read only for values unknown as current ones: a tenth of the token index.
+            retired: Cache::new((config.tokens / 10).max(1_000), config.ttl),
             users: Cache::new(d, config.ttl),
             members: Cache::new(d, config.ttl),
             apps_by_slug: Cache::new(d, config.ttl),

@@ -172,7 +172,16 @@ fn policy_section(
     instance: &gantry_core::expiry::TokenPolicy,
 ) -> Markup {
     let view = crate::views::org_policy(&org.policy, instance);
-    let may_set = me.caller.principal.is_instance_admin() || role == Some(Role::Owner);
+    let target = gantry_core::policy::Target {
+        org_id: &org.id,
+        app_id: None,
+    };
+    let may_set = gantry_core::policy::check(
+        &me.caller.principal,
+        role,
+        target,
+        gantry_core::policy::Capability::SetOrgPolicy,
+    ) == gantry_core::policy::Access::Allow;
     let nets = view.allowed_ips.as_ref().map(|n| n.join(", "));
     html! {
         section.panel #org-policy {
