@@ -686,6 +686,14 @@ pub struct TokenView {
     pub last_used_ip: Option<String>,
     pub rotated_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Why it was revoked: `requested`, `oauth_revoke`, `leak_report`, `reused`,
+    /// `app_deleted` or `trust_policy_deleted` (absent: not revoked, or revoked before gantry
+    /// kept reasons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+    /// It was reported leaked (the latest report), whether or not that revoked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak: Option<LeakView>,
     /// Org and deploy tokens: what the token may do on an app (`read`, `deploy`, `env`,
     /// `config`; all four unless narrowed). Absent for personal tokens (they act as their user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -706,6 +714,19 @@ pub struct TokenView {
     /// Set on a deploy token issued by token exchange (keyless CI): where it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated: Option<FederatedView>,
+}
+
+/// A leak report on a token (DESIGN §9).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LeakView {
+    /// When it was reported.
+    pub reported_at: String,
+    /// How: `credentials_revoke` (the public endpoint, `gantry scan --revoke`) or
+    /// `github_secret_scanning`.
+    pub via: String,
+    /// Where it was found, when the report said (GitHub's always does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The origin of a federated deploy token: the trust policy that accepted a CI job's ID
@@ -788,6 +809,35 @@ pub struct RevokeCredentialsRequest {
 pub struct RevokeCredentialsResponse {
     /// How many values the report carried (not how many were tokens).
     pub received: usize,
+}
+
+/// One match in a GitHub secret scanning report (`POST /v1/secret-scanning/github`, a JSON
+/// array of these, at most 1000): a value that looks like a gantry token, found in public.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct SecretScanningMatch {
+    /// The raw value found.
+    pub token: String,
+    /// The secret type GitHub matched it as (the partner's pattern name).
+    #[serde(default, rename = "type")]
+    pub token_type: String,
+    /// Where it was found (a commit's file, an issue, a gist…).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// What kind of place that is (`content`, `commit`, `issue_description`, `npm`…).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// GitHub's feedback format, one per match, in the report's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecretScanningLabel {
+    /// The value, as reported.
+    pub token_raw: String,
+    /// The type, as reported.
+    pub token_type: String,
+    /// `true_positive`: a value gantry issued (live, expired, revoked or rotated away);
+    /// `false_positive`: anything else.
+    pub label: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -921,6 +971,8 @@ mod tests {
             last_used_ip: None,
             rotated_at: None,
             revoked_at: None,
+            revoked_reason: None,
+            leak: None,
             capabilities: None,
             rotate_self: false,
             allowed_ips: None,

@@ -386,6 +386,65 @@ pub struct TokenRecord {
     pub federated: Option<Box<Federation>>,
     /// A deploy token that may rotate itself (`POST /v1/tokens/self/rotate`).
     pub rotate_self: bool,
+    /// Why it was revoked (None: not revoked, or revoked before reasons were kept).
+    pub revoked_reason: Option<RevokeReason>,
+    /// It was reported leaked (DESIGN §9): when, how, where it was found.
+    pub leak: Option<Box<LeakNote>>,
+}
+
+/// Why a token was revoked, as the token view and the dashboard say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// By someone who holds rights over it (`DELETE /v1/tokens/{id}`, the dashboard).
+    Requested,
+    /// RFC 7009 (`POST /v1/oauth/revoke`), by its holder.
+    OAuthRevoke,
+    /// Reported leaked (`POST /v1/credentials/revoke`, GitHub secret scanning).
+    LeakReport,
+    /// A value rotated away from it was presented again (`tokens.revoke_on_reuse`).
+    Reused,
+    /// Its app was deleted.
+    AppDeleted,
+    /// The trust policy that issued it was deleted.
+    TrustPolicyDeleted,
+}
+
+impl RevokeReason {
+    const ALL: [RevokeReason; 6] = [
+        RevokeReason::Requested,
+        RevokeReason::OAuthRevoke,
+        RevokeReason::LeakReport,
+        RevokeReason::Reused,
+        RevokeReason::AppDeleted,
+        RevokeReason::TrustPolicyDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Requested => "requested",
+            RevokeReason::OAuthRevoke => "oauth_revoke",
+            RevokeReason::LeakReport => "leak_report",
+            RevokeReason::Reused => "reused",
+            RevokeReason::AppDeleted => "app_deleted",
+            RevokeReason::TrustPolicyDeleted => "trust_policy_deleted",
+        }
+    }
+
+    /// The stored name; an unknown one (a newer version's) reads as none.
+    pub fn parse(s: &str) -> Option<RevokeReason> {
+        RevokeReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A leak report on a token: kept on it (and shown) whether or not it was revoked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakNote {
+    /// When it was reported (the latest report).
+    pub at: Timestamp,
+    /// `credentials_revoke` or `github_secret_scanning`.
+    pub via: String,
+    /// Where it was found, when the reporter said (GitHub's report always does).
+    pub url: Option<String>,
 }
 
 impl TokenRecord {
@@ -422,6 +481,8 @@ impl TokenRecord {
             rotated_at: None,
             federated: None,
             rotate_self: false,
+            revoked_reason: None,
+            leak: None,
         }
     }
 

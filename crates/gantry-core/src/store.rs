@@ -553,13 +553,22 @@ pub trait TokenStore: Send + Sync {
         rotation: &Rotation,
         audit: &AuditRecord,
     ) -> CoreResult<Written>;
-    /// Revokes; returns false when it already was.
+    /// Revokes, keeping `reason`; returns false when it already was.
     async fn revoke_token(
         &self,
         id: &TokenId,
         at: Timestamp,
+        reason: RevokeReason,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>>;
+    /// Keeps a leak report on the token (the latest replaces an earlier one), with `audit`
+    /// (and its `token.leaked` event) in the same write.
+    async fn note_leak(
+        &self,
+        id: &TokenId,
+        note: &LeakNote,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written>;
     /// Ends the pre-rotation value of a token rotated with `until_first_use`, now that its
     /// current value (`current`) was used; false when it had ended already (another request
     /// or node was first) or the token was rotated again meanwhile. Audited only when it ends.

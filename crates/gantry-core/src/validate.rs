@@ -403,6 +403,25 @@ mod tests {
             assert!(email("email", bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn only_web_urls_are_kept_from_leak_reports() {
+        let blob = "https://github.com/o/r/blob/abc/.env";
+        assert_eq!(leak_url(Some(blob)), Some(blob));
+        assert_eq!(leak_url(Some(" http://x.test/a ")), Some("http://x.test/a"));
+        let long = format!("https://x.test/{}", "a".repeat(MAX_LEAK_URL));
+        for dropped in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https://user:pw@x.test/",
+            "not a url",
+            "",
+            long.as_str(),
+        ] {
+            assert_eq!(leak_url(Some(dropped)), None, "{dropped}");
+        }
+        assert_eq!(leak_url(None), None);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,8 +455,28 @@ pub fn capabilities(
         .ok_or_else(|| CoreError::invalid(field, "must name read, deploy, env or config"))
 }
 
-/// Most credentials one leak report (`POST /v1/credentials/revoke`) carries.
+/// Most credentials one leak report (`POST /v1/credentials/revoke`) carries, and most
+/// matches one GitHub secret scanning report does.
 pub const MAX_REPORTED_CREDENTIALS: usize = 1000;
+
+/// Largest GitHub secret scanning report (`POST /v1/secret-scanning/github`) read.
+pub const MAX_SCANNING_REPORT_BYTES: usize = 1024 * 1024;
+
+/// Longest "found at" URL a leak report keeps on a token.
+pub const MAX_LEAK_URL: usize = 2048;
+
+/// The URL a leak report says a token was found at, if it is one worth keeping and showing:
+/// `https://` or `http://`, without user-info, at most [`MAX_LEAK_URL`] bytes. Anything else
+/// is dropped (the report still counts; a reporter's odd URL must not save a leaked token).
+pub fn leak_url(url: Option<&str>) -> Option<&str> {
+    let raw = url?.trim();
+    if raw.len() > MAX_LEAK_URL {
+        return None;
+    }
+    let parsed = url::Url::parse(raw).ok()?;
+    let web = matches!(parsed.scheme(), "https" | "http");
+    (web && parsed.username().is_empty() && parsed.password().is_none()).then_some(raw)
+}
 
 /// Most networks one `allowed_ips` list (a token's or an org policy's) names.
 pub const MAX_ALLOWED_IPS: usize = 32;

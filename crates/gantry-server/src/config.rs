@@ -520,6 +520,24 @@ pub static SETTINGS: &[Setting] = &[
         "issuer URLs, exactly as their tokens' iss says",
         "OIDC issuers that trust policies may name over plain http://, and whose discovery and keys gantry fetches from any address (a lab or test issuer on loopback). Empty: https:// issuers on public addresses only.",
     ),
+    setting(
+        "leaks.auto_revoke",
+        "GANTRY_LEAKS_AUTO_REVOKE",
+        "leaks-auto-revoke",
+        Some("true"),
+        Kind::Bool,
+        "true or false",
+        "Revoke the live tokens GitHub secret scanning reports found in public (POST /v1/secret-scanning/github); token.leaked fires and owners are told either way.",
+    ),
+    setting(
+        "leaks.github_keys_url",
+        "GANTRY_LEAKS_GITHUB_KEYS_URL",
+        "leaks-github-keys-url",
+        Some(gantry_core::service::GITHUB_KEYS_URL),
+        Kind::Text,
+        "an https:// URL (http:// only to hosts inside alerts.allow_networks)",
+        "Where the keys that sign GitHub secret scanning reports are fetched (GitHub Enterprise Server: its own /api/v3/meta/public_keys/secret_scanning). Fetched on the first report, cached for an hour, refetched at most once a minute when a report names an unknown key.",
+    ),
     secret(
         setting(
             "smtp.url",
@@ -821,6 +839,14 @@ fn apply(config: &mut ServerConfig, key: &str, value: Option<&str>) -> Result<()
         }
         "tokens.revoke_on_reuse" => {
             config.settings.revoke_on_reuse = parse_bool(v).ok_or(accepts)?
+        }
+        "leaks.auto_revoke" => config.settings.auto_revoke_leaks = parse_bool(v).ok_or(accepts)?,
+        "leaks.github_keys_url" => {
+            let url = url::Url::parse(v).map_err(|_| accepts)?;
+            if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+                return Err(accepts);
+            }
+            config.settings.github_keys_url = v.to_owned();
         }
         "tokens.forbid_non_expiring" => {
             config.settings.token_policy.forbid_non_expiring = parse_bool(v).ok_or(accepts)?

@@ -7,6 +7,8 @@ pub mod dashboard;
 pub mod dispatch;
 pub mod error;
 pub mod extract;
+pub mod fetch;
+pub mod github_keys;
 pub mod listen;
 pub mod mail;
 pub mod observe;
@@ -163,6 +165,14 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         )
         .context("building the OIDC key client")?,
     );
+    let github_keys = Arc::new(
+        github_keys::GithubKeys::new(
+            config.settings.github_keys_url.clone(),
+            allow_networks.clone(),
+            gantry.clock(),
+        )
+        .context("building the GitHub key client")?,
+    );
     let conn_limits = config.conn_limits;
     let state = AppState::new(state::Shared {
         gantry: gantry.clone(),
@@ -170,6 +180,7 @@ pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         config: Arc::new(config),
         openapi: Arc::new(serde_json::to_value(routes::openapi()).unwrap_or_default()),
         issuer_keys,
+        github_keys,
     });
     let app = routes::router(state.clone());
     let metrics_server = metrics_listener.map(|listener| {

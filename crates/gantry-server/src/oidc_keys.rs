@@ -9,7 +9,7 @@
 //! Only issuers that some trust policy names are ever fetched: the exchange looks for a
 //! policy first.
 
-use crate::dispatch::CheckedResolver;
+use crate::fetch::{KeyFetcher, Reach};
 use gantry_core::outbound::AllowNetworks;
 use gantry_core::service::IssuerKeys;
 use gantry_core::time::{Clock, Timestamp};
@@ -18,8 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How long one fetch may take.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::fetch::FETCH_TIMEOUT;
 /// The most of a discovery document or key set read.
 pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// How long a fetched key set is used without asking again.
@@ -36,8 +35,7 @@ struct Entry {
 
 /// The keys of the issuers trust policies name, fetched on demand and cached.
 pub struct IssuerKeyCache {
-    checked: reqwest::Client,
-    open: reqwest::Client,
+    fetcher: KeyFetcher,
     insecure: Vec<String>,
     cache: Mutex<HashMap<String, Entry>>,
     /// Serialises fetches, so concurrent exchanges wait for one fetch instead of each making
@@ -53,23 +51,8 @@ impl IssuerKeyCache {
         insecure: Vec<String>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<IssuerKeyCache> {
-        let base = || {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .timeout(FETCH_TIMEOUT)
-                .connect_timeout(FETCH_TIMEOUT)
-                .user_agent(concat!("gantry-oidc/", env!("CARGO_PKG_VERSION")))
-        };
         Ok(IssuerKeyCache {
-            checked: base()
-                .dns_resolver(Arc::new(CheckedResolver {
-                    allow,
-                    plain_http: false,
-                }))
-                .https_only(true)
-                .build()?,
-            open: base().build()?,
+            fetcher: KeyFetcher::new(allow, concat!("gantry-oidc/", env!("CARGO_PKG_VERSION")))?,
             insecure,
             cache: Mutex::new(HashMap::new()),
             fetching: tokio::sync::Mutex::new(()),
@@ -101,12 +84,19 @@ impl IssuerKeyCache {
 
     async fn fetch(&self, issuer: &str) -> Result<JwkSet, String> {
         let insecure = self.insecure.iter().any(|i| i == issuer);
-        let client = if insecure { &self.open } else { &self.checked };
+        let reach = if insecure {
+            Reach::Open
+        } else {
+            Reach::Checked
+        };
         let discovery_url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let discovery: serde_json::Value = get_json(client, &discovery_url).await?;
+        let discovery: serde_json::Value = self
+            .fetcher
+            .get_json(&discovery_url, MAX_DOCUMENT_BYTES, reach)
+            .await?;
         if discovery.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
             return Err("the discovery document names another issuer".into());
         }
@@ -118,44 +108,12 @@ impl IssuerKeyCache {
         if parsed.scheme() != "https" && !insecure {
             return Err("jwks_uri is not https".into());
         }
-        let set: JwkSet = get_json(client, jwks_uri).await?;
+        let set: JwkSet = self
+            .fetcher
+            .get_json(jwks_uri, MAX_DOCUMENT_BYTES, reach)
+            .await?;
         Ok(set)
     }
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(
-    client: &reqwest::Client,
-    url: &str,
-) -> Result<T, String> {
-    let mut response = client
-        .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                format!("no answer within {} s", FETCH_TIMEOUT.as_secs())
-            } else {
-                let mut why = "could not connect".to_owned();
-                let mut source = std::error::Error::source(&e);
-                while let Some(cause) = source {
-                    why = format!("{why}: {cause}");
-                    source = cause.source();
-                }
-                why
-            }
-        })?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status().as_u16()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|_| "the answer broke off")? {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(format!("larger than {} KiB", MAX_DOCUMENT_BYTES / 1024));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body).map_err(|_| "not the JSON expected".to_owned())
 }
 
 #[async_trait::async_trait]

@@ -33,4 +33,6 @@ pub struct Shared {
     pub openapi: Arc<serde_json::Value>,
     /// OIDC issuers' keys, for token exchange and the trust-policy test.
     pub issuer_keys: Arc<crate::oidc_keys::IssuerKeyCache>,
+    /// GitHub's secret scanning keys, for its leak reports.
+    pub github_keys: Arc<crate::github_keys::GithubKeys>,
 }

@@ -149,6 +149,15 @@ pub fn token(tok: &TokenRecord, now: Timestamp) -> TokenView {
         last_used_ip: tok.last_used_ip.clone(),
         rotated_at: ot(tok.rotated_at),
         revoked_at: ot(tok.revoked_at),
+        revoked_reason: tok
+            .revoked_at
+            .and(tok.revoked_reason)
+            .map(|r| r.as_str().to_owned()),
+        leak: tok.leak.as_deref().map(|l| LeakView {
+            reported_at: t(l.at),
+            via: l.via.clone(),
+            url: l.url.clone(),
+        }),
         capabilities: capabilities(tok),
         rotate_self: tok.rotate_self,
         allowed_ips: tok.allowed_ips.as_ref().map(|n| n.names()),

@@ -933,9 +933,23 @@ impl TokenStore for CachedStore {
         &self,
         id: &TokenId,
         at: Timestamp,
+        reason: RevokeReason,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>> {
-        self.write("revoke_token", self.inner.revoke_token(id, at, audit))
+        self.write(
+            "revoke_token",
+            self.inner.revoke_token(id, at, reason, audit),
+        )
+        .await
+    }
+
+    async fn note_leak(
+        &self,
+        id: &TokenId,
+        note: &LeakNote,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
+        self.write("note_leak", self.inner.note_leak(id, note, audit))
             .await
     }
 
@@ -1103,7 +1117,12 @@ mod tests {
         // A revocation on this node empties the index at once: the next verification reads
         // the revoked record from the database, never a stale active one from memory.
         store
-            .revoke_token(&token.id, now, &audit("token.revoke"))
+            .revoke_token(
+                &token.id,
+                now,
+                RevokeReason::Requested,
+                &audit("token.revoke"),
+            )
             .await
             .unwrap();
         assert!(store.peek_token_by_hash(&hash, now).is_none());

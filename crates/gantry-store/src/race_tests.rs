@@ -135,7 +135,11 @@ async fn revoke_racing_rotation((inner, paused): Paused) {
     let revoking = tokio::spawn({
         let store = store.clone();
         let id = token.id.clone();
-        async move { store.revoke_token(&id, now, &audit("token.revoke")).await }
+        async move {
+            store
+                .revoke_token(&id, now, RevokeReason::Requested, &audit("token.revoke"))
+                .await
+        }
     });
     paused.entered.notified().await;
 

@@ -366,10 +366,26 @@ fn print_one(ctx: &Ctx, t: &TokenView) {
         ),
         (
             "revoked",
-            t.revoked_at
-                .as_deref()
-                .map(|r| output::when(Some(r), "-"))
-                .unwrap_or_else(|| "no".into()),
+            match (&t.revoked_at, &t.revoked_reason) {
+                (Some(at), Some(why)) => format!("{} ({why})", output::when(Some(at), "-")),
+                (Some(at), None) => output::when(Some(at), "-"),
+                (None, _) => "no".into(),
+            },
+        ),
+        (
+            "leaked",
+            match &t.leak {
+                Some(l) => format!(
+                    "reported {} via {}{}",
+                    output::when(Some(&l.reported_at), "-"),
+                    l.via,
+                    l.url
+                        .as_deref()
+                        .map(|u| format!(", found at {u}"))
+                        .unwrap_or_default()
+                ),
+                None => "no".into(),
+            },
         ),
     ];
     for (k, v) in lines {

@@ -3,9 +3,10 @@
 
 use super::{AuditExt, Gantry};
 use crate::error::{CoreError, CoreResult};
-use crate::model::{ActorRef, AuditRecord, TokenRecord};
+use crate::model::{ActorRef, AuditRecord, LeakNote, RevokeReason, TokenRecord};
 use crate::token::PlainToken;
 use crate::validate;
+use gantry_api::{SecretScanningLabel, SecretScanningMatch, TokenStatus};
 use std::collections::HashSet;
 
 /// One `token.reused` per rotated-away value an hour, across nodes.
@@ -70,7 +71,7 @@ impl Gantry {
                 continue;
             }
             if self
-                .revoke_leaked(&found.token, found.via_previous, ip, source)
+                .handle_leak(&found.token, found.via_previous, ip, source, true)
                 .await?
             {
                 revoked += 1;
@@ -79,42 +80,117 @@ impl Gantry {
         Ok(revoked)
     }
 
-    /// Revokes a token reported leaked and tells whoever listens: `token.revoked` (reason
-    /// `leak_report`) with the revocation, then `token.leaked` — to alert rules and, with SMTP
-    /// set, by mail to the token's user or creator and the org's admins and owners. False when
-    /// it was revoked already (by a racing report, say): nothing more is said.
-    pub(crate) async fn revoke_leaked(
+    /// GitHub secret scanning (`POST /v1/secret-scanning/github`, the caller has checked
+    /// GitHub's signature): labels each match, in order — `true_positive` for a value gantry
+    /// issued (live, expired, revoked, or rotated away), `false_positive` for anything else.
+    /// A live token among them is revoked (reason `leak_report`) unless
+    /// `leaks.auto_revoke=false`, and `token.leaked` fires with the URL it was found at either
+    /// way. A value reported twice is handled once.
+    pub async fn report_github(
+        &self,
+        matches: &[SecretScanningMatch],
+        ip: Option<&str>,
+    ) -> CoreResult<Vec<SecretScanningLabel>> {
+        if matches.len() > validate::MAX_REPORTED_CREDENTIALS {
+            return Err(CoreError::invalid(
+                "body",
+                format!(
+                    "carries at most {} matches per request",
+                    validate::MAX_REPORTED_CREDENTIALS
+                ),
+            ));
+        }
+        let now = self.now();
+        let mut seen = HashSet::new();
+        let mut labels = Vec::with_capacity(matches.len());
+        for m in matches {
+            let ours = match PlainToken::parse(m.token.trim()) {
+                Err(_) => false,
+                Ok(plain) => {
+                    let hash = plain.hash();
+                    match self.store.find_token_by_hash(&hash, now).await? {
+                        Some(found) => {
+                            let live = found.token.status(now) == TokenStatus::Active;
+                            if live && seen.insert(hash) {
+                                let source = LeakSource {
+                                    via: "github_secret_scanning",
+                                    url: validate::leak_url(m.url.as_deref()),
+                                };
+                                self.handle_leak(
+                                    &found.token,
+                                    found.via_previous,
+                                    ip,
+                                    source,
+                                    self.settings.auto_revoke_leaks,
+                                )
+                                .await?;
+                            }
+                            true
+                        }
+                        None => self.store.find_retired(&hash).await?.is_some(),
+                    }
+                }
+            };
+            labels.push(SecretScanningLabel {
+                token_raw: m.token.clone(),
+                token_type: m.token_type.clone(),
+                label: if ours {
+                    "true_positive"
+                } else {
+                    "false_positive"
+                }
+                .to_owned(),
+            });
+        }
+        Ok(labels)
+    }
+
+    /// A token reported leaked: revoked (when `revoke`, reason `leak_report`, `token.revoked`
+    /// firing), the report kept on the token, and `token.leaked` told to whoever listens —
+    /// alert rules and, with SMTP set, by mail to the token's user or creator and the org's
+    /// admins and owners. False when it was to be revoked and was already (by a racing
+    /// report, say): nothing more is said.
+    pub(crate) async fn handle_leak(
         &self,
         t: &TokenRecord,
         via_previous: bool,
         ip: Option<&str>,
         source: LeakSource<'_>,
+        revoke: bool,
     ) -> CoreResult<bool> {
         let now = self.now();
-        let mut audit = AuditRecord {
-            ip: ip.map(str::to_owned),
-            ..AuditRecord::new(now, ActorRef::Anonymous, "token.revoke")
-        }
-        .token_scope(t)
-        .target("token", &t.id)
-        .detail("reason", "leak_report")
-        .detail("via", source.via)
-        .detail("kind", t.kind().as_str())
-        .detail("prefix", t.prefix.clone());
-        if let Some(url) = source.url {
-            audit = audit.detail("url", url);
-        }
-        if via_previous {
-            audit = audit.detail("presented", "previous_value");
-        }
-        audit.event = Some(crate::events::revoked_because(t, "leak_report"));
-        if !self.store.revoke_token(&t.id, now, &audit).await?.value {
-            return Ok(false);
+        if revoke {
+            let mut audit = AuditRecord {
+                ip: ip.map(str::to_owned),
+                ..AuditRecord::new(now, ActorRef::Anonymous, "token.revoke")
+            }
+            .token_scope(t)
+            .target("token", &t.id)
+            .detail("reason", "leak_report")
+            .detail("via", source.via)
+            .detail("kind", t.kind().as_str())
+            .detail("prefix", t.prefix.clone());
+            if let Some(url) = source.url {
+                audit = audit.detail("url", url);
+            }
+            if via_previous {
+                audit = audit.detail("presented", "previous_value");
+            }
+            audit.event = Some(crate::events::revoked_because(t, "leak_report"));
+            if !self
+                .store
+                .revoke_token(&t.id, now, RevokeReason::LeakReport, &audit)
+                .await?
+                .value
+            {
+                return Ok(false);
+            }
         }
         let mut data = crate::events::token_data(t);
         data["via"] = source.via.into();
         data["url"] = source.url.into();
         data["reported_from"] = ip.into();
+        data["revoked"] = revoke.into();
         let mut leaked = AuditRecord {
             ip: ip.map(str::to_owned),
             ..AuditRecord::new(now, ActorRef::Anonymous, "token.leaked")
@@ -123,6 +199,7 @@ impl Gantry {
         .target("token", &t.id)
         .detail("via", source.via)
         .detail("prefix", t.prefix.clone())
+        .detail("revoked", revoke)
         .event("token.leaked", data);
         if let Some(url) = source.url {
             leaked = leaked.detail("url", url);
@@ -133,9 +210,17 @@ impl Gantry {
                 event.notify = owners;
             }
         }
-        // The revocation is committed already; a lost notice must not undo it or fail the
-        // report (the audit row above names the leak).
-        if let Err(e) = self.store.append_audit(&leaked).await {
+        let note = LeakNote {
+            at: now,
+            via: source.via.to_owned(),
+            url: source.url.map(str::to_owned),
+        };
+        // A revocation is committed already; a lost notice must not undo it or fail the
+        // report (its audit row names the leak).
+        if let Err(e) = self.store.note_leak(&t.id, &note, &leaked).await {
+            if !revoke {
+                return Err(e);
+            }
             tracing::warn!(error = %e, token_id = %t.id, "could not record a leak notice");
         }
         Ok(true)
@@ -216,7 +301,11 @@ impl Gantry {
         .detail("kind", token.kind().as_str())
         .detail("prefix", token.prefix.clone());
         revoke.event = Some(crate::events::revoked_because(&token, "reused"));
-        if let Err(e) = self.store.revoke_token(&token.id, now, &revoke).await {
+        if let Err(e) = self
+            .store
+            .revoke_token(&token.id, now, RevokeReason::Reused, &revoke)
+            .await
+        {
             tracing::warn!(error = %e, token_id = %token.id, "could not revoke a token whose old value was reused");
         }
     }

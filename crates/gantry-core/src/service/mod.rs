@@ -77,7 +77,15 @@ pub struct Settings {
     /// Revoke a token when a value rotated away from it is presented after its grace period
     /// (`tokens.revoke_on_reuse`); it fires `token.reused` either way.
     pub revoke_on_reuse: bool,
+    /// Revoke live tokens GitHub secret scanning reports (`leaks.auto_revoke`); `token.leaked`
+    /// fires either way.
+    pub auto_revoke_leaks: bool,
+    /// Where GitHub's secret scanning signing keys are fetched (`leaks.github_keys_url`).
+    pub github_keys_url: String,
 }
+
+/// GitHub's list of the keys that sign secret scanning reports.
+pub const GITHUB_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -114,6 +122,8 @@ impl Default for Settings {
                 window: std::time::Duration::from_secs(60),
             },
             revoke_on_reuse: false,
+            auto_revoke_leaks: true,
+            github_keys_url: GITHUB_KEYS_URL.to_owned(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::tokens::Intent;
 use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
-use crate::model::{ActorRef, AppRecord, AuditRecord, TokenRecord, UserRecord};
+use crate::model::{ActorRef, AppRecord, AuditRecord, RevokeReason, TokenRecord, UserRecord};
 use crate::policy::Capability;
 use crate::token::PlainToken;
 use gantry_api::{TokenKind, TokenStatus};
@@ -144,7 +144,9 @@ impl Gantry {
         if found.via_previous {
             audit = audit.detail("presented", "previous_value");
         }
-        self.store.revoke_token(&t.id, now, &audit).await?;
+        self.store
+            .revoke_token(&t.id, now, RevokeReason::OAuthRevoke, &audit)
+            .await?;
         Ok(())
     }
 }

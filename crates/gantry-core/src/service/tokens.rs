@@ -4,7 +4,7 @@ use super::{AuditExt, Caller, Gantry};
 use crate::error::{CoreError, CoreResult};
 use crate::expiry::{self, ExpiryRequest};
 use crate::ids::*;
-use crate::model::{AuditRecord, TokenRecord, TokenScope};
+use crate::model::{AuditRecord, RevokeReason, TokenRecord, TokenScope};
 use crate::policy::{self, Capability, Principal};
 use crate::store::{Rotation, StatusFilter, TokenFilter};
 use crate::token::PlainToken;
@@ -579,7 +579,11 @@ impl Gantry {
         }
         let now = self.now();
         let audit = self.token_audit(caller, "token.revoke", &token);
-        let newly = self.store.revoke_token(&token.id, now, &audit).await?.value;
+        let newly = self
+            .store
+            .revoke_token(&token.id, now, RevokeReason::Requested, &audit)
+            .await?
+            .value;
         if newly {
             token.revoked_at = Some(now);
             Ok((token, false))

@@ -185,6 +185,7 @@ pub fn token_table(tokens: &[TokenRecord], now: Timestamp, show_scope: bool, bac
                                             span.badge.muted { "keyless CI" } " " (f.subject)
                                         }
                                     }
+                                    @if let Some(l) = &t.leak { (leak_note(l)) }
                                 }
                                 td data-label="Token prefix" { code { (t.prefix) "…" } }
                                 @if show_scope { td data-label="Scope" { (scope(t)) } }
@@ -211,7 +212,10 @@ pub fn token_table(tokens: &[TokenRecord], now: Timestamp, show_scope: bool, bac
                                         " "
                                         a.icon.delete href=(action_href(&t.id, "delete", back)) title="Delete" aria-label=(format!("Delete {}", t.name)) { "Delete" }
                                     } @else if let Some(at) = t.revoked_at {
-                                        span.sub { "revoked " (when(at)) }
+                                        span.sub {
+                                            "revoked " (when(at))
+                                            @if let Some(why) = t.revoked_reason { " · " (revoke_reason(why)) }
+                                        }
                                     }
                                 }
                             }
@@ -220,6 +224,36 @@ pub fn token_table(tokens: &[TokenRecord], now: Timestamp, show_scope: bool, bac
                 }
             }
         }
+    }
+}
+
+/// A leak report on a token: a badge, when and how it was reported, and where it was found
+/// (an http(s) URL, kept only in that form, opened without a referrer).
+fn leak_note(l: &gantry_core::model::LeakNote) -> Markup {
+    let how = match l.via.as_str() {
+        "github_secret_scanning" => "by GitHub secret scanning",
+        _ => "to the public revoke endpoint",
+    };
+    html! {
+        span.sub.leak {
+            span.badge.leaked title="Someone found this token where it should not be" { "leaked" }
+            " reported " (when(l.at)) " " (how)
+            @if let Some(url) = &l.url {
+                " · " a href=(url) rel="noopener noreferrer nofollow" target="_blank" { "where it was found" }
+            }
+        }
+    }
+}
+
+fn revoke_reason(r: gantry_core::model::RevokeReason) -> &'static str {
+    use gantry_core::model::RevokeReason::*;
+    match r {
+        Requested => "by request",
+        OAuthRevoke => "by its holder (OAuth revoke)",
+        LeakReport => "reported leaked",
+        Reused => "an old value was reused",
+        AppDeleted => "its app was deleted",
+        TrustPolicyDeleted => "its trust policy was deleted",
     }
 }
 

@@ -163,6 +163,7 @@ fn api_routes(timeout: Duration, max_json: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
         .routes(routes!(leaks::revoke_credentials))
+        .routes(routes!(leaks::github_secret_scanning))
         .routes(routes!(oauth::token))
         .routes(routes!(
             trust::create_trust_policy,

@@ -967,3 +967,47 @@ async fn the_org_page_shows_the_token_policy_and_owners_change_it_there() {
         serde_json::json!(["203.0.113.5/32"])
     );
 }
+
+#[tokio::test]
+async fn a_token_reported_leaked_shows_a_badge_and_where_it_was_found() {
+    use crate::secret_scanning::{acme_reporting_to, matches, report_signed, KeyServer};
+    let keys = KeyServer::start().await;
+    let Acme { app, owner, .. } = acme_reporting_to(&keys, |_| {}).await;
+    let (id, leaked) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
+    let (quiet_id, _) = app
+        .deploy_token(&owner, "web", json!({"name": "quiet"}))
+        .await;
+    let url = "https://github.com/octo/site/blob/3f1c2a/deploy/.env?plain=1&x=\"y\"";
+    let r = report_signed(&app, &keys, "k1", "k1", &matches(&[(&leaked, url)])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let b = Browser::sign_in(&app, ACME_OWNER).await;
+    let page = b.get("/apps/web?status=all").await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let row = |token_id: &str| {
+        let at = page
+            .html
+            .find(&format!("data-token-id=\"{token_id}\""))
+            .unwrap_or_else(|| panic!("{token_id} listed: {}", page.html));
+        let rest = &page.html[at..];
+        rest[..rest.find("</tr>").unwrap()].to_owned()
+    };
+    let mine = row(&id);
+    assert!(mine.contains("badge leaked"), "{mine}");
+    assert!(mine.contains("by GitHub secret scanning"), "{mine}");
+    assert!(
+        mine.contains("reported leaked"),
+        "the revoked note says why: {mine}"
+    );
+    // The URL as a link, escaped, opened without a referrer.
+    assert!(
+        mine.contains("href=\"https://github.com/octo/site/blob/3f1c2a/deploy/.env?plain=1&amp;x=&quot;y&quot;\""),
+        "{mine}"
+    );
+    assert!(
+        mine.contains("rel=\"noopener noreferrer nofollow\""),
+        "{mine}"
+    );
+    assert!(!row(&quiet_id).contains("leaked"));
+    assert!(!page.html.contains(&leaked));
+}

@@ -426,6 +426,13 @@ pub fn assert_forbidden(r: &Resp) {
 }
 
 /// The `items` of a list answer (asserting the status is 200).
+/// A well-formed deploy token (right prefix, length and checksum) that no server issued.
+pub fn unknown_token() -> String {
+    gantry_core::token::PlainToken::generate(gantry_api::TokenKind::Deploy)
+        .expose_secret()
+        .to_owned()
+}
+
 pub fn items(r: &Resp) -> Vec<Value> {
     assert_eq!(r.status, 200, "list failed: {}", r.text);
     r.body["items"]
@@ -664,6 +671,21 @@ pub async fn acme_with(tweak: impl FnOnce(&mut ServerConfig)) -> Acme {
 }
 
 impl Acme {
+    /// An alert rule of `acme` for `events`, to a public webhook that never answers (its
+    /// deliveries are listed, whatever becomes of them); its id.
+    pub async fn rule_for(&self, events: &[&str]) -> String {
+        let r = self
+            .app
+            .post(
+                "/v1/orgs/acme/alerts",
+                &self.owner,
+                json!({"name": events.join("-"), "events": events, "target": "https://hooks.example.com/x"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
     /// Adds app `slug` to `acme`.
     pub async fn and_app(self, slug: &str) -> Acme {
         let r = self

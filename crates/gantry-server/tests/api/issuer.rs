@@ -29,7 +29,8 @@ pub struct Issuer {
     dir: tempfile::TempDir,
 }
 
-fn openssl(args: &[&str]) -> Vec<u8> {
+/// Runs the `openssl` tool; its standard output.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
         .stdin(std::process::Stdio::null())

@@ -15,25 +15,16 @@ async fn report(app: &TestApp, credentials: serde_json::Value) -> Resp {
 
 #[tokio::test]
 async fn a_leak_report_answers_alike_for_live_unknown_and_garbage_values_and_revokes_the_live() {
-    let Acme { app, owner, .. } = acme().await;
+    let acme = acme().await;
+    let rule = acme.rule_for(&["token.leaked"]).await;
+    let Acme { app, owner, .. } = acme;
     let (deploy_id, deploy) = app.deploy_token(&owner, "web", json!({"name": "ci"})).await;
     let (_, org) = app.org_token(&owner, "acme", "operator").await;
     let (_, keep) = app
         .deploy_token(&owner, "web", json!({"name": "kept"}))
         .await;
-    let r = app
-        .post(
-            "/v1/orgs/acme/alerts",
-            &owner,
-            json!({"name": "leaks", "events": ["token.leaked"], "target": "https://hooks.example.com/x"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let rule = r.body["id"].as_str().unwrap().to_owned();
     // A well-formed token nobody has, and garbage.
-    let unknown = gantry_core::token::PlainToken::generate(gantry_api::TokenKind::Deploy)
-        .expose_secret()
-        .to_owned();
+    let unknown = unknown_token();
     let answers = [
         report(&app, json!([unknown])).await,
         report(&app, json!(["not a token", ""])).await,

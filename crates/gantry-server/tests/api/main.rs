@@ -36,6 +36,7 @@ mod mail;
 mod openapi;
 mod orgs;
 mod receiver;
+mod secret_scanning;
 mod seed_astronomer;
 mod seed_fastapi;
 mod seed_fdeploy;

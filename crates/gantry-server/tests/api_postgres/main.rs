@@ -38,6 +38,8 @@ mod openapi;
 mod orgs;
 #[path = "../api/receiver.rs"]
 mod receiver;
+#[path = "../api/secret_scanning.rs"]
+mod secret_scanning;
 #[path = "../api/seed_astronomer.rs"]
 mod seed_astronomer;
 #[path = "../api/seed_fastapi.rs"]

@@ -181,6 +181,10 @@ pub(crate) const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("rotate_self", Bool),
             ("allowed_ips", Text),
             ("prev_until_first_use", Bool),
+            ("revoked_reason", Text),
+            ("leaked_at", Int),
+            ("leak_via", Text),
+            ("leak_url", Text),
         ],
     ),
     (

@@ -1495,7 +1495,7 @@ fn scan_revoke_reports_a_planted_live_token_and_kills_it_without_printing_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(dir.path());
     let admin = setup(&s);
-    let (_, live) = create(&admin, &["deploy", "-a", "web", "-n", "leaked"]);
+    let (live_id, live) = create(&admin, &["deploy", "-a", "web", "-n", "leaked"]);
     let (_, other) = create(&admin, &["deploy", "-a", "web", "-n", "safe"]);
     let tree = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tree.path().join("src")).unwrap();
@@ -1524,6 +1524,10 @@ fn scan_revoke_reports_a_planted_live_token_and_kills_it_without_printing_it() {
     );
     assert_eq!(who.code, 3, "revoked: {}", who.stderr);
     finder.ok(&["tokens", "whoami"], &[("GANTRY_TOKEN", other.as_str())]);
+    // Its owner sees why it died.
+    let shown = admin.ok(&["tokens", "show", &live_id], &[]).stdout;
+    assert!(shown.contains("(leak_report)"), "{shown}");
+    assert!(shown.contains("via credentials_revoke"), "{shown}");
     // --revoke=URL names another server; a tree without tokens reports nothing and passes.
     let clean = tempfile::tempdir().unwrap();
     std::fs::write(clean.path().join("a.txt"), "hello\n").unwrap();

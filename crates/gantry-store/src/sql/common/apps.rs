@@ -118,7 +118,7 @@ impl AppStore for SqlStore {
         // locks with one (which could deadlock).
         self.pools.exclude_usage_flush(&mut tx).await?;
         let revoked: Vec<String> = sqlx::query_scalar(
-            "UPDATE tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL RETURNING id",
+            "UPDATE tokens SET revoked_at = $1, revoked_reason = 'app_deleted' WHERE app_id = $2 AND revoked_at IS NULL RETURNING id",
         )
         .bind(at.0)
         .bind(app_id.as_str())

@@ -227,6 +227,17 @@ pub(super) fn token_row(row: &DbRow) -> CoreResult<TokenRecord> {
         noted: Default::default(),
         federated: federation(row)?,
         rotate_self: row.try_get("rotate_self").map_err(db)?,
+        revoked_reason: opt_s(row, "revoked_reason")?
+            .as_deref()
+            .and_then(RevokeReason::parse),
+        leak: match opt_ts(row, "leaked_at")? {
+            None => None,
+            Some(at) => Some(Box::new(LeakNote {
+                at,
+                via: opt_s(row, "leak_via")?.unwrap_or_default(),
+                url: opt_s(row, "leak_url")?,
+            })),
+        },
     })
 }
 

@@ -244,14 +244,16 @@ impl TokenStore for SqlStore {
         &self,
         id: &TokenId,
         at: Timestamp,
+        reason: RevokeReason,
         audit: &AuditRecord,
     ) -> CoreResult<Written<bool>> {
         #[cfg(test)]
         self.pause.here().await;
         let mut tx = self.pools.begin_write().await?;
         let keys = self.token_keys(&mut tx, id).await?;
-        let n = sqlx::query("UPDATE tokens SET revoked_at = $1, prev_hash = NULL, prev_expires_at = NULL WHERE id = $2 AND revoked_at IS NULL")
+        let n = sqlx::query("UPDATE tokens SET revoked_at = $1, revoked_reason = $2, prev_hash = NULL, prev_expires_at = NULL WHERE id = $3 AND revoked_at IS NULL")
             .bind(at.0)
+            .bind(reason.as_str())
             .bind(id.as_str())
             .execute(&mut *tx)
             .await
@@ -263,6 +265,27 @@ impl TokenStore for SqlStore {
         }
         insert_audit(&mut tx, audit).await?;
         self.commit_invalidating(tx, true, keys).await
+    }
+
+    async fn note_leak(
+        &self,
+        id: &TokenId,
+        note: &LeakNote,
+        audit: &AuditRecord,
+    ) -> CoreResult<Written> {
+        let mut tx = self.pools.begin_write().await?;
+        let keys = self.token_keys(&mut tx, id).await?;
+        sqlx::query("UPDATE tokens SET leaked_at = $1, leak_via = $2, leak_url = $3 WHERE id = $4")
+            .bind(note.at.0)
+            .bind(&note.via)
+            .bind(note.url.as_deref())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        // Shown, not checked: no node needs to drop its copy before the answer.
+        self.commit_invalidating(tx, (), keys).await
     }
 
     async fn end_grace(

@@ -92,7 +92,7 @@ impl TrustStore for SqlStore {
         // Many token rows at once: queue with last-used flushes (as deleting an app does).
         self.pools.exclude_usage_flush(&mut tx).await?;
         let revoked: Vec<String> = sqlx::query_scalar(
-            "UPDATE tokens SET revoked_at = $1, prev_hash = NULL, prev_expires_at = NULL \
+            "UPDATE tokens SET revoked_at = $1, revoked_reason = 'trust_policy_deleted', prev_hash = NULL, prev_expires_at = NULL \
              WHERE federated_policy_id = $2 AND revoked_at IS NULL RETURNING id",
         )
         .bind(at.0)
